@@ -1,0 +1,178 @@
+# 9mux - GNU make, non-recursive.
+#
+#   make            build libraries and programs into $(O)
+#   make test       build and run every test, plain and under ASan+UBSan,
+#                   libmux under TSan, and replay the fuzz corpus
+#   make run        the demo: 9ramfs behind 9mux, several 9pc clients
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS
+#   make bench      benchmarks (tables, and PNG plots when gnuplot is there)
+#   make install    PREFIX (default /usr/local) and DESTDIR honoured
+#
+# The tree: lib/NAME/*.c is libNAME (public header include/NAME.h),
+# cmd/NAME/*.c is the program NAME, tests/t_*.c and tests/*.sh are tests,
+# fuzz/NAME.c is a libFuzzer target with its corpus in fuzz/corpus/NAME.
+
+O	?= build
+PREFIX	?= /usr/local
+DESTDIR	?=
+FUZZ_SECONDS ?= 60
+VERSION	:= 0.1
+
+CC	?= cc
+ifeq ($(origin CC),default)
+CC	:= gcc
+endif
+
+WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wold-style-definition -Wformat=2 \
+	   -Wpointer-arith -Wwrite-strings -Wvla -Wundef -Wnull-dereference
+BASE	:= -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	   -O2 -g -fPIC -pthread -Iinclude
+# User CFLAGS add to ours; SANFLAGS is how the test targets add sanitizers.
+XCFLAGS	:= $(BASE) $(WARN) $(SANFLAGS) $(CFLAGS)
+XLDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS)
+
+# Libraries in link order: a library comes before those it uses.
+LINKORDER := ninemux 9pclient mux 9p dial log
+LIBS	:= $(filter $(patsubst lib/%/,%,$(sort $(dir $(wildcard lib/*/*.c)))),$(LINKORDER))
+# What each library needs, for the shared objects and pkg-config files.
+deps_ninemux	:= 9p dial log
+deps_9pclient	:= mux 9p dial
+deps_mux	:=
+deps_9p		:=
+deps_dial	:=
+deps_log	:=
+
+CMDS	:= $(patsubst cmd/%/,%,$(sort $(dir $(wildcard cmd/*/*.c))))
+TESTS_C	:= $(patsubst tests/%.c,$(O)/tests/%,$(wildcard tests/t_*.c))
+TESTS_SH := $(wildcard tests/*.sh)
+BENCH_C	:= $(patsubst bench/%.c,$(O)/bench/%,$(wildcard bench/*.c))
+
+lib_objs = $(patsubst %.c,$(O)/obj/%.o,$(wildcard lib/$(1)/*.c))
+cmd_objs = $(patsubst %.c,$(O)/obj/%.o,$(wildcard cmd/$(1)/*.c))
+ARCHIVES := $(foreach l,$(LIBS),$(O)/lib/lib$(l).a)
+SHARED	:= $(foreach l,$(LIBS),$(O)/lib/lib$(l).so)
+PROGS	:= $(foreach c,$(CMDS),$(O)/bin/$(c))
+
+.PHONY: all test check run fuzz bench install uninstall clean deps tests
+.DEFAULT_GOAL := all
+
+all: $(ARCHIVES) $(SHARED) $(PROGS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) -MMD -MP -c -o $@ $<
+
+define LIBRULES
+$(O)/lib/lib$(1).a: $(call lib_objs,$(1))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+$(O)/lib/lib$(1).so: $(call lib_objs,$(1)) $(foreach d,$(deps_$(1)),$(O)/lib/lib$(d).so)
+	@mkdir -p $$(@D)
+	$(CC) -shared -Wl,-soname,lib$(1).so.0 -o $$@ $(call lib_objs,$(1)) -L$(O)/lib $(foreach d,$(deps_$(1)),-l$(d)) $(XLDFLAGS)
+endef
+$(foreach l,$(LIBS),$(eval $(call LIBRULES,$(l))))
+
+define CMDRULES
+$(O)/bin/$(1): $(call cmd_objs,$(1)) $(ARCHIVES)
+	@mkdir -p $$(@D)
+	$(CC) -o $$@ $(call cmd_objs,$(1)) $(ARCHIVES) $(XLDFLAGS)
+endef
+$(foreach c,$(CMDS),$(eval $(call CMDRULES,$(c))))
+
+$(O)/tests/%: $(O)/obj/tests/%.o $(ARCHIVES)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS)
+
+$(O)/bench/%: $(O)/obj/bench/%.o $(ARCHIVES)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS)
+
+tests: all $(TESTS_C)
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+
+# ---- tests -------------------------------------------------------------
+
+PROVE	:= prove --exec 'timeout -k 5 600' --timer
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+deps:
+	@sh mk/deps.sh test
+
+# Each pass runs every compiled test and every shell test against the
+# binaries of its own build directory (NINEMUX_BUILD tells the scripts).
+test check: deps
+	$(MAKE) --no-print-directory O=build tests
+	NINEMUX_BUILD=build $(PROVE) build/tests/ $(TESTS_SH)
+	$(MAKE) --no-print-directory O=build/san SANFLAGS='$(SANITIZE)' tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  NINEMUX_BUILD=build/san $(PROVE) build/san/tests/ $(TESTS_SH)
+	$(MAKE) --no-print-directory O=build/tsan CC=clang SANFLAGS='-fsanitize=thread' \
+	  $(patsubst $(O)/tests/%,build/tsan/tests/%,$(filter $(O)/tests/t_mux%,$(TESTS_C)))
+	TSAN_OPTIONS=halt_on_error=1 $(PROVE) $(wildcard build/tsan/tests/t_mux*)
+	$(MAKE) --no-print-directory fuzzbuild
+	$(PROVE) mk/fuzz-replay.sh
+
+# ---- fuzzing -----------------------------------------------------------
+
+FUZZERS	:= $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
+FUZZFLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+
+.PHONY: fuzzbuild
+fuzzbuild:
+	$(MAKE) --no-print-directory O=build/fuzzlib CC=clang SANFLAGS='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' $(patsubst %,build/fuzzlib/lib/lib%.a,$(LIBS))
+	$(MAKE) --no-print-directory $(FUZZERS)
+
+build/fuzz/%: fuzz/%.c $(wildcard lib/*/*.c) $(wildcard include/*.h)
+	@mkdir -p $(@D)
+	clang $(BASE) $(WARN) $(FUZZFLAGS) -o $@ $< $(patsubst %,build/fuzzlib/lib/lib%.a,$(LIBS))
+
+fuzz: deps fuzzbuild
+	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/fuzzcorpus/$$n; \
+	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzzcorpus/$$n fuzz/corpus/$$n || exit 1; done
+
+# ---- demo and benchmarks -----------------------------------------------
+
+run: deps all
+	@sh mk/run.sh $(O)
+
+bench: deps all $(BENCH_C)
+	@sh mk/bench.sh $(O)
+
+# ---- install -----------------------------------------------------------
+
+HEADERS	:= $(wildcard include/*.h)
+MAN1	:= $(wildcard man/man1/*.1)
+MAN3	:= $(wildcard man/man3/*.3)
+
+$(O)/pc/%.pc: Makefile
+	@mkdir -p $(@D)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: lib$*' 'Description: 9mux library lib$*' 'Version: $(VERSION)' \
+	  'Requires.private: $(deps_$*)' \
+	  'Libs: -L$${libdir} -l$*' 'Libs.private: $(foreach d,$(deps_$*),-l$(d)) -pthread' \
+	  'Cflags: -I$${includedir} -pthread' > $@
+
+install: all $(foreach l,$(LIBS),$(O)/pc/$(l).pc)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(ARCHIVES) $(DESTDIR)$(PREFIX)/lib/
+	for l in $(LIBS); do install -m 755 $(O)/lib/lib$$l.so $(DESTDIR)$(PREFIX)/lib/lib$$l.so.0; \
+	  ln -sf lib$$l.so.0 $(DESTDIR)$(PREFIX)/lib/lib$$l.so; done
+	install -m 644 $(foreach l,$(LIBS),$(O)/pc/$(l).pc) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/)
+	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/)
+
+uninstall:
+	rm -f $(foreach c,$(CMDS),$(DESTDIR)$(PREFIX)/bin/$(c)) \
+	  $(foreach l,$(LIBS),$(DESTDIR)$(PREFIX)/lib/lib$(l).a $(DESTDIR)$(PREFIX)/lib/lib$(l).so $(DESTDIR)$(PREFIX)/lib/lib$(l).so.0 $(DESTDIR)$(PREFIX)/lib/pkgconfig/$(l).pc) \
+	  $(foreach h,$(HEADERS),$(DESTDIR)$(PREFIX)/include/$(notdir $(h))) \
+	  $(foreach m,$(MAN1),$(DESTDIR)$(PREFIX)/share/man/man1/$(notdir $(m))) \
+	  $(foreach m,$(MAN3),$(DESTDIR)$(PREFIX)/share/man/man3/$(notdir $(m)))
+
+clean:
+	rm -rf build

@@ -1,0 +1,32 @@
+#!/bin/sh
+# deps.sh WHAT - make sure the Debian packages WHAT (test, run, bench) needs
+# are here: install them when root, else print the apt-get line and fail.
+what=${1:-test}
+need=""
+have() { command -v "$1" >/dev/null 2>&1; }
+case $what in
+test|fuzz)
+	have prove || need="$need perl"
+	have timeout || need="$need coreutils"
+	have clang || need="$need clang"
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+		ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 ||
+		need="$need libclang-rt-dev"
+	[ "$what" = test ] && { have diod || need="$need diod"; }
+	;;
+bench)
+	have gnuplot || need="$need gnuplot-nox"
+	;;
+run)
+	;;
+esac
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && have apt-get; then
+	echo "installing:$need"
+	{ apt-get install -y -q $need || { apt-get update -q && apt-get install -y -q $need; }; } >/dev/null ||
+		{ echo "apt-get install -y$need failed" >&2; exit 1; }
+	exit 0
+fi
+echo "missing Debian packages; run as root:" >&2
+echo "  apt-get install -y$need" >&2
+exit 1
