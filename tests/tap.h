@@ -16,7 +16,7 @@
 static int tap_n, tap_failed;
 
 /* Start a test program that must finish within seconds. */
-static void
+static inline void
 tap_start(unsigned seconds)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -24,7 +24,7 @@ tap_start(unsigned seconds)
 	alarm(seconds);
 }
 
-static int __attribute__((format(printf, 2, 3)))
+static inline int __attribute__((format(printf, 2, 3)))
 ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
@@ -40,7 +40,7 @@ ok(int cond, const char *fmt, ...)
 	return cond;
 }
 
-static void __attribute__((format(printf, 1, 2)))
+static inline void __attribute__((format(printf, 1, 2)))
 diag(const char *fmt, ...)
 {
 	va_list ap;
@@ -56,7 +56,7 @@ diag(const char *fmt, ...)
 	if(!ok(g_ == w_, __VA_ARGS__)) diag("  got %lld, want %lld", g_, w_); } while(0)
 
 /* Finish: print the plan, and exit non-zero if anything failed. */
-static int
+static inline int
 done_testing(void)
 {
 	printf("1..%d\n", tap_n);
@@ -67,7 +67,7 @@ done_testing(void)
  * Copy n bytes so that they end exactly where an unreadable page
  * begins: any read past them faults.  Free with guardfree.
  */
-static unsigned char *
+static inline unsigned char *
 guardcopy(const void *p, size_t n, void **base, size_t *maplen)
 {
 	long pg = sysconf(_SC_PAGESIZE);
@@ -86,7 +86,7 @@ guardcopy(const void *p, size_t n, void **base, size_t *maplen)
 	return m + body - n;
 }
 
-static void
+static inline void
 guardfree(void *base, size_t maplen)
 {
 	munmap(base, maplen);
