@@ -104,13 +104,13 @@ deps:
 # binaries of its own build directory (NINEMUX_BUILD tells the scripts).
 test check: deps
 	$(MAKE) --no-print-directory O=build tests
-	NINEMUX_BUILD=build $(PROVE) build/tests/ $(TESTS_SH)
+	NINEMUX_BUILD=build $(PROVE) build/tests/t_* $(TESTS_SH)
 	$(MAKE) --no-print-directory O=build/san SANFLAGS='$(SANITIZE)' tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  NINEMUX_BUILD=build/san $(PROVE) build/san/tests/ $(TESTS_SH)
+	  NINEMUX_BUILD=build/san $(PROVE) build/san/tests/t_* $(TESTS_SH)
 	$(MAKE) --no-print-directory O=build/tsan CC=clang SANFLAGS='-fsanitize=thread' \
 	  $(patsubst $(O)/tests/%,build/tsan/tests/%,$(filter $(O)/tests/t_mux%,$(TESTS_C)))
-	TSAN_OPTIONS=halt_on_error=1 $(PROVE) $(wildcard build/tsan/tests/t_mux*)
+	TSAN_OPTIONS=halt_on_error=1 NINEMUX_BUILD=build/tsan $(PROVE) build/tsan/tests/t_mux*
 	$(MAKE) --no-print-directory fuzzbuild
 	$(PROVE) mk/fuzz-replay.sh
 
