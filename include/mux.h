@@ -1,6 +1,11 @@
 /*
  * mux.h - a generic protocol multiplexor, the API of plan9port's mux(3)
  * on POSIX threads.  See mux(3) in man/man3/mux.3.
+ *
+ * Messages are opaque to libmux: it sets and reads their tags through the
+ * hooks below and hands them to send, or back to the caller from recv.
+ * The hooks are called by libmux, some with its lock held: a hook must
+ * not call libmux functions on the same Mux.
  */
 #ifndef MUX_H
 #define MUX_H
@@ -8,8 +13,21 @@
 #include <pthread.h>
 #include <sys/types.h>
 
-#if !defined(__USE_MISC) && !defined(MUX_HAVE_UINT) && !defined(uint)
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * uint: C11 and C++ allow a typedef to be repeated, so declare it there
+ * always; older C only when the system headers did not (glibc: __USE_MISC).
+ * Define MUX_HAVE_UINT to skip it.
+ */
+#ifndef MUX_HAVE_UINT
+#if defined(__cplusplus) || (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L)
 typedef unsigned int uint;
+#elif !defined(__USE_MISC) && !defined(uint)
+typedef unsigned int uint;
+#endif
 #endif
 
 #ifndef nil
@@ -22,12 +40,12 @@ typedef struct Muxstate Muxstate;
 
 struct Mux
 {
-	uint	mintag;
+	uint	mintag;		/* tags are chosen in [mintag, maxtag) */
 	uint	maxtag;
-	int	(*settag)(Mux *mux, void *msg, uint tag);
-	int	(*gettag)(Mux *mux, void *msg);
-	int	(*send)(Mux *mux, void *msg);
-	void	*(*recv)(Mux *mux);
+	int	(*settag)(Mux *mux, void *msg, uint tag);	/* <0: error */
+	int	(*gettag)(Mux *mux, void *msg);		/* <0: no valid tag */
+	int	(*send)(Mux *mux, void *msg);		/* <0: error */
+	void	*(*recv)(Mux *mux);			/* nil: connection closed */
 	void	*aux;
 
 	/* private fields follow; muxinit sets them */
@@ -47,10 +65,14 @@ void muxprocs(Mux *mux);
 void muxthreads(Mux *mux);
 
 /*
- * Extensions.  Set hooks after muxinit.
+ * Extensions.  Set hooks after muxinit, before the first RPC.
  */
 
-/* Where messages go that no RPC will take (unknown tags, replies to cancelled RPCs). */
+/*
+ * Where messages go that no RPC will take (unknown tags, replies to
+ * cancelled RPCs, cancel requests once sent and their replies).
+ * The default is free(3); nil restores it.
+ */
 void muxsetfree(Mux *mux, void (*freemsg)(Mux *mux, void *msg));
 
 /*
@@ -60,19 +82,50 @@ void muxsetfree(Mux *mux, void (*freemsg)(Mux *mux, void *msg));
  */
 void muxsetcancel(Mux *mux, void *(*mkcancel)(Mux *mux, uint oldtag));
 
-/* Send request and return at once: a handle for muxrpcfinish, or nil on error. */
+/*
+ * Send request and return at once: a handle for muxrpcfinish, or nil on
+ * error.  Once it returns libmux no longer uses request.
+ */
 Muxrpc *muxrpcstart(Mux *mux, void *request);
 
-/* Wait up to ms milliseconds (-1: for ever) for the reply: 1 if it is there or the connection failed, 0 on timeout. */
+/*
+ * Wait up to ms milliseconds (-1: for ever) for the reply: 1 if it is there
+ * or the connection failed, 0 on timeout.  Without muxprocs a waiting
+ * thread may become the reader and is then late by as long as recv blocks.
+ */
 int muxrpcwait(Muxrpc *r, long ms);
 
 /* Wait for the reply and free r: the reply, or nil on error. */
 void *muxrpcfinish(Muxrpc *r);
 
-/* Abandon r and free it; its reply, if one comes, goes to the free hook. */
+/*
+ * Abandon r and free it; its reply, if one comes, goes to the free hook.
+ * With a cancel hook the cancel request is sent and this returns at once.
+ */
 void muxrpccancel(Muxrpc *r);
 
-/* Free everything muxinit and later calls allocated; no call may be in progress. */
+/*
+ * Cancel r, wait until the cancel request is answered (or, without a
+ * cancel hook, until r's reply comes) and free r: r's reply if it arrived
+ * first (the request took effect), else nil.
+ */
+void *muxrpcflush(Muxrpc *r);
+
+/* The tag r was sent with. */
+uint muxrpctag(Muxrpc *r);
+
+/* 1 once recv has returned nil: every RPC fails from then on. */
+int muxhungup(Mux *mux);
+
+/*
+ * Free everything muxinit and later calls allocated, unfinished handles
+ * included; no call may be in progress.  After muxprocs, close the
+ * connection first: this waits for recv to return.
+ */
 void muxfree(Mux *mux);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,924 @@
+/*
+ * libmux: many RPCs over one connection, demultiplexed by tag.
+ *
+ * Without muxprocs there is no thread of our own: a caller that must wait
+ * for something from the connection (its reply, or a free tag) and finds
+ * nobody reading becomes the reader until what it waits for has come, then
+ * hands the reading to another waiter.  After muxprocs a sender thread
+ * drains a queue and a receiver thread reads.
+ *
+ * Everything below is under Muxstate.lk except the calls of send and recv.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mux.h"
+
+enum {
+	Firsttags = 64,		/* tag table entries allocated at first */
+};
+
+/* Where a request is on its way out. */
+enum {
+	Sunsent,
+	Squeued,		/* in the sender thread's queue */
+	Ssending,		/* the sender thread is in send */
+	Ssent,			/* sent, or will never be */
+};
+
+typedef struct Sleeper Sleeper;
+typedef struct Tagwait Tagwait;
+
+struct Muxrpc
+{
+	Mux	*mux;
+	void	*req;
+	void	*reply;
+	uint	tag;
+	int	hastag;		/* tag is ours: in the table */
+	int	done;		/* reply came, or the RPC failed */
+	int	sstate;
+	int	heap;		/* malloc'd: on Muxstate.all */
+	int	cancelled;	/* abandoned by its owner: libmux frees it */
+	int	wantorig;	/* muxrpcflush waits: keep the original reply */
+	int	freereq;	/* req is ours: to the free hook once sent */
+	int	iscancel;	/* a cancel request: libmux's own */
+	int	replied;	/* cancelled, and its own reply has come */
+	Muxrpc	*canceller;	/* the cancel request in flight for us */
+	Muxrpc	*cancels;	/* we are a cancel request for this one */
+	pthread_cond_t	cond;
+	Muxrpc	*qnext;		/* sender queue */
+	Muxrpc	*anext;		/* Muxstate.all */
+	Muxrpc	*aprev;
+};
+
+/* A thread blocked in libmux: a candidate for becoming the reader. */
+struct Sleeper
+{
+	pthread_cond_t	*cond;
+	Sleeper	*next;
+	Sleeper	*prev;
+};
+
+/* A thread waiting for a tag; release hands tags out in arrival order. */
+struct Tagwait
+{
+	pthread_cond_t	cond;
+	int	state;		/* 0 waiting, 1 got idx, -1 hung up */
+	uint	idx;
+	Tagwait	*next;
+};
+
+struct Muxstate
+{
+	pthread_mutex_t	lk;
+	pthread_condattr_t	cattr;
+	uint	ntag;		/* maxtag - mintag */
+	uint	nalloc;		/* tag table entries allocated */
+	Muxrpc	**slot;		/* tag - mintag -> RPC using it */
+	uint	*freeq;		/* ring of free indices, nalloc long */
+	uint	fhead;
+	uint	fcount;
+	Tagwait	*twhead;
+	Tagwait	*twtail;
+	Sleeper	sleep;		/* list head */
+	Muxrpc	*all;		/* every malloc'd Muxrpc */
+	int	reading;	/* a recv is in progress */
+	int	hung;
+	pthread_mutex_t	sendlk;	/* one send at a time without muxprocs */
+
+	int	procs;
+	int	quit;
+	pthread_t	sendthr;
+	pthread_t	recvthr;
+	pthread_cond_t	sendcond;
+	pthread_cond_t	rdcond;
+	Muxrpc	*sqhead;
+	Muxrpc	*sqtail;
+
+	void	(*freemsg)(Mux*, void*);
+	void	*(*mkcancel)(Mux*, uint);
+};
+
+static void
+dfltfree(Mux *mux, void *msg)
+{
+	(void)mux;
+	free(msg);
+}
+
+static void
+dropmsg(Muxstate *s, Mux *mux, void *msg)
+{
+	if(msg != nil)
+		s->freemsg(mux, msg);
+}
+
+void
+muxinit(Mux *mux)
+{
+	Muxstate *s;
+
+	mux->state = nil;
+	s = calloc(1, sizeof *s);
+	if(s == nil)
+		return;		/* every RPC will fail */
+	pthread_mutex_init(&s->lk, nil);
+	pthread_mutex_init(&s->sendlk, nil);
+	pthread_condattr_init(&s->cattr);
+	pthread_condattr_setclock(&s->cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->sendcond, nil);
+	pthread_cond_init(&s->rdcond, nil);
+	s->sleep.next = s->sleep.prev = &s->sleep;
+	s->ntag = mux->maxtag > mux->mintag ? mux->maxtag - mux->mintag : 0;
+	s->freemsg = dfltfree;
+	mux->state = s;
+}
+
+void
+muxsetfree(Mux *mux, void (*freemsg)(Mux*, void*))
+{
+	Muxstate *s = mux->state;
+
+	if(s == nil)
+		return;
+	pthread_mutex_lock(&s->lk);
+	s->freemsg = freemsg != nil ? freemsg : dfltfree;
+	pthread_mutex_unlock(&s->lk);
+}
+
+void
+muxsetcancel(Mux *mux, void *(*mkcancel)(Mux*, uint))
+{
+	Muxstate *s = mux->state;
+
+	if(s == nil)
+		return;
+	pthread_mutex_lock(&s->lk);
+	s->mkcancel = mkcancel;
+	pthread_mutex_unlock(&s->lk);
+}
+
+int
+muxhungup(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	int h;
+
+	if(s == nil)
+		return 1;
+	pthread_mutex_lock(&s->lk);
+	h = s->hung;
+	pthread_mutex_unlock(&s->lk);
+	return h;
+}
+
+/* ---- RPC records ---- */
+
+static void
+rpcinit(Mux *mux, Muxrpc *r)
+{
+	memset(r, 0, sizeof *r);
+	r->mux = mux;
+	pthread_cond_init(&r->cond, &mux->state->cattr);
+}
+
+static Muxrpc*
+rpcalloc(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *r;
+
+	r = malloc(sizeof *r);
+	if(r == nil)
+		return nil;
+	rpcinit(mux, r);
+	r->heap = 1;
+	r->anext = s->all;
+	if(s->all != nil)
+		s->all->aprev = r;
+	s->all = r;
+	return r;
+}
+
+/* Free a malloc'd r and whatever messages it still holds. */
+static void
+rpcfree(Muxstate *s, Muxrpc *r)
+{
+	Mux *mux = r->mux;
+
+	dropmsg(s, mux, r->reply);
+	if(r->freereq)
+		dropmsg(s, mux, r->req);
+	if(r->aprev != nil)
+		r->aprev->anext = r->anext;
+	else
+		s->all = r->anext;
+	if(r->anext != nil)
+		r->anext->aprev = r->aprev;
+	pthread_cond_destroy(&r->cond);
+	free(r);
+}
+
+/* A cancel request nobody owns goes once it is answered and sent. */
+static void
+cancelreap(Muxstate *s, Muxrpc *c)
+{
+	if(c->done && c->sstate == Ssent && !c->hastag)
+		rpcfree(s, c);
+}
+
+/* ---- tags ---- */
+
+/* Make more of [mintag, maxtag) usable; 0 if there is no more. */
+static int
+growtags(Muxstate *s)
+{
+	uint n, i;
+	Muxrpc **slot;
+	uint *freeq;
+
+	if(s->nalloc >= s->ntag)
+		return 0;
+	n = s->nalloc == 0 ? Firsttags : s->nalloc * 2;
+	if(n > s->ntag || n < s->nalloc)
+		n = s->ntag;
+	slot = realloc(s->slot, n * sizeof slot[0]);
+	if(slot == nil)
+		return 0;
+	s->slot = slot;
+	freeq = realloc(s->freeq, n * sizeof freeq[0]);
+	if(freeq == nil)
+		return 0;
+	s->freeq = freeq;
+	/* only called with the ring empty, so it can start again at 0 */
+	s->fhead = 0;
+	for(i = s->nalloc; i < n; i++){
+		slot[i] = nil;
+		freeq[s->fcount++] = i;
+	}
+	s->nalloc = n;
+	return 1;
+}
+
+static void
+puttag(Muxstate *s, uint idx)
+{
+	Tagwait *w;
+
+	s->slot[idx] = nil;
+	if((w = s->twhead) != nil){
+		s->twhead = w->next;
+		if(s->twhead == nil)
+			s->twtail = nil;
+		w->state = 1;
+		w->idx = idx;
+		pthread_cond_signal(&w->cond);
+		return;
+	}
+	s->freeq[(s->fhead + s->fcount) % s->nalloc] = idx;
+	s->fcount++;
+}
+
+static void
+untag(Muxstate *s, Muxrpc *r)
+{
+	if(r->hastag){
+		r->hastag = 0;
+		puttag(s, r->tag - r->mux->mintag);
+	}
+}
+
+static int awaitrpc(Mux*, Muxrpc*, int, const struct timespec*);
+static int tagready(void*);
+static int await(Mux*, pthread_cond_t*, int (*)(void*), void*, const struct timespec*);
+
+/* Give r a free tag, waiting for one if need be: 0, or -1 when there never will be. */
+static int
+gettag(Mux *mux, Muxrpc *r)
+{
+	Muxstate *s = mux->state;
+	Tagwait w;
+	uint idx;
+
+	if(s->hung || s->ntag == 0)
+		return -1;
+	if(s->twhead == nil && (s->fcount > 0 || growtags(s))){
+		idx = s->freeq[s->fhead];
+		s->fhead = (s->fhead + 1) % s->nalloc;
+		s->fcount--;
+	}else{
+		memset(&w, 0, sizeof w);
+		pthread_cond_init(&w.cond, &s->cattr);
+		if(s->twtail != nil)
+			s->twtail->next = &w;
+		else
+			s->twhead = &w;
+		s->twtail = &w;
+		await(mux, &w.cond, tagready, &w, nil);
+		pthread_cond_destroy(&w.cond);
+		if(w.state < 0)
+			return -1;
+		idx = w.idx;
+	}
+	s->slot[idx] = r;
+	r->tag = mux->mintag + idx;
+	r->hastag = 1;
+	return 0;
+}
+
+static int
+tagready(void *a)
+{
+	return ((Tagwait*)a)->state != 0;
+}
+
+/* ---- receiving ---- */
+
+/* recv returned nil: fail everything, now and later. */
+static void
+hangup(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *r;
+	Tagwait *w;
+	Sleeper *sl;
+	uint i;
+
+	s->hung = 1;
+	for(i = 0; i < s->nalloc; i++){
+		if((r = s->slot[i]) == nil)
+			continue;
+		s->slot[i] = nil;
+		r->hastag = 0;
+		r->done = 1;
+		if(r->cancels != nil){
+			r->cancels = nil;
+			cancelreap(s, r);
+		}else if(r->cancelled){
+			r->canceller = nil;
+			if(r->wantorig)
+				pthread_cond_signal(&r->cond);
+			else
+				rpcfree(s, r);
+		}else
+			pthread_cond_signal(&r->cond);
+	}
+	while((w = s->twhead) != nil){
+		s->twhead = w->next;
+		w->state = -1;
+		pthread_cond_signal(&w->cond);
+	}
+	s->twtail = nil;
+	/* what the sender has not started on is never sent */
+	while((r = s->sqhead) != nil){
+		s->sqhead = r->qnext;
+		r->sstate = Ssent;
+		if(r->freereq){
+			dropmsg(s, mux, r->req);
+			r->req = nil;
+			r->freereq = 0;
+		}
+		if(r->iscancel)
+			cancelreap(s, r);
+		else
+			pthread_cond_signal(&r->cond);
+	}
+	s->sqtail = nil;
+	for(sl = s->sleep.next; sl != &s->sleep; sl = sl->next)
+		pthread_cond_signal(sl->cond);
+	pthread_cond_broadcast(&s->sendcond);
+}
+
+/* A message has come: give it to whoever waits for its tag. */
+static void
+dispatch(Mux *mux, void *m)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *r, *o;
+	int t;
+
+	t = mux->gettag(mux, m);
+	if(t < 0 || (uint)t < mux->mintag || (uint)t - mux->mintag >= s->nalloc
+	|| (r = s->slot[(uint)t - mux->mintag]) == nil){
+		dropmsg(s, mux, m);
+		return;
+	}
+	if(r->cancels != nil){
+		/* the answer to a cancel request: both tags are free again */
+		o = r->cancels;
+		r->cancels = nil;
+		dropmsg(s, mux, m);
+		r->done = 1;
+		untag(s, r);
+		o->canceller = nil;
+		untag(s, o);
+		if(o->wantorig){
+			o->done = 1;
+			pthread_cond_signal(&o->cond);
+		}else
+			rpcfree(s, o);
+		cancelreap(s, r);
+		return;
+	}
+	if(r->cancelled){
+		r->replied = 1;
+		if(r->wantorig && r->reply == nil)
+			r->reply = m;
+		else
+			dropmsg(s, mux, m);
+		if(r->canceller != nil)
+			return;		/* the tag stays reserved until the cancel is answered */
+		untag(s, r);
+		if(r->wantorig){
+			r->done = 1;
+			pthread_cond_signal(&r->cond);
+		}else
+			rpcfree(s, r);
+		return;
+	}
+	untag(s, r);
+	r->reply = m;
+	r->done = 1;
+	pthread_cond_signal(&r->cond);
+}
+
+/* Read one message with the lock released, and dispatch it. */
+static void
+readone(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	void *m;
+
+	s->reading = 1;
+	pthread_mutex_unlock(&s->lk);
+	m = mux->recv(mux);
+	pthread_mutex_lock(&s->lk);
+	s->reading = 0;
+	if(m == nil)
+		hangup(mux);
+	else
+		dispatch(mux, m);
+	if(s->procs)
+		pthread_cond_broadcast(&s->rdcond);
+}
+
+/*
+ * Wait on cond until ready(arg) or, if deadline is not nil, the deadline
+ * passes (then 0).  Become the reader when nobody else is.  Lock held.
+ */
+static int
+await(Mux *mux, pthread_cond_t *cond, int (*ready)(void*), void *arg, const struct timespec *deadline)
+{
+	Muxstate *s = mux->state;
+	Sleeper me;
+	int rv, e;
+
+	rv = 1;
+	me.cond = cond;
+	me.next = &s->sleep;
+	me.prev = s->sleep.prev;
+	me.prev->next = &me;
+	s->sleep.prev = &me;
+	while(!ready(arg)){
+		if(!s->reading && !s->procs && !s->hung){
+			readone(mux);
+			continue;
+		}
+		if(deadline != nil){
+			e = pthread_cond_timedwait(cond, &s->lk, deadline);
+			if(e == ETIMEDOUT && !ready(arg)){
+				rv = 0;
+				break;
+			}
+		}else
+			pthread_cond_wait(cond, &s->lk);
+	}
+	me.prev->next = me.next;
+	me.next->prev = me.prev;
+	/* someone else must read now */
+	if(!s->reading && !s->procs && !s->hung && s->sleep.next != &s->sleep)
+		pthread_cond_signal(s->sleep.next->cond);
+	return rv;
+}
+
+static int
+rpcready(void *a)
+{
+	Muxrpc *r = a;
+
+	return r->done && r->sstate == Ssent;
+}
+
+static int
+sentready(void *a)
+{
+	return ((Muxrpc*)a)->sstate == Ssent;
+}
+
+static int
+awaitrpc(Mux *mux, Muxrpc *r, int justsent, const struct timespec *deadline)
+{
+	return await(mux, &r->cond, justsent ? sentready : rpcready, r, deadline);
+}
+
+/* ---- sending ---- */
+
+/*
+ * The cancel request for o is not going out.  If o's reply has come its
+ * tag is free now; if not, that reply will free it.
+ */
+static void
+cancelgone(Muxstate *s, Muxrpc *o)
+{
+	o->canceller = nil;
+	if(!o->replied)
+		return;
+	untag(s, o);
+	if(o->wantorig){
+		o->done = 1;
+		pthread_cond_signal(&o->cond);
+	}else
+		rpcfree(s, o);
+}
+
+/* r's send failed: it fails, unless a reply beat the error back. */
+static void
+sendfailed(Muxstate *s, Muxrpc *r)
+{
+	Muxrpc *o;
+
+	if(r->done)
+		return;
+	untag(s, r);
+	r->done = 1;
+	if((o = r->cancels) != nil){
+		r->cancels = nil;
+		cancelgone(s, o);
+	}
+}
+
+/*
+ * Send r's request (tag set): in the caller without muxprocs, else by
+ * the sender thread, whose work the caller waits for unless nowait.
+ * Lock held on entry and exit.
+ */
+static void
+sendrpc(Mux *mux, Muxrpc *r, int nowait)
+{
+	Muxstate *s = mux->state;
+	int n;
+
+	if(s->procs){
+		r->sstate = Squeued;
+		r->qnext = nil;
+		if(s->sqtail != nil)
+			s->sqtail->qnext = r;
+		else
+			s->sqhead = r;
+		s->sqtail = r;
+		pthread_cond_signal(&s->sendcond);
+		if(!nowait)
+			awaitrpc(mux, r, 1, nil);
+		return;
+	}
+	r->sstate = Ssending;
+	pthread_mutex_unlock(&s->lk);
+	pthread_mutex_lock(&s->sendlk);
+	n = mux->send(mux, r->req);
+	pthread_mutex_unlock(&s->sendlk);
+	pthread_mutex_lock(&s->lk);
+	r->sstate = Ssent;
+	if(n < 0)
+		sendfailed(s, r);
+}
+
+static void*
+sendproc(void *a)
+{
+	Mux *mux = a;
+	Muxstate *s = mux->state;
+	Muxrpc *r;
+	void *req;
+	int n;
+
+	pthread_mutex_lock(&s->lk);
+	for(;;){
+		while(s->sqhead == nil && !s->quit)
+			pthread_cond_wait(&s->sendcond, &s->lk);
+		if((r = s->sqhead) == nil)
+			break;
+		s->sqhead = r->qnext;
+		if(s->sqhead == nil)
+			s->sqtail = nil;
+		r->sstate = Ssending;
+		req = r->req;
+		pthread_mutex_unlock(&s->lk);
+		n = mux->send(mux, req);
+		pthread_mutex_lock(&s->lk);
+		r->sstate = Ssent;
+		if(n < 0)
+			sendfailed(s, r);
+		if(r->freereq){
+			r->freereq = 0;
+			r->req = nil;
+			dropmsg(s, mux, req);
+		}
+		if(r->iscancel)
+			cancelreap(s, r);
+		else
+			pthread_cond_signal(&r->cond);
+	}
+	pthread_mutex_unlock(&s->lk);
+	return nil;
+}
+
+static void*
+recvproc(void *a)
+{
+	Mux *mux = a;
+	Muxstate *s = mux->state;
+	void *m;
+
+	pthread_mutex_lock(&s->lk);
+	while(s->reading)
+		pthread_cond_wait(&s->rdcond, &s->lk);
+	while(!s->hung && !s->quit){
+		s->reading = 1;
+		pthread_mutex_unlock(&s->lk);
+		m = mux->recv(mux);
+		pthread_mutex_lock(&s->lk);
+		s->reading = 0;
+		if(m == nil)
+			hangup(mux);
+		else
+			dispatch(mux, m);
+	}
+	pthread_mutex_unlock(&s->lk);
+	return nil;
+}
+
+void
+muxprocs(Mux *mux)
+{
+	Muxstate *s = mux->state;
+
+	if(s == nil)
+		return;
+	pthread_mutex_lock(&s->lk);
+	if(s->procs || s->quit){
+		pthread_mutex_unlock(&s->lk);
+		return;
+	}
+	if(pthread_create(&s->sendthr, nil, sendproc, mux) != 0){
+		pthread_mutex_unlock(&s->lk);
+		return;		/* carry on without */
+	}
+	if(pthread_create(&s->recvthr, nil, recvproc, mux) != 0){
+		s->quit = 1;
+		pthread_cond_broadcast(&s->sendcond);
+		pthread_mutex_unlock(&s->lk);
+		pthread_join(s->sendthr, nil);
+		pthread_mutex_lock(&s->lk);
+		s->quit = 0;
+		pthread_mutex_unlock(&s->lk);
+		return;
+	}
+	s->procs = 1;
+	/* a caller reading now finds it should stop after this message */
+	pthread_mutex_unlock(&s->lk);
+}
+
+void
+muxthreads(Mux *mux)
+{
+	muxprocs(mux);
+}
+
+/* ---- RPCs ---- */
+
+/* Tag and send r's request.  0, or -1 if it failed and r is done with. */
+static int
+start(Mux *mux, Muxrpc *r, int nowait)
+{
+	Muxstate *s = mux->state;
+
+	if(gettag(mux, r) < 0)
+		return -1;
+	pthread_mutex_unlock(&s->lk);
+	if(mux->settag(mux, r->req, r->tag) < 0){
+		pthread_mutex_lock(&s->lk);
+		untag(s, r);
+		return -1;
+	}
+	pthread_mutex_lock(&s->lk);
+	if(s->hung){
+		/* hangup already failed r, if it had its tag by then */
+		untag(s, r);
+		r->done = 1;
+		r->sstate = Ssent;
+		return 0;
+	}
+	sendrpc(mux, r, nowait);
+	return 0;
+}
+
+void*
+muxrpc(Mux *mux, void *request)
+{
+	Muxstate *s = mux->state;
+	Muxrpc r;
+	void *reply;
+
+	if(s == nil)
+		return nil;
+	pthread_mutex_lock(&s->lk);
+	rpcinit(mux, &r);
+	r.req = request;
+	reply = nil;
+	if(start(mux, &r, 0) == 0){
+		awaitrpc(mux, &r, 0, nil);
+		reply = r.reply;
+	}
+	pthread_mutex_unlock(&s->lk);
+	pthread_cond_destroy(&r.cond);
+	return reply;
+}
+
+Muxrpc*
+muxrpcstart(Mux *mux, void *request)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *r;
+
+	if(s == nil)
+		return nil;
+	pthread_mutex_lock(&s->lk);
+	r = rpcalloc(mux);
+	if(r != nil){
+		r->req = request;
+		if(start(mux, r, 0) < 0){
+			rpcfree(s, r);
+			r = nil;
+		}else
+			r->req = nil;	/* sent: the caller's again */
+	}
+	pthread_mutex_unlock(&s->lk);
+	return r;
+}
+
+uint
+muxrpctag(Muxrpc *r)
+{
+	return r->tag;
+}
+
+int
+muxrpcwait(Muxrpc *r, long ms)
+{
+	Muxstate *s = r->mux->state;
+	struct timespec ts;
+	int rv;
+
+	if(ms >= 0){
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000L;
+		if(ts.tv_nsec >= 1000000000L){
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&s->lk);
+	rv = awaitrpc(r->mux, r, 0, ms >= 0 ? &ts : nil);
+	pthread_mutex_unlock(&s->lk);
+	return rv;
+}
+
+void*
+muxrpcfinish(Muxrpc *r)
+{
+	Muxstate *s = r->mux->state;
+	void *reply;
+
+	pthread_mutex_lock(&s->lk);
+	awaitrpc(r->mux, r, 0, nil);
+	reply = r->reply;
+	r->reply = nil;
+	rpcfree(s, r);
+	pthread_mutex_unlock(&s->lk);
+	return reply;
+}
+
+/*
+ * Give r to libmux and send the cancel request if the protocol has one.
+ * Lock held.  0 if r is libmux's now, 1 if it was already finished.
+ */
+static int
+cancel(Mux *mux, Muxrpc *r)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *c;
+	void *m;
+
+	if(r->done)
+		return 1;
+	r->cancelled = 1;
+	if(s->mkcancel == nil || s->hung)
+		return 0;
+	if((c = rpcalloc(mux)) == nil)
+		return 0;
+	if((m = s->mkcancel(mux, r->tag)) == nil){
+		rpcfree(s, c);
+		return 0;
+	}
+	c->req = m;
+	c->freereq = 1;
+	c->iscancel = 1;
+	c->cancels = r;
+	r->canceller = c;
+	if(gettag(mux, c) < 0){
+		/* hung up meanwhile: hangup has dealt with r */
+		c->cancels = nil;
+		rpcfree(s, c);
+		return 0;
+	}
+	if(mux->settag(mux, m, c->tag) < 0){
+		c->cancels = nil;
+		untag(s, c);
+		rpcfree(s, c);
+		cancelgone(s, r);
+		return 0;
+	}
+	sendrpc(mux, c, 1);
+	if(!s->procs){
+		/* sent by us: the request is done with */
+		c->freereq = 0;
+		dropmsg(s, mux, c->req);
+		c->req = nil;
+		cancelreap(s, c);
+	}
+	return 0;
+}
+
+void
+muxrpccancel(Muxrpc *r)
+{
+	Muxstate *s = r->mux->state;
+
+	pthread_mutex_lock(&s->lk);
+	/* if cancel gave r to libmux, r may be gone already */
+	if(cancel(r->mux, r))
+		rpcfree(s, r);
+	pthread_mutex_unlock(&s->lk);
+}
+
+void*
+muxrpcflush(Muxrpc *r)
+{
+	Muxstate *s = r->mux->state;
+	void *reply;
+
+	pthread_mutex_lock(&s->lk);
+	r->wantorig = 1;
+	cancel(r->mux, r);
+	awaitrpc(r->mux, r, 0, nil);
+	reply = r->reply;
+	r->reply = nil;
+	rpcfree(s, r);
+	pthread_mutex_unlock(&s->lk);
+	return reply;
+}
+
+void
+muxfree(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *r;
+
+	if(s == nil)
+		return;
+	pthread_mutex_lock(&s->lk);
+	if(s->procs){
+		s->quit = 1;
+		pthread_cond_broadcast(&s->sendcond);
+		pthread_mutex_unlock(&s->lk);
+		pthread_join(s->sendthr, nil);
+		pthread_join(s->recvthr, nil);
+		pthread_mutex_lock(&s->lk);
+	}
+	while((r = s->all) != nil)
+		rpcfree(s, r);
+	pthread_mutex_unlock(&s->lk);
+	free(s->slot);
+	free(s->freeq);
+	pthread_cond_destroy(&s->sendcond);
+	pthread_cond_destroy(&s->rdcond);
+	pthread_condattr_destroy(&s->cattr);
+	pthread_mutex_destroy(&s->sendlk);
+	pthread_mutex_destroy(&s->lk);
+	free(s);
+	mux->state = nil;
+}
