@@ -76,7 +76,7 @@ struct Msg {
 
 #define M(nm, d, ...)	{ nm, d, sizeof((const Field[]){ __VA_ARGS__ }) / sizeof(Field), \
 			  (const Field[]){ __VA_ARGS__ } }
-#define M0(nm, d)	{ nm, d, 0, NULL }
+#define M0(nm, d)	{ nm, d, 0, (const Field[]){ { 0, 0, 0, 0, NULL } } }
 
 #define LOCKT	I(K1, lock.type, "type")
 #define LOCKS	I(K8, lock.start, "start"), I(K8, lock.length, "length"), \
@@ -994,7 +994,8 @@ outfields(Out *o, const Field *fl, int nf, int dialect, const void *base)
 			if(*(const uint32_t *)(b + f->off) == P9_NOFID)
 				out(o, " %s NOFID", f->name);
 			else
-				outint(o, f, *(const uint32_t *)(b + f->off));
+				out(o, " %s %lu", f->name,
+					(unsigned long)*(const uint32_t *)(b + f->off));
 			break;
 		case K8:
 			outint(o, f, *(const uint64_t *)(b + f->off));
