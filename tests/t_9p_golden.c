@@ -839,22 +839,19 @@ runok(const Case *c, int d)
 {
 	char cn[96];
 	Fcall got, saved;
-	uint8_t out[512], *p;
-	void *base;
-	size_t ml, k;
+	uint8_t out[512], *p, *g;
+	void *base, *gbase;
+	size_t ml, gml, k;
 	long r;
 
 	snprintf(cn, sizeof cn, "%s in %s", c->name, dname[d]);
 
 	memset(&got, 0xA5, sizeof got);
-	{
-		uint8_t *g = guardcopy(c->b, c->n, &base, &ml);
-
-		r = p9decode(g, c->n, MSIZE, d, &got);
-		if(isnum(r, (long)c->n, "%s: p9decode takes all %zu bytes", cn, c->n))
-			fcalleq(cn, &got, &c->f, c->fields, g, c->n);
-		guardfree(base, ml);
-	}
+	/* got's views point into g: keep it mapped while got is used. */
+	g = guardcopy(c->b, c->n, &gbase, &gml);
+	r = p9decode(g, c->n, MSIZE, d, &got);
+	if(isnum(r, (long)c->n, "%s: p9decode takes all %zu bytes", cn, c->n))
+		fcalleq(cn, &got, &c->f, c->fields, g, c->n);
 
 	isnum(p9size(&c->f, d), c->n, "%s: p9size of the hand-filled Fcall", cn);
 	memset(out, 0xEE, sizeof out);
@@ -869,6 +866,7 @@ runok(const Case *c, int d)
 			hexdiff(out, k, c->b, c->n);
 		fmtcheck(c, cn, &got, d);
 	}
+	guardfree(gbase, gml);
 
 	/* An encoder given one byte too few writes nothing past it. */
 	p = guardcopy(out, c->n - 1, &base, &ml);
