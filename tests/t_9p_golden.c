@@ -238,6 +238,9 @@ static const uint8_t tcreateu[] = { HDR(27, 114, 8), L32(2), L16(3), 'l', 'n', '
 /* Rstat with a .u entry: 7+2+84 = 93 */
 static const uint8_t rstatu[] = { HDR(93, 125, 12), L16(84), STAT9U };
 
+/* Twstat with a .u entry: 7+4+2+84 = 97 */
+static const uint8_t twstatu[] = { HDR(97, 126, 13), L32(1), L16(84), STAT9U };
+
 /* ---- 9P2000.L frames ------------------------------------------------- */
 
 /* Rlerror ecode[4]: 11 */
@@ -413,6 +416,8 @@ static const Case cases[] = {
 	    .extension = S_("/tmp") }, 1, {{7, RU}} },
 	{ "Rstat .u", B(rstatu), DU, DL, F_STAT,
 	  { .type = Rstat, .tag = 12, .nstat = 84, .stat = stat9u }, -1, {{0, 0}} },
+	{ "Twstat .u", B(twstatu), DU, DL, F_FID|F_STAT,
+	  { .type = Twstat, .tag = 13, .fid = 1, .nstat = 84, .stat = stat9u }, 1, {{7, RU}} },
 
 	/* 9P2000.L */
 	{ "Rlerror", B(rlerror), DL, D0|DU, F_ERRNUM,
@@ -1235,6 +1240,52 @@ oddities(void)
 	}
 }
 
+/* Fcalls the wire cannot carry: every encoder refuses them. */
+static void
+unsayable(void)
+{
+	Fcall f;
+	uint8_t out[512];
+	int d;
+
+	for(d = P9_2000; d <= P9_2000U; d++){
+		memset(&f, 0, sizeof f);
+		f.type = Topen;
+		f.fid = 1;
+		f.mode = 0x100;
+		ok(p9size(&f, d) == 0 && p9encode(out, sizeof out, &f, d) == 0,
+			"%s: Topen mode 0x100 does not fit mode[1]: refused", dname[d]);
+		f.type = Tcreate;
+		f.name = p9str("x");
+		ok(p9size(&f, d) == 0 && p9encode(out, sizeof out, &f, d) == 0,
+			"%s: Tcreate mode 0x100 does not fit mode[1]: refused", dname[d]);
+	}
+	for(d = P9_2000; d <= P9_2000L; d++){
+		memset(&f, 0, sizeof f);
+		f.type = Twalk;
+		f.nwname = P9_MAXWELEM + 1;
+		ok(p9size(&f, d) == 0 && p9encode(out, sizeof out, &f, d) == 0, "%s: Twalk of 17 names refused", dname[d]);
+		memset(&f, 0, sizeof f);
+		f.type = Rwalk;
+		f.nwqid = P9_MAXWELEM + 1;
+		ok(p9size(&f, d) == 0 && p9encode(out, sizeof out, &f, d) == 0, "%s: Rwalk of 17 qids refused", dname[d]);
+		memset(&f, 0, sizeof f);
+		f.type = Twrite;
+		f.count = 3;
+		ok(p9size(&f, d) == 0 && p9encode(out, sizeof out, &f, d) == 0, "%s: Twrite of 3 bytes at NULL refused", dname[d]);
+		memset(&f, 0, sizeof f);
+		f.type = Tversion;
+		f.version.n = 6;
+		ok(p9size(&f, d) == 0 && p9encode(out, sizeof out, &f, d) == 0, "%s: a 6-byte string at NULL refused", dname[d]);
+		memset(&f, 0, sizeof f);
+		f.type = Twalk;
+		f.nwname = 1;
+		f.wname[0].s = "a\0b";
+		f.wname[0].n = 3;
+		ok(p9size(&f, d) == 0 && p9encode(out, sizeof out, &f, d) == 0, "%s: a wname holding NUL refused", dname[d]);
+	}
+}
+
 static void
 names(void)
 {
@@ -1286,6 +1337,7 @@ main(void)
 	direnttests();
 	gating();
 	oddities();
+	unsayable();
 	names();
 	return done_testing();
 }
