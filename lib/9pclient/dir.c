@@ -367,9 +367,7 @@ dirreadl(CFid *fid, Fsdir **d, long *n, long *a)
 	tx.offset = fid->offset;
 	pthread_mutex_unlock(&fid->lk);
 	next = tx.offset;
-	tx.count = fs->msize - P9_READHDRSZ;
-	if(fid->iounit > 0 && fid->iounit < tx.count)
-		tx.count = fid->iounit;
+	tx.count = fidiomax(fid, 0);
 	if(fsrpc(fs, &tx, &rx, &rm) < 0){
 		msgfree(rm);
 		return -1;

@@ -492,8 +492,13 @@ servererror(CFsys *fs, const Fcall *rx)
 {
 	if(rx->type == Rerror)
 		fswerrstr("%.*s", (int)rx->ename.n, rx->ename.s ? rx->ename.s : "");
-	else
-		syserr("server", (int)rx->errnum);
+	else{
+		char s[128];
+
+		if(strerror_r((int)rx->errnum, s, sizeof s) != 0)
+			snprintf(s, sizeof s, "error %u", rx->errnum);
+		fswerrstr("%s", s);
+	}
 	(void)fs;
 }
 
@@ -788,7 +793,9 @@ fidiomax(CFid *f, int writing)
 {
 	uint32_t m;
 
-	m = f->fs->msize - (writing ? P9_IOHDRSZ : P9_READHDRSZ);
+	/* reads too: servers such as diod refuse counts above msize-IOHDRSZ */
+	(void)writing;
+	m = f->fs->msize - P9_IOHDRSZ;
 	if(f->iounit > 0 && f->iounit < m)
 		m = f->iounit;
 	return m;
