@@ -1,0 +1,188 @@
+/*
+ * ninemux.h - the 9mux session engine.
+ *
+ * The engine does no I/O.  The daemon feeds it the bytes it reads from
+ * a client or from an upstream connection; the engine translates tags
+ * and fids and appends whole frames to output queues (one per session,
+ * one per upstream channel) that the daemon drains with writev.
+ *
+ * An upstream channel (Nmchan) is a connection requests are sent on:
+ * it owns the upstream tag and fid spaces, the dialect and the msize.
+ * A session (Nmsess) is one client: its own tag and fid spaces, each
+ * of its fids bound to a channel.  The two are separate so that later
+ * sources of sessions (peer links) and several channels can be paired
+ * freely.
+ *
+ * Nothing here blocks or prints; all memory is the engine's own.
+ */
+#ifndef NINEMUX_H
+#define NINEMUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+typedef struct Nmux Nmux;
+typedef struct Nmconf Nmconf;
+typedef struct Nmchan Nmchan;
+typedef struct Nmsess Nmsess;
+typedef struct Nmreq Nmreq;
+typedef struct Nmfid Nmfid;
+typedef struct Nmmsg Nmmsg;
+typedef struct Nmq Nmq;
+typedef struct Nmstats Nmstats;
+
+/* What a wake callback reports about a session or channel. */
+enum {
+	NM_WOUT	= 1,	/* its output queue is no longer empty */
+	NM_WIN	= 2,	/* it may take input again (call the input function) */
+};
+
+/* Where a traced frame is going. */
+enum {
+	NM_TCIN	= 1,	/* client -> 9mux, as the client sent it */
+	NM_TUP,		/* 9mux -> upstream, translated */
+	NM_RUP,		/* upstream -> 9mux, as the server sent it */
+	NM_RCOUT,	/* 9mux -> client, translated */
+};
+
+/* Channel states. */
+enum {
+	NM_CVERSION = 1,	/* Tversion sent, waiting for Rversion */
+	NM_CREADY,
+	NM_CDOWN,		/* lost; kept only while sessions name it */
+};
+
+struct Nmconf {
+	uint32_t	msize;		/* msize asked of the upstream */
+	int		dialect;	/* P9_2000, P9_2000U or P9_2000L asked of the upstream */
+	int		maxfids;	/* per session */
+	int		maxreqs;	/* requests in flight per session */
+	/* Called when a queue fills or a blocked session can go on; aux is the session's or channel's. */
+	void		(*wake)(void *aux, int what);
+	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */
+	void		(*trace)(void *arg, unsigned sessid, int where, const uint8_t *frame, size_t len, int dialect);
+	void		*tracearg;
+};
+
+/* Counters, for logs now and the control tree later. */
+struct Nmstats {
+	uint64_t	treqs;		/* client requests accepted */
+	uint64_t	localerr;	/* requests 9mux refused itself */
+	uint64_t	upsent;		/* frames sent upstream */
+	uint64_t	upreplies;	/* replies from upstream */
+	uint64_t	stray;		/* upstream replies with a tag not in flight */
+	uint64_t	flushes;	/* Tflush sent upstream */
+	uint64_t	clunks;		/* Tclunk 9mux sent for fids left behind */
+	uint64_t	sessions;	/* sessions ever made */
+};
+
+/* One frame, or the unsent rest of one, in an output queue. */
+struct Nmmsg {
+	Nmmsg		*next;
+	Nmmsg		*prev;
+	Nmreq		*req;		/* upstream queue: the request it carries */
+	uint32_t	len;
+	uint32_t	off;		/* bytes already written */
+	uint8_t		data[];
+};
+
+struct Nmq {
+	Nmmsg		*head;
+	Nmmsg		*tail;
+	size_t		bytes;		/* unsent bytes */
+	size_t		n;
+};
+
+/* A new engine with conf copied (NULL gives the defaults); NULL if out of memory. */
+Nmux *nmnew(const Nmconf *conf);
+
+/* Free the engine, its channels and sessions. */
+void nmfree(Nmux *m);
+
+/* The engine's counters. */
+const Nmstats *nmstats(Nmux *m);
+
+/* Requests of clients still waiting for their reply, over all sessions. */
+size_t nminflight(Nmux *m);
+
+/*
+ * A new upstream channel, now the current one: its Tversion is queued
+ * at once.  aux is passed to the wake callback.  NULL if out of memory.
+ */
+Nmchan *nmchannew(Nmux *m, void *aux);
+
+/*
+ * Feed len bytes read from the channel's connection: the bytes consumed
+ * (whole frames; keep the rest and feed it again with more), or -1 when
+ * the stream can no longer be trusted or the version was refused; then
+ * call nmchandown.  err gets the reason.
+ */
+long nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen);
+
+/* The channel's state (NM_CVERSION, NM_CREADY, NM_CDOWN). */
+int nmchanstate(Nmchan *c);
+
+/* The channel's negotiated msize and dialect (valid once ready). */
+uint32_t nmchanmsize(Nmchan *c);
+int nmchandialect(Nmchan *c);
+
+/*
+ * The connection is gone: every request in flight on it is answered
+ * with an error, its sessions' fids are dropped, and those sessions get
+ * errors until they send Tversion again.  The channel is freed; do not
+ * use c afterwards.
+ */
+void nmchandown(Nmchan *c);
+
+/* The channel's output queue: frames to write upstream. */
+Nmq *nmchanq(Nmchan *c);
+
+/* A new client session; aux is passed to the wake callback.  NULL if out of memory. */
+Nmsess *nmsessnew(Nmux *m, void *aux);
+
+/* The session's id, as in traces. */
+unsigned nmsessid(Nmsess *s);
+
+/*
+ * Pin the uname (and, in .u and .L, n_uname) of every Tauth and
+ * Tattach of the session.  0, or -1 if the name is too long.
+ */
+int nmsesspin(Nmsess *s, const char *uname, uint32_t uid);
+
+/*
+ * Feed len bytes read from the client: bytes consumed, which may be
+ * fewer than the whole frames given when the session must wait (too
+ * many requests in flight, a version reset draining, the upstream still
+ * negotiating): the engine calls wake(NM_WIN) when it can go on.
+ * -1 when the stream can no longer be trusted: call nmsessclose.
+ */
+long nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen);
+
+/* Largest frame the session accepts now (its msize, or the upstream's before Tversion). */
+uint32_t nmsessmsize(Nmsess *s);
+
+/* Requests of the session in flight. */
+int nmsessinflight(Nmsess *s);
+
+/*
+ * The client hung up: its requests in flight are flushed upstream,
+ * then its fids clunked.  The engine frees the session when that is
+ * done; do not use s afterwards and expect no wake for it.
+ */
+void nmsessclose(Nmsess *s);
+
+/* The session's output queue: frames to write to the client. */
+Nmq *nmsessq(Nmsess *s);
+
+/* Fill at most max iovecs with the queue's unsent bytes: the count filled. */
+int nmqiov(Nmq *q, struct iovec *iov, int max);
+
+/* n bytes of the queue were written: drop them. */
+void nmqadvance(Nmq *q, size_t n);
+
+/* Whether the queue has nothing to write. */
+int nmqempty(Nmq *q);
+
+#endif

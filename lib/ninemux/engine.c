@@ -1,0 +1,1901 @@
+/*
+ * The 9mux session engine: tag and fid translation between client
+ * sessions and an upstream channel, without I/O.
+ *
+ * Ordinary messages are forwarded by rewriting their tag and fid fields
+ * in place (p9fidmap says where the fids are); only what the engine must
+ * know is decoded.  Every request accepted from a client is an Nmreq
+ * that lives until its final reply: in the session's tag table, in the
+ * channel's tag array once it has an upstream tag.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdarg.h>
+
+#include "9p.h"
+#include "ninemux.h"
+
+enum {
+	NTAGS		= 0xFFFF,	/* upstream tags 0..0xFFFE; 0xFFFF is NOTAG */
+	MAXPATH		= 16384,	/* a longer walk path is forgotten (reconnect cannot redo it) */
+	MAXPIN		= 256,
+};
+
+/* Session states. */
+enum {
+	SNEW = 1,	/* no version yet, or "unknown" answered */
+	SREADY,
+	SDRAIN,		/* hang-up or Tversion: waiting for its requests to end */
+	SDEAD,		/* its channel was lost: errors until a new Tversion */
+};
+
+/* Request states. */
+enum {
+	RWAIT = 1,	/* waiting for an upstream tag */
+	RQUEUED,	/* tagged and in the channel's queue, not written yet */
+	RSENT,		/* written (at least partly): only a reply or Rflush ends it */
+};
+
+/* Fid states. */
+enum {
+	FPEND = 1,	/* its creating request is in flight */
+	FLIVE,
+	FGONE,		/* out of the session's table */
+};
+
+/* Errors 9mux answers itself, with the Linux errno for .u and .L. */
+enum {
+	EUNKFID, EFIDINUSE, EBADFID, ETAGINUSE, ETYPE, EBADMSG, ENOVERS,
+	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN,
+};
+
+static const struct {
+	const char	*s;
+	uint32_t	errnum;
+} errtab[] = {
+	[EUNKFID]	= { "unknown fid", 9 },			/* EBADF */
+	[EFIDINUSE]	= { "fid already in use", 22 },		/* EINVAL */
+	[EBADFID]	= { "invalid fid number", 9 },
+	[ETAGINUSE]	= { "tag already in use", 22 },
+	[ETYPE]		= { "unknown message type", 95 },	/* EOPNOTSUPP */
+	[EBADMSG]	= { "malformed message", 71 },		/* EPROTO */
+	[ENOVERS]	= { "version not negotiated", 71 },
+	[EUPLOST]	= { "upstream connection lost", 5 },	/* EIO */
+	[EUPNONE]	= { "upstream unavailable", 107 },	/* ENOTCONN */
+	[ETOOMANYFIDS]	= { "too many fids", 24 },		/* EMFILE */
+	[EBIGREPLY]	= { "reply larger than msize", 5 },
+	[ENOMEM_]	= { "out of memory in 9mux", 12 },	/* ENOMEM */
+	[EPIN]		= { "pinned uname does not fit", 22 },
+};
+
+struct Nmfid {
+	Nmfid		*hnext;		/* session's fid table */
+	Nmsess		*sess;
+	Nmchan		*chan;
+	uint32_t	cfid;
+	uint32_t	ufid;
+	int		state;
+	int		ref;
+	int		omode;		/* -1 until opened: for reconnect */
+	char		*uname;		/* of the attach it descends from */
+	char		*aname;
+	char		*path;		/* walked from the attach, "/"-separated; NULL if unknown */
+};
+
+struct Nmreq {
+	Nmsess		*sess;		/* NULL: 9mux's own (clunks), or a zombie */
+	Nmchan		*chan;
+	uint8_t		type;
+	uint16_t	ctag;
+	uint16_t	utag;
+	int		state;
+	int		hashed;		/* in the session's tag table: a client waits for it */
+	int		orphan;		/* the client will get no reply */
+	int		zombie;		/* finished, tag kept while flushes of it are in flight */
+	Nmmsg		*msg;		/* the frame while not written */
+	Nmfid		*newfid;	/* created on success */
+	Nmfid		*fid;		/* the fid it acts on, for bookkeeping */
+	Nmfid		*delfid;	/* destroyed whatever the reply */
+	uint16_t	nwname;
+	int		inplace;	/* Twalk with newfid == fid */
+	char		*newpath;	/* fid's path on success (walk in place, create) */
+	int		omode;
+	Nmreq		*target;	/* Tflush: what it flushes */
+	Nmreq		*flushers;	/* Tflushes of this request in flight */
+	Nmreq		*nextflusher;
+	Nmreq		*hnext;		/* session's tag table */
+	Nmreq		*snext;		/* session's list, oldest first */
+	Nmreq		*sprev;
+	Nmreq		*wnext;		/* channel's list waiting for a tag */
+};
+
+struct Nmchan {
+	Nmux		*m;
+	void		*aux;
+	int		state;
+	int		dialect;
+	uint32_t	msize;
+	Nmq		out;
+	Nmsess		*sessions;	/* bound to this channel */
+	Nmreq		*whead;		/* waiting for a tag */
+	Nmreq		*wtail;
+	uint32_t	rhead;		/* free tags: a ring, so a tag rests before reuse */
+	uint32_t	rcount;
+	uint32_t	*freefids;
+	size_t		nfreefids;
+	size_t		capfreefids;
+	uint32_t	nextfid;
+	Nmreq		*tags[NTAGS];
+	uint16_t	ring[NTAGS];
+};
+
+struct Nmsess {
+	Nmux		*m;
+	Nmchan		*chan;
+	Nmsess		*cnext;		/* channel's list */
+	Nmsess		*cprev;
+	Nmsess		*mnext;		/* engine's list */
+	Nmsess		*mprev;
+	void		*aux;
+	unsigned	id;
+	int		state;
+	int		closing;
+	int		blocked;
+	int		indrain;	/* drainstart is walking the list: draincheck waits */
+	int		dialect;
+	uint32_t	msize;
+	Nmq		out;
+	Nmreq		**tagtab;
+	uint32_t	ntagb;
+	int		ninflight;	/* requests in its list */
+	Nmfid		**fidtab;
+	uint32_t	nfidb;
+	int		nfids;
+	Nmreq		*rhead;
+	Nmreq		*rtail;
+	/* the Tversion a reset answers once drained */
+	uint16_t	vtag;
+	uint32_t	vmsize;
+	char		vers[64];
+	size_t		nvers;
+	int		pinned;
+	char		pin[MAXPIN];
+	uint32_t	pinuid;
+};
+
+struct Nmux {
+	Nmconf		conf;
+	Nmchan		*cur;
+	Nmsess		*sessions;
+	unsigned	nextid;
+	size_t		inflight;
+	Nmstats		st;
+};
+
+static void reqdone(Nmreq *r);
+static void undo(Nmreq *r);
+static void draincheck(Nmsess *s);
+static void chansend(Nmchan *c, Nmreq *r);
+static void versionanswer(Nmsess *s);
+
+static void
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if(err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Output queues.
+ */
+
+static Nmmsg *
+msgnew(const uint8_t *data, size_t len)
+{
+	Nmmsg *g;
+
+	g = malloc(sizeof *g + len);
+	if(g == NULL)
+		return NULL;
+	memset(g, 0, sizeof *g);
+	g->len = (uint32_t)len;
+	memcpy(g->data, data, len);
+	return g;
+}
+
+static int
+qput(Nmq *q, Nmmsg *g)
+{
+	int wasempty;
+
+	wasempty = q->head == NULL;
+	g->next = NULL;
+	g->prev = q->tail;
+	if(q->tail)
+		q->tail->next = g;
+	else
+		q->head = g;
+	q->tail = g;
+	q->bytes += g->len - g->off;
+	q->n++;
+	return wasempty;
+}
+
+static void
+qunlink(Nmq *q, Nmmsg *g)
+{
+	if(g->prev)
+		g->prev->next = g->next;
+	else
+		q->head = g->next;
+	if(g->next)
+		g->next->prev = g->prev;
+	else
+		q->tail = g->prev;
+	q->bytes -= g->len - g->off;
+	q->n--;
+	g->next = g->prev = NULL;
+}
+
+static void
+qfree(Nmq *q)
+{
+	Nmmsg *g;
+
+	while((g = q->head) != NULL){
+		qunlink(q, g);
+		if(g->req)
+			g->req->msg = NULL;
+		free(g);
+	}
+}
+
+int
+nmqiov(Nmq *q, struct iovec *iov, int max)
+{
+	Nmmsg *g;
+	int n;
+
+	n = 0;
+	for(g = q->head; g != NULL && n < max; g = g->next){
+		iov[n].iov_base = g->data + g->off;
+		iov[n].iov_len = g->len - g->off;
+		n++;
+	}
+	return n;
+}
+
+void
+nmqadvance(Nmq *q, size_t n)
+{
+	Nmmsg *g;
+	size_t k;
+
+	while(n > 0 && (g = q->head) != NULL){
+		k = g->len - g->off;
+		if(n < k){
+			g->off += (uint32_t)n;
+			q->bytes -= n;
+			/* part of it is on the wire: it can no longer be taken back */
+			if(g->req)
+				g->req->state = RSENT;
+			return;
+		}
+		n -= k;
+		qunlink(q, g);
+		if(g->req){
+			g->req->state = RSENT;
+			g->req->msg = NULL;
+		}
+		free(g);
+	}
+}
+
+int
+nmqempty(Nmq *q)
+{
+	return q->head == NULL;
+}
+
+/*
+ * Tracing and replies to clients.
+ */
+
+static void
+trace(Nmux *m, unsigned id, int where, const uint8_t *f, size_t n, int dialect)
+{
+	if(m->conf.trace)
+		m->conf.trace(m->conf.tracearg, id, where, f, n, dialect);
+}
+
+static void
+sessput(Nmsess *s, const uint8_t *f, size_t n)
+{
+	Nmmsg *g;
+
+	if(s->closing)
+		return;
+	trace(s->m, s->id, NM_RCOUT, f, n, s->state == SNEW ? P9_2000 : s->dialect);
+	g = msgnew(f, n);
+	if(g == NULL)
+		return;		/* the client waits; nothing better to do without memory */
+	if(qput(&s->out, g) && s->aux && s->m->conf.wake)
+		s->m->conf.wake(s->aux, NM_WOUT);
+}
+
+static void
+rerror(Nmsess *s, uint16_t tag, int e)
+{
+	uint8_t f[128];
+	size_t n, len;
+	int d;
+
+	s->m->st.localerr++;
+	d = s->state == SNEW ? P9_2000 : s->dialect;
+	if(d == P9_2000L){
+		p9put32(f, 11);
+		f[4] = Rlerror;
+		p9put16(f + 5, tag);
+		p9put32(f + 7, errtab[e].errnum);
+		sessput(s, f, 11);
+		return;
+	}
+	len = strlen(errtab[e].s);
+	n = 9 + len;
+	f[4] = Rerror;
+	p9put16(f + 5, tag);
+	p9put16(f + 7, (uint16_t)len);
+	memcpy(f + 9, errtab[e].s, len);
+	if(d == P9_2000U){
+		p9put32(f + n, errtab[e].errnum);
+		n += 4;
+	}
+	p9put32(f, (uint32_t)n);
+	sessput(s, f, n);
+}
+
+static void
+rflush(Nmsess *s, uint16_t tag)
+{
+	uint8_t f[7];
+
+	p9put32(f, 7);
+	f[4] = Rflush;
+	p9put16(f + 5, tag);
+	sessput(s, f, 7);
+}
+
+static void
+rversion(Nmsess *s, uint16_t tag, uint32_t msize, const char *v)
+{
+	uint8_t f[64];
+	size_t len;
+
+	len = strlen(v);
+	p9put32(f, (uint32_t)(13 + len));
+	f[4] = Rversion;
+	p9put16(f + 5, tag);
+	p9put32(f + 7, msize);
+	p9put16(f + 11, (uint16_t)len);
+	memcpy(f + 13, v, len);
+	sessput(s, f, 13 + len);
+}
+
+static void
+unblock(Nmsess *s)
+{
+	if(s->blocked && !s->closing){
+		s->blocked = 0;
+		if(s->aux && s->m->conf.wake)
+			s->m->conf.wake(s->aux, NM_WIN);
+	}
+}
+
+/*
+ * Upstream tags and fids.
+ */
+
+static int
+tagalloc(Nmchan *c)
+{
+	uint16_t t;
+
+	if(c->rcount == 0)
+		return -1;
+	t = c->ring[c->rhead];
+	c->rhead = (c->rhead + 1) % NTAGS;
+	c->rcount--;
+	return t;
+}
+
+/* The tag's final reply is in (or it never left): free it, and let a waiting request have it. */
+static void
+tagfree(Nmchan *c, uint16_t t)
+{
+	Nmreq *r;
+
+	c->tags[t] = NULL;
+	c->ring[(c->rhead + c->rcount) % NTAGS] = t;
+	c->rcount++;
+	if((r = c->whead) != NULL){
+		c->whead = r->wnext;
+		if(c->whead == NULL)
+			c->wtail = NULL;
+		r->wnext = NULL;
+		chansend(c, r);
+	}
+}
+
+static int
+ufidalloc(Nmchan *c, uint32_t *fid)
+{
+	if(c->nfreefids > 0){
+		*fid = c->freefids[--c->nfreefids];
+		return 0;
+	}
+	if(c->nextfid == P9_NOFID)
+		return -1;
+	*fid = c->nextfid++;
+	return 0;
+}
+
+static void
+ufidfree(Nmchan *c, uint32_t fid)
+{
+	uint32_t *p;
+	size_t n;
+
+	if(c == NULL || c->state == NM_CDOWN)
+		return;
+	if(c->nfreefids == c->capfreefids){
+		n = c->capfreefids ? 2 * c->capfreefids : 256;
+		p = realloc(c->freefids, n * sizeof *p);
+		if(p == NULL)
+			return;		/* the number is lost, not reused: harmless */
+		c->freefids = p;
+		c->capfreefids = n;
+	}
+	c->freefids[c->nfreefids++] = fid;
+}
+
+/* Put r on the wire: with a tag into the queue, else at the end of the wait list. */
+static void
+chansend(Nmchan *c, Nmreq *r)
+{
+	int t;
+
+	if((t = tagalloc(c)) < 0){
+		r->state = RWAIT;
+		r->wnext = NULL;
+		if(c->wtail)
+			c->wtail->wnext = r;
+		else
+			c->whead = r;
+		c->wtail = r;
+		return;
+	}
+	r->utag = (uint16_t)t;
+	c->tags[t] = r;
+	r->state = RQUEUED;
+	p9put16(r->msg->data + P9_TAGOFF, r->utag);
+	r->msg->req = r;
+	c->m->st.upsent++;
+	trace(c->m, r->sess ? r->sess->id : 0, NM_TUP, r->msg->data, r->msg->len, c->dialect);
+	if(qput(&c->out, r->msg) && c->aux && c->m->conf.wake)
+		c->m->conf.wake(c->aux, NM_WOUT);
+}
+
+/* Take r back if none of it was written: 1 if it was. */
+static int
+unsend(Nmreq *r)
+{
+	Nmchan *c;
+	Nmreq **pp;
+
+	c = r->chan;
+	if(r->state == RWAIT){
+		for(pp = &c->whead; *pp != NULL; pp = &(*pp)->wnext)
+			if(*pp == r){
+				*pp = r->wnext;
+				break;
+			}
+		c->wtail = NULL;
+		for(pp = &c->whead; *pp != NULL; pp = &(*pp)->wnext)
+			c->wtail = *pp;
+		r->wnext = NULL;
+	}else if(r->state == RQUEUED && r->msg && r->msg->off == 0){
+		qunlink(&c->out, r->msg);
+		c->tags[r->utag] = NULL;
+		/* never on the wire: the tag is free at once, but don't hand it to a waiter now */
+		c->ring[(c->rhead + c->rcount) % NTAGS] = r->utag;
+		c->rcount++;
+	}else
+		return 0;
+	free(r->msg);
+	r->msg = NULL;
+	r->state = 0;
+	return 1;
+}
+
+/*
+ * Fids.
+ */
+
+static void
+fidput(Nmfid *f)
+{
+	if(f == NULL || --f->ref > 0)
+		return;
+	free(f->uname);
+	free(f->aname);
+	free(f->path);
+	free(f);
+}
+
+static Nmfid *
+fidfind(Nmsess *s, uint32_t cfid)
+{
+	Nmfid *f;
+
+	for(f = s->fidtab[cfid & (s->nfidb - 1)]; f != NULL; f = f->hnext)
+		if(f->cfid == cfid)
+			return f;
+	return NULL;
+}
+
+static void
+fidgrow(Nmsess *s)
+{
+	Nmfid **t, *f, *next;
+	uint32_t n, i;
+
+	n = s->nfidb * 2;
+	t = calloc(n, sizeof *t);
+	if(t == NULL)
+		return;		/* longer chains, still correct */
+	for(i = 0; i < s->nfidb; i++)
+		for(f = s->fidtab[i]; f != NULL; f = next){
+			next = f->hnext;
+			f->hnext = t[f->cfid & (n - 1)];
+			t[f->cfid & (n - 1)] = f;
+		}
+	free(s->fidtab);
+	s->fidtab = t;
+	s->nfidb = n;
+}
+
+/* A pending fid in s's table with a fresh upstream fid; NULL when out of fids or memory. */
+static Nmfid *
+fidnew(Nmsess *s, uint32_t cfid)
+{
+	Nmfid *f;
+
+	f = calloc(1, sizeof *f);
+	if(f == NULL)
+		return NULL;
+	if(ufidalloc(s->chan, &f->ufid) < 0){
+		free(f);
+		return NULL;
+	}
+	if((uint32_t)s->nfids >= s->nfidb * 2)
+		fidgrow(s);
+	f->sess = s;
+	f->chan = s->chan;
+	f->cfid = cfid;
+	f->state = FPEND;
+	f->ref = 1;
+	f->omode = -1;
+	f->hnext = s->fidtab[cfid & (s->nfidb - 1)];
+	s->fidtab[cfid & (s->nfidb - 1)] = f;
+	s->nfids++;
+	return f;
+}
+
+/* Take f out of its session's table (the client's number is free again); drops the table's reference. */
+static void
+fidunlink(Nmfid *f)
+{
+	Nmsess *s;
+	Nmfid **pp;
+
+	s = f->sess;
+	if(f->state == FGONE)
+		return;
+	for(pp = &s->fidtab[f->cfid & (s->nfidb - 1)]; *pp != NULL; pp = &(*pp)->hnext)
+		if(*pp == f){
+			*pp = f->hnext;
+			break;
+		}
+	f->hnext = NULL;
+	f->state = FGONE;
+	s->nfids--;
+	fidput(f);
+}
+
+static char *
+xstrndup(const char *s, size_t n)
+{
+	char *p;
+
+	p = malloc(n + 1);
+	if(p == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * The path a walk of names (nwname counted strings at p, end e) from
+ * base arrives at: "" is the attach root, ".." pops an element.
+ * NULL if it is unknown, too long or out of memory.
+ */
+static char *
+pathwalk(const char *base, const uint8_t *p, const uint8_t *e, int nwname)
+{
+	char *path, *q;
+	size_t len, n;
+	int i;
+
+	if(base == NULL)
+		return NULL;
+	len = strlen(base);
+	path = malloc(MAXPATH + 1);
+	if(path == NULL)
+		return NULL;
+	memcpy(path, base, len + 1);
+	for(i = 0; i < nwname; i++){
+		if(e - p < 2)
+			goto bad;
+		n = p9get16(p);
+		p += 2;
+		if((size_t)(e - p) < n)
+			goto bad;
+		if(n == 2 && memcmp(p, "..", 2) == 0){
+			q = strrchr(path, '/');
+			len = q ? (size_t)(q - path) : 0;
+			path[len] = '\0';
+		}else{
+			if(MAXPATH - len < n + 1)
+				goto bad;
+			path[len++] = '/';
+			memcpy(path + len, p, n);
+			len += n;
+			path[len] = '\0';
+		}
+		p += n;
+	}
+	q = realloc(path, len + 1);
+	return q ? q : path;
+bad:
+	free(path);
+	return NULL;
+}
+
+/*
+ * Sessions' tag tables.
+ */
+
+static Nmreq *
+tagfind(Nmsess *s, uint16_t tag)
+{
+	Nmreq *r;
+
+	for(r = s->tagtab[tag & (s->ntagb - 1)]; r != NULL; r = r->hnext)
+		if(r->ctag == tag)
+			return r;
+	return NULL;
+}
+
+static void
+taginsert(Nmsess *s, Nmreq *r)
+{
+	r->hnext = s->tagtab[r->ctag & (s->ntagb - 1)];
+	s->tagtab[r->ctag & (s->ntagb - 1)] = r;
+	r->hashed = 1;
+	s->m->inflight++;
+}
+
+static void
+tagremove(Nmsess *s, Nmreq *r)
+{
+	Nmreq **pp;
+
+	if(!r->hashed)
+		return;
+	for(pp = &s->tagtab[r->ctag & (s->ntagb - 1)]; *pp != NULL; pp = &(*pp)->hnext)
+		if(*pp == r){
+			*pp = r->hnext;
+			break;
+		}
+	r->hashed = 0;
+	r->hnext = NULL;
+	s->m->inflight--;
+}
+
+/*
+ * Requests.
+ */
+
+static Nmreq *
+reqnew(Nmsess *s, Nmchan *c, uint8_t type, uint16_t ctag)
+{
+	Nmreq *r;
+
+	r = calloc(1, sizeof *r);
+	if(r == NULL)
+		return NULL;
+	r->sess = s;
+	r->chan = c;
+	r->type = type;
+	r->ctag = ctag;
+	r->omode = -1;
+	if(s != NULL){
+		r->sprev = s->rtail;
+		if(s->rtail)
+			s->rtail->snext = r;
+		else
+			s->rhead = r;
+		s->rtail = r;
+		s->ninflight++;
+	}
+	return r;
+}
+
+/* Free r's own memory and references; it is in no list any more. */
+static void
+reqfree(Nmreq *r)
+{
+	free(r->msg);
+	fidput(r->newfid);
+	fidput(r->fid);
+	fidput(r->delfid);
+	free(r->newpath);
+	free(r);
+}
+
+static void
+sessunlink(Nmreq *r)
+{
+	Nmsess *s;
+
+	if((s = r->sess) == NULL)
+		return;
+	tagremove(s, r);
+	if(r->sprev)
+		r->sprev->snext = r->snext;
+	else
+		s->rhead = r->snext;
+	if(r->snext)
+		r->snext->sprev = r->sprev;
+	else
+		s->rtail = r->sprev;
+	r->snext = r->sprev = NULL;
+	r->sess = NULL;
+	s->ninflight--;
+}
+
+/* An internal Tclunk of f's upstream fid: it is freed when the reply comes. */
+static void
+clunkfid(Nmchan *c, Nmfid *f)
+{
+	uint8_t b[11];
+	Nmreq *r;
+
+	if(c == NULL || c->state == NM_CDOWN){
+		fidput(f);
+		return;
+	}
+	r = reqnew(NULL, c, Tclunk, P9_NOTAG);
+	if(r == NULL){
+		fidput(f);	/* the upstream fid stays open on the server; nothing more to do */
+		return;
+	}
+	r->orphan = 1;
+	r->delfid = f;
+	p9put32(b, 11);
+	b[4] = Tclunk;
+	p9put16(b + 5, P9_NOTAG);
+	p9put32(b + 7, f->ufid);
+	r->msg = msgnew(b, sizeof b);
+	if(r->msg == NULL){
+		reqfree(r);
+		return;
+	}
+	c->m->st.clunks++;
+	chansend(c, r);
+}
+
+/*
+ * r has ended: out of its session, its upstream tag freed and r freed,
+ * unless Tflushes naming its tag are still in flight: then the tag is
+ * kept (a new request under it could be flushed by mistake) and r
+ * lingers as a zombie until the last of them ends.
+ */
+static void
+reqdone(Nmreq *r)
+{
+	Nmsess *s;
+	Nmreq **pp;
+	Nmchan *c;
+
+	s = r->sess;
+	c = r->chan;
+	sessunlink(r);
+	/* a flush that ends stops keeping its target's tag */
+	if(r->target){
+		for(pp = &r->target->flushers; *pp != NULL; pp = &(*pp)->nextflusher)
+			if(*pp == r){
+				*pp = r->nextflusher;
+				break;
+			}
+		if(r->target->zombie && r->target->flushers == NULL)
+			reqdone(r->target);
+		r->target = NULL;
+	}
+	if(r->flushers)
+		r->zombie = 1;
+	else{
+		if(r->state == RSENT || r->state == RQUEUED)
+			tagfree(c, r->utag);
+		reqfree(r);
+	}
+	if(s){
+		unblock(s);
+		draincheck(s);
+	}
+}
+
+/*
+ * r ends without its reply: as far as anyone knows it never happened.
+ * A fid it would have created was never made upstream; a fid it would
+ * have destroyed may still be alive there, so it is clunked.
+ */
+static void
+undo(Nmreq *r)
+{
+	Nmfid *f;
+
+	if((f = r->newfid) != NULL){
+		r->newfid = NULL;
+		if(f->state == FPEND){
+			ufidfree(f->chan, f->ufid);
+			fidunlink(f);
+		}
+		fidput(f);
+	}
+	if((f = r->delfid) != NULL){
+		r->delfid = NULL;
+		clunkfid(r->chan, f);
+	}
+	reqdone(r);
+}
+
+/*
+ * The client side: requests.
+ */
+
+/* Which dialect a client asking for v gets from an upstream speaking ud, or -1. */
+static int
+dialectfor(const char *v, size_t n, int ud)
+{
+	size_t i, k;
+	unsigned long num;
+
+	if(p9dialect(v, n) == ud)
+		return ud;
+	if(ud != P9_2000)
+		return -1;
+	/*
+	 * version(5): the part before the first '.' names the protocol,
+	 * and a server may answer 9Pnnnn with nnnn at most the client's.
+	 * So "9P2000.u" and "9P2000.L" may be answered "9P2000"; Linux
+	 * v9fs then speaks plain 9P2000.
+	 */
+	for(k = 0; k < n && v[k] != '.'; k++)
+		;
+	if(k < 3 || v[0] != '9' || v[1] != 'P')
+		return -1;
+	num = 0;
+	for(i = 2; i < k; i++){
+		if(v[i] < '0' || v[i] > '9' || num > 100000)
+			return -1;
+		num = num * 10 + (unsigned long)(v[i] - '0');
+	}
+	return num >= 2000 ? P9_2000 : -1;
+}
+
+static void
+sessbind(Nmsess *s, Nmchan *c)
+{
+	if(s->chan == c)
+		return;
+	if(s->chan){
+		if(s->cprev)
+			s->cprev->cnext = s->cnext;
+		else
+			s->chan->sessions = s->cnext;
+		if(s->cnext)
+			s->cnext->cprev = s->cprev;
+	}
+	s->cnext = s->cprev = NULL;
+	s->chan = c;
+	if(c){
+		s->cnext = c->sessions;
+		if(c->sessions)
+			c->sessions->cprev = s;
+		c->sessions = s;
+	}
+}
+
+/* Answer the Tversion saved in s, binding it to the current channel. */
+static void
+versionanswer(Nmsess *s)
+{
+	Nmchan *c;
+	uint32_t msize;
+	int d;
+
+	c = s->m->cur;
+	s->state = SNEW;
+	if(c == NULL || c->state != NM_CREADY){
+		sessbind(s, NULL);
+		rerror(s, s->vtag, EUPNONE);
+		return;
+	}
+	sessbind(s, c);
+	msize = s->vmsize < c->msize ? s->vmsize : c->msize;
+	if(msize < P9_MINMSIZE){
+		rerror(s, s->vtag, EBADMSG);
+		return;
+	}
+	s->msize = msize;
+	d = dialectfor(s->vers, s->nvers, c->dialect);
+	if(d < 0){
+		rversion(s, s->vtag, msize, "unknown");
+		return;
+	}
+	s->dialect = d;
+	s->state = SREADY;
+	rversion(s, s->vtag, msize, p9dialectname(d));
+}
+
+/*
+ * Start ending everything s has in flight: what is still inside 9mux
+ * is dropped, what went upstream is flushed.  Clunks are not flushed
+ * (the fid must go anyway), nor are flushes.  draincheck finishes.
+ */
+static void
+drainstart(Nmsess *s)
+{
+	Nmreq *r, *next, *last, *f;
+	uint8_t b[9];
+
+	s->state = SDRAIN;
+	s->indrain = 1;
+	last = s->rtail;
+	for(r = s->rhead; r != NULL; r = next){
+		next = r == last ? NULL : r->snext;
+		/* nobody waits for it now: out of the tag table and the in-flight count */
+		r->orphan = 1;
+		tagremove(s, r);
+		if(r->zombie)
+			continue;
+		if(unsend(r)){
+			undo(r);
+			continue;
+		}
+		if(r->type == Tflush || r->delfid != NULL || s->chan == NULL)
+			continue;
+		f = reqnew(s, s->chan, Tflush, P9_NOTAG);
+		if(f == NULL)
+			continue;	/* its reply will still end it */
+		f->orphan = 1;
+		f->target = r;
+		f->nextflusher = r->flushers;
+		r->flushers = f;
+		p9put32(b, 9);
+		b[4] = Tflush;
+		p9put16(b + 5, P9_NOTAG);
+		p9put16(b + 7, r->utag);
+		f->msg = msgnew(b, sizeof b);
+		if(f->msg == NULL){
+			r->flushers = f->nextflusher;
+			f->target = NULL;
+			sessunlink(f);
+			reqfree(f);
+			continue;
+		}
+		s->m->st.flushes++;
+		chansend(s->chan, f);
+	}
+	s->indrain = 0;
+	draincheck(s);
+}
+
+static void sessfree(Nmsess *s);
+
+/* Once a draining session has nothing in flight: clunk its fids, then close it or answer its Tversion. */
+static void
+draincheck(Nmsess *s)
+{
+	Nmfid *f, *next;
+	uint32_t i;
+
+	if(s->state != SDRAIN || s->indrain || s->rhead != NULL)
+		return;
+	for(i = 0; i < s->nfidb; i++)
+		for(f = s->fidtab[i]; f != NULL; f = next){
+			next = f->hnext;
+			f->ref++;
+			fidunlink(f);
+			clunkfid(f->chan, f);
+		}
+	if(s->closing){
+		sessfree(s);
+		return;
+	}
+	versionanswer(s);
+	unblock(s);
+}
+
+static void
+version(Nmsess *s, uint8_t *f, size_t n)
+{
+	size_t len;
+
+	s->vtag = p9get16(f + P9_TAGOFF);
+	if(n < 13 || (len = p9get16(f + 11)) != n - 13 || len >= sizeof s->vers){
+		rerror(s, s->vtag, EBADMSG);
+		return;
+	}
+	s->vmsize = p9get32(f + 7);
+	memcpy(s->vers, f + 13, len);
+	s->vers[len] = '\0';
+	s->nvers = len;
+	if(s->state == SREADY){
+		/* version(5): a Tversion aborts all I/O and clunks every fid of the session */
+		drainstart(s);
+		return;
+	}
+	versionanswer(s);
+}
+
+static void
+flush(Nmsess *s, uint8_t *f, size_t n)
+{
+	uint16_t tag, oldtag;
+	Nmreq *t, *r;
+
+	tag = p9get16(f + P9_TAGOFF);
+	if(n != 9){
+		rerror(s, tag, EBADMSG);
+		return;
+	}
+	oldtag = p9get16(f + 7);
+	t = tagfind(s, oldtag);
+	if(t == NULL){
+		rflush(s, tag);
+		return;
+	}
+	if(unsend(t)){
+		/* still inside 9mux: it never happens */
+		t->orphan = 1;
+		undo(t);
+		rflush(s, tag);
+		return;
+	}
+	r = reqnew(s, s->chan, Tflush, tag);
+	if(r == NULL){
+		rerror(s, tag, ENOMEM_);
+		return;
+	}
+	taginsert(s, r);
+	r->target = t;
+	r->nextflusher = t->flushers;
+	t->flushers = r;
+	p9put16(f + 7, t->utag);
+	r->msg = msgnew(f, n);
+	if(r->msg == NULL){
+		t->flushers = r->nextflusher;
+		r->target = NULL;
+		sessunlink(r);
+		reqfree(r);
+		rerror(s, tag, ENOMEM_);
+		return;
+	}
+	s->m->st.flushes++;
+	chansend(s->chan, r);
+}
+
+/* Where the counted string at off ends, or 0 if it runs past n. */
+static size_t
+strend(const uint8_t *f, size_t n, size_t off)
+{
+	if(n < 2 || n - 2 < off)
+		return 0;
+	if(n - off - 2 < p9get16(f + off))
+		return 0;
+	return off + 2 + p9get16(f + off);
+}
+
+/*
+ * Tauth or Tattach: note uname and aname in the new fid, and rebuild
+ * the frame with the pinned uname if the session has one.  The frame
+ * to send (f or *out, malloc'd) and its length; 0 on error e.
+ */
+static size_t
+attach(Nmsess *s, Nmreq *r, uint8_t *f, size_t n, uint8_t **out, int *e)
+{
+	size_t uoff, uend, aend, k, pl;
+	uint8_t *b;
+
+	*out = NULL;
+	uoff = f[4] == Tattach ? 15 : 11;
+	if((uend = strend(f, n, uoff)) == 0 || (aend = strend(f, n, uend)) == 0){
+		*e = EBADMSG;
+		return 0;
+	}
+	if(r->newfid){
+		r->newfid->uname = xstrndup((const char *)f + uoff + 2, uend - uoff - 2);
+		r->newfid->aname = xstrndup((const char *)f + uend + 2, aend - uend - 2);
+		r->newfid->path = xstrndup("", 0);
+	}
+	if(!s->pinned)
+		return n;
+	pl = strlen(s->pin);
+	k = uoff + 2 + pl + (aend - uend);
+	if(s->dialect != P9_2000)
+		k += 4;
+	if(k > s->chan->msize){
+		*e = EPIN;
+		return 0;
+	}
+	b = malloc(k);
+	if(b == NULL){
+		*e = ENOMEM_;
+		return 0;
+	}
+	memcpy(b, f, uoff);
+	p9put32(b, (uint32_t)k);
+	p9put16(b + uoff, (uint16_t)pl);
+	memcpy(b + uoff + 2, s->pin, pl);
+	memcpy(b + uoff + 2 + pl, f + uend, aend - uend);
+	if(s->dialect != P9_2000)
+		p9put32(b + k - 4, s->pinuid);
+	*out = b;
+	if(r->newfid){
+		free(r->newfid->uname);
+		r->newfid->uname = xstrndup(s->pin, pl);
+	}
+	return k;
+}
+
+/* One whole T-message frame from a client. */
+static void
+request(Nmsess *s, uint8_t *f, size_t n)
+{
+	P9fidref refs[P9_MAXFIDS];
+	Nmfid *use[P9_MAXFIDS], *del;
+	Nmreq *r;
+	uint8_t type, *b;
+	uint16_t tag;
+	uint32_t v, ufid, cnt, max;
+	size_t k;
+	int i, nref, newi, e, inplace;
+
+	type = f[4];
+	tag = p9get16(f + P9_TAGOFF);
+	trace(s->m, s->id, NM_TCIN, f, n, s->state == SNEW ? P9_2000 : s->dialect);
+	if(type == Tversion){
+		version(s, f, n);
+		return;
+	}
+	if(s->state == SNEW){
+		rerror(s, tag, ENOVERS);
+		return;
+	}
+	if(s->state == SDEAD || s->chan == NULL || s->chan->state != NM_CREADY){
+		if(type == Tflush && n == 9)
+			rflush(s, tag);		/* nothing of a dead session is in flight */
+		else
+			rerror(s, tag, EUPLOST);
+		return;
+	}
+	if(tagfind(s, tag) != NULL){
+		/* the old request is undisturbed; the client sees this error under the same tag first */
+		rerror(s, tag, ETAGINUSE);
+		return;
+	}
+	if(type == Tflush){
+		flush(s, f, n);
+		return;
+	}
+	if(type == Terror || type == Tlerror || !p9known(type, s->dialect)){
+		rerror(s, tag, ETYPE);
+		return;
+	}
+	nref = p9fidmap(f, n, s->dialect, refs);
+	if(nref < 0){
+		rerror(s, tag, nref == P9_ETYPE ? ETYPE : EBADMSG);
+		return;
+	}
+
+	/* check everything before changing anything */
+	newi = -1;
+	del = NULL;
+	inplace = 0;
+	for(i = 0; i < nref; i++){
+		use[i] = NULL;
+		v = p9get32(f + refs[i].off);
+		switch(refs[i].role & 0xF){
+		case P9_FIDUSE:
+			if(v == P9_NOFID && (refs[i].role & P9_FIDOPT))
+				break;
+			if((use[i] = fidfind(s, v)) == NULL || use[i]->state != FLIVE){
+				rerror(s, tag, EUNKFID);
+				return;
+			}
+			break;
+		case P9_FIDNEW:
+			newi = i;
+			if(type == Twalk && nref == 2 && v == p9get32(f + refs[1 - i].off)){
+				inplace = 1;
+				break;
+			}
+			if(v == P9_NOFID){
+				rerror(s, tag, EBADFID);
+				return;
+			}
+			if(fidfind(s, v) != NULL){
+				rerror(s, tag, EFIDINUSE);
+				return;
+			}
+			if(s->nfids >= s->m->conf.maxfids){
+				rerror(s, tag, ETOOMANYFIDS);
+				return;
+			}
+			break;
+		case P9_FIDDEL:
+			if((del = fidfind(s, v)) == NULL || del->state != FLIVE){
+				rerror(s, tag, EUNKFID);
+				return;
+			}
+			break;
+		}
+	}
+
+	r = reqnew(s, s->chan, type, tag);
+	if(r == NULL){
+		rerror(s, tag, ENOMEM_);
+		return;
+	}
+	taginsert(s, r);
+	s->m->st.treqs++;
+	if(newi >= 0 && !inplace){
+		r->newfid = fidnew(s, p9get32(f + refs[newi].off));
+		if(r->newfid == NULL){
+			sessunlink(r);
+			reqfree(r);
+			rerror(s, tag, ENOMEM_);
+			return;
+		}
+		r->newfid->ref++;	/* the request's reference; the table has one */
+	}
+	for(i = 0; i < nref; i++){
+		v = p9get32(f + refs[i].off);
+		switch(refs[i].role & 0xF){
+		case P9_FIDUSE:
+			ufid = use[i] ? use[i]->ufid : P9_NOFID;
+			if(use[i] && r->fid == NULL){
+				r->fid = use[i];
+				r->fid->ref++;
+			}
+			break;
+		case P9_FIDNEW:
+			ufid = inplace ? use[1 - i]->ufid : r->newfid->ufid;
+			break;
+		default:
+			ufid = del->ufid;
+			break;
+		}
+		p9put32(f + refs[i].off, ufid);
+	}
+	if(del){
+		/* the client's number is free now; the upstream fid waits for the reply */
+		del->ref++;
+		fidunlink(del);
+		r->delfid = del;
+	}
+
+	b = NULL;
+	switch(type){
+	case Tread:
+	case Treaddir:
+		/* the reply must fit the client's msize */
+		cnt = p9get32(f + P9_RWCOUNTOFF);
+		max = s->msize - P9_READHDRSZ;
+		if(cnt > max)
+			p9put32(f + P9_RWCOUNTOFF, max);
+		break;
+	case Twalk:
+		r->nwname = p9get16(f + 15);
+		if(inplace){
+			r->inplace = 1;
+			r->newpath = pathwalk(r->fid->path, f + 17, f + n, r->nwname);
+		}else
+			r->newfid->path = pathwalk(r->fid->path, f + 17, f + n, r->nwname);
+		break;
+	case Txattrwalk:
+		if(r->fid->path)
+			r->newfid->path = xstrndup(r->fid->path, strlen(r->fid->path));
+		break;
+	case Topen:
+		r->omode = f[11];
+		break;
+	case Tlopen:
+		r->omode = (int)p9get32(f + 11);
+		break;
+	case Tcreate:
+	case Tlcreate:
+		r->newpath = pathwalk(r->fid->path, f + 11, f + n, 1);
+		k = strend(f, n, 11);
+		if(k != 0 && type == Tcreate && n - k >= 5)
+			r->omode = f[k + 4];
+		else if(k != 0 && type == Tlcreate && n - k >= 4)
+			r->omode = (int)p9get32(f + k);
+		break;
+	case Tauth:
+	case Tattach:
+		e = 0;
+		k = attach(s, r, f, n, &b, &e);
+		if(k == 0){
+			undo(r);	/* nothing was sent: the new fid goes */
+			rerror(s, tag, e);
+			return;
+		}
+		if(b){
+			f = b;
+			n = k;
+		}
+		break;
+	}
+	r->msg = msgnew(f, n);
+	free(b);
+	if(r->msg == NULL){
+		/* a fid it would destroy is gone for the client: clunk it upstream */
+		r->orphan = 1;
+		undo(r);
+		rerror(s, tag, ENOMEM_);
+		return;
+	}
+	chansend(s->chan, r);
+}
+
+long
+nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	size_t off;
+	long n;
+	Nmchan *c;
+
+	off = 0;
+	while(off < len){
+		c = s->m->cur;
+		if(s->closing || s->state == SDRAIN || s->ninflight >= s->m->conf.maxreqs){
+			s->blocked = 1;
+			break;
+		}
+		n = p9frame(buf + off, len - off, nmsessmsize(s));
+		if(n == P9_EINCOMPLETE)
+			break;
+		if(n < 0){
+			fail(err, errlen, "bad frame: %s", p9strerror((int)n));
+			return -1;
+		}
+		/* a Tversion waits for the upstream's own */
+		if(buf[off + 4] == Tversion && c != NULL && c->state == NM_CVERSION){
+			s->blocked = 1;
+			break;
+		}
+		request(s, buf + off, (size_t)n);
+		off += (size_t)n;
+	}
+	return (long)off;
+}
+
+/*
+ * The upstream side: replies.
+ */
+
+static void
+chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int *bad)
+{
+	Nmsess *s;
+	uint32_t msize;
+	size_t len;
+	int d;
+
+	trace(c->m, 0, NM_RUP, f, n, P9_2000);
+	if(f[4] != Rversion || n < 13 || (len = p9get16(f + 11)) != n - 13){
+		if(f[4] == Rerror && n >= 9 && (len = p9get16(f + 7)) <= n - 9)
+			fail(err, errlen, "upstream refused Tversion: %.*s", (int)len, (const char *)f + 9);
+		else
+			fail(err, errlen, "upstream answered Tversion with a bad message");
+		*bad = 1;
+		return;
+	}
+	d = p9dialect((const char *)f + 13, len);
+	if(d != c->m->conf.dialect && d != P9_2000){
+		fail(err, errlen, "upstream answered version %.*s to %s", (int)len, (const char *)f + 13,
+			p9dialectname(c->m->conf.dialect));
+		*bad = 1;
+		return;
+	}
+	msize = p9get32(f + 7);
+	if(msize > c->m->conf.msize)
+		msize = c->m->conf.msize;
+	if(msize < P9_MINMSIZE){
+		fail(err, errlen, "upstream msize %u is too small", msize);
+		*bad = 1;
+		return;
+	}
+	c->msize = msize;
+	c->dialect = d;
+	c->state = NM_CREADY;
+	for(s = c->m->sessions; s != NULL; s = s->mnext)
+		unblock(s);
+}
+
+/* Whether reply f (type rtype) of r is a success, and a complete one for Twalk. */
+static int
+success(Nmreq *r, const uint8_t *f, size_t n)
+{
+	if(f[4] != r->type + 1)
+		return 0;
+	if(r->type == Twalk)
+		return n >= 9 && p9get16(f + 7) == r->nwname;
+	return 1;
+}
+
+static void
+reply(Nmchan *c, uint8_t *f, size_t n)
+{
+	Nmreq *r, *t;
+	Nmsess *s;
+	Nmfid *fp;
+	uint16_t utag;
+	uint32_t io, max;
+	int ok;
+
+	utag = p9get16(f + P9_TAGOFF);
+	r = utag < NTAGS ? c->tags[utag] : NULL;
+	trace(c->m, r && r->sess ? r->sess->id : 0, NM_RUP, f, n, c->dialect);
+	c->m->st.upreplies++;
+	/* a reply before its request was wholly written is as wrong as an unknown tag */
+	if(r == NULL || r->state != RSENT || r->msg != NULL || r->zombie || (f[4] & 1) == 0){
+		c->m->st.stray++;
+		return;
+	}
+	s = r->sess;
+	if(r->type == Tflush){
+		/* Rflush, or an Rerror taken as one: if the target had no reply, it never happened */
+		t = r->target;
+		if(t != NULL && !t->zombie){
+			t->orphan = 1;
+			undo(t);
+		}
+		if(s && !r->orphan)
+			rflush(s, r->ctag);
+		reqdone(r);
+		return;
+	}
+	ok = success(r, f, n);
+	if((fp = r->newfid) != NULL){
+		r->newfid = NULL;
+		if(fp->state == FPEND){
+			if(ok)
+				fp->state = FLIVE;
+			else{
+				ufidfree(c, fp->ufid);
+				fidunlink(fp);
+			}
+		}
+		fidput(fp);
+	}
+	if((fp = r->delfid) != NULL){
+		r->delfid = NULL;
+		ufidfree(c, fp->ufid);
+		fidput(fp);
+	}
+	if(ok && r->fid){
+		if(r->newpath || r->type == Tcreate || r->type == Tlcreate || r->inplace){
+			free(r->fid->path);
+			r->fid->path = r->newpath;
+			r->newpath = NULL;
+		}
+		if(r->omode >= 0)
+			r->fid->omode = r->omode;
+	}
+	if(s && !r->orphan){
+		switch(f[4]){
+		case Ropen:
+		case Rcreate:
+		case Rlopen:
+		case Rlcreate:
+			/*
+			 * iounit 0 means "msize-24 of the connection", which is the
+			 * upstream's: say the client's own limit instead.
+			 */
+			if(n >= P9_IOUNITOFF + 4){
+				io = p9get32(f + P9_IOUNITOFF);
+				max = s->msize - P9_IOHDRSZ;
+				if(io == 0 || io > max)
+					p9put32(f + P9_IOUNITOFF, max);
+			}
+			break;
+		}
+		if(n > s->msize)
+			rerror(s, r->ctag, EBIGREPLY);
+		else{
+			p9put16(f + P9_TAGOFF, r->ctag);
+			sessput(s, f, n);
+		}
+	}
+	reqdone(r);
+}
+
+long
+nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	size_t off;
+	long n;
+	int bad;
+
+	off = 0;
+	bad = 0;
+	while(off < len){
+		n = p9frame(buf + off, len - off, c->state == NM_CVERSION ? c->m->conf.msize : c->msize);
+		if(n == P9_EINCOMPLETE)
+			break;
+		if(n < 0){
+			fail(err, errlen, "bad frame from upstream: %s", p9strerror((int)n));
+			return -1;
+		}
+		if(c->state == NM_CVERSION)
+			chanversion(c, buf + off, (size_t)n, err, errlen, &bad);
+		else
+			reply(c, buf + off, (size_t)n);
+		if(bad)
+			return -1;
+		off += (size_t)n;
+	}
+	return (long)off;
+}
+
+/*
+ * Engine, channels and sessions.
+ */
+
+Nmux *
+nmnew(const Nmconf *conf)
+{
+	Nmux *m;
+
+	m = calloc(1, sizeof *m);
+	if(m == NULL)
+		return NULL;
+	if(conf)
+		m->conf = *conf;
+	if(m->conf.msize == 0)
+		m->conf.msize = 8 * 1024 * 1024 + P9_IOHDRSZ;
+	if(m->conf.msize < P9_MINMSIZE)
+		m->conf.msize = P9_MINMSIZE;
+	if(m->conf.maxfids <= 0)
+		m->conf.maxfids = 4096;
+	if(m->conf.maxreqs <= 0)
+		m->conf.maxreqs = 64;
+	if(m->conf.dialect < P9_2000 || m->conf.dialect > P9_2000L)
+		m->conf.dialect = P9_2000;
+	m->nextid = 1;
+	return m;
+}
+
+const Nmstats *
+nmstats(Nmux *m)
+{
+	return &m->st;
+}
+
+size_t
+nminflight(Nmux *m)
+{
+	return m->inflight;
+}
+
+Nmchan *
+nmchannew(Nmux *m, void *aux)
+{
+	Nmchan *c;
+	Nmmsg *g;
+	uint8_t b[64];
+	const char *v;
+	size_t len;
+	uint32_t i;
+
+	c = calloc(1, sizeof *c);
+	if(c == NULL)
+		return NULL;
+	c->m = m;
+	c->aux = aux;
+	c->state = NM_CVERSION;
+	c->dialect = m->conf.dialect;
+	c->msize = m->conf.msize;
+	for(i = 0; i < NTAGS; i++)
+		c->ring[i] = (uint16_t)i;
+	c->rcount = NTAGS;
+	c->nextfid = 1;
+	v = p9dialectname(m->conf.dialect);
+	len = strlen(v);
+	p9put32(b, (uint32_t)(13 + len));
+	b[4] = Tversion;
+	p9put16(b + 5, P9_NOTAG);
+	p9put32(b + 7, m->conf.msize);
+	p9put16(b + 11, (uint16_t)len);
+	memcpy(b + 13, v, len);
+	g = msgnew(b, 13 + len);
+	if(g == NULL){
+		free(c);
+		return NULL;
+	}
+	trace(m, 0, NM_TUP, b, 13 + len, P9_2000);
+	qput(&c->out, g);
+	if(m->cur && m->cur != c)
+		nmchandown(m->cur);
+	m->cur = c;
+	return c;
+}
+
+int
+nmchanstate(Nmchan *c)
+{
+	return c->state;
+}
+
+uint32_t
+nmchanmsize(Nmchan *c)
+{
+	return c->msize;
+}
+
+int
+nmchandialect(Nmchan *c)
+{
+	return c->dialect;
+}
+
+Nmq *
+nmchanq(Nmchan *c)
+{
+	return &c->out;
+}
+
+/* Free every request of s without touching the wire, and its fids. */
+static void
+sessdrop(Nmsess *s)
+{
+	Nmreq *r;
+	Nmfid *f, *next;
+	uint32_t i;
+
+	while((r = s->rhead) != NULL){
+		s->rhead = r->snext;
+		tagremove(s, r);
+		r->sess = NULL;
+		reqfree(r);
+	}
+	s->rtail = NULL;
+	s->ninflight = 0;
+	for(i = 0; i < s->nfidb; i++){
+		for(f = s->fidtab[i]; f != NULL; f = next){
+			next = f->hnext;
+			f->state = FGONE;
+			fidput(f);
+		}
+		s->fidtab[i] = NULL;
+	}
+	s->nfids = 0;
+}
+
+void
+nmchandown(Nmchan *c)
+{
+	Nmux *m;
+	Nmsess *s, *snext;
+	Nmreq *r, *rn;
+	uint32_t i;
+
+	m = c->m;
+	c->state = NM_CDOWN;
+	if(m->cur == c)
+		m->cur = NULL;
+	/* answer every client waiting, oldest first, so a reply precedes the Rflush of it */
+	for(s = c->sessions; s != NULL; s = s->cnext)
+		for(r = s->rhead; r != NULL; r = r->snext){
+			if(!r->hashed || r->orphan)
+				continue;
+			if(r->type == Tflush)
+				rflush(s, r->ctag);
+			else
+				rerror(s, r->ctag, EUPLOST);
+		}
+	/*
+	 * Free every frame first (those waiting for a tag, then the queue,
+	 * which clears each request's msg), then 9mux's own requests and
+	 * zombies, which belong to no session, then the sessions' requests.
+	 */
+	for(r = c->whead; r != NULL; r = rn){
+		rn = r->wnext;
+		free(r->msg);
+		r->msg = NULL;
+		if(r->sess == NULL)
+			reqfree(r);
+	}
+	c->whead = c->wtail = NULL;
+	qfree(&c->out);
+	for(i = 0; i < NTAGS; i++)
+		if((r = c->tags[i]) != NULL && r->sess == NULL)
+			reqfree(r);
+	for(s = c->sessions; s != NULL; s = snext){
+		snext = s->cnext;
+		sessdrop(s);
+		s->chan = NULL;
+		s->cnext = s->cprev = NULL;
+		if(s->closing){
+			sessfree(s);
+			continue;
+		}
+		if(s->state == SDRAIN){
+			s->state = SDEAD;
+			versionanswer(s);
+		}else
+			s->state = SDEAD;
+	}
+	c->sessions = NULL;
+	for(s = m->sessions; s != NULL; s = s->mnext)
+		unblock(s);
+	free(c->freefids);
+	free(c);
+}
+
+Nmsess *
+nmsessnew(Nmux *m, void *aux)
+{
+	Nmsess *s;
+
+	s = calloc(1, sizeof *s);
+	if(s == NULL)
+		return NULL;
+	s->ntagb = 16;
+	while(s->ntagb < 4096 && s->ntagb < (uint32_t)m->conf.maxreqs)
+		s->ntagb *= 2;
+	s->nfidb = 64;
+	s->tagtab = calloc(s->ntagb, sizeof *s->tagtab);
+	s->fidtab = calloc(s->nfidb, sizeof *s->fidtab);
+	if(s->tagtab == NULL || s->fidtab == NULL){
+		free(s->tagtab);
+		free(s->fidtab);
+		free(s);
+		return NULL;
+	}
+	s->m = m;
+	s->aux = aux;
+	s->id = m->nextid++;
+	if(m->nextid == 0)
+		m->nextid = 1;
+	s->state = SNEW;
+	s->dialect = P9_2000;
+	s->mnext = m->sessions;
+	if(m->sessions)
+		m->sessions->mprev = s;
+	m->sessions = s;
+	m->st.sessions++;
+	return s;
+}
+
+unsigned
+nmsessid(Nmsess *s)
+{
+	return s->id;
+}
+
+int
+nmsesspin(Nmsess *s, const char *uname, uint32_t uid)
+{
+	size_t n;
+
+	n = strlen(uname);
+	if(n >= sizeof s->pin)
+		return -1;
+	memcpy(s->pin, uname, n + 1);
+	s->pinuid = uid;
+	s->pinned = 1;
+	return 0;
+}
+
+uint32_t
+nmsessmsize(Nmsess *s)
+{
+	if(s->state != SNEW && s->msize != 0)
+		return s->msize;
+	return s->m->cur ? s->m->cur->msize : s->m->conf.msize;
+}
+
+int
+nmsessinflight(Nmsess *s)
+{
+	return s->ninflight;
+}
+
+Nmq *
+nmsessq(Nmsess *s)
+{
+	return &s->out;
+}
+
+static void
+sessfree(Nmsess *s)
+{
+	Nmux *m;
+
+	m = s->m;
+	sessdrop(s);
+	sessbind(s, NULL);
+	if(s->mprev)
+		s->mprev->mnext = s->mnext;
+	else
+		m->sessions = s->mnext;
+	if(s->mnext)
+		s->mnext->mprev = s->mprev;
+	qfree(&s->out);
+	free(s->tagtab);
+	free(s->fidtab);
+	free(s);
+}
+
+void
+nmsessclose(Nmsess *s)
+{
+	s->closing = 1;
+	s->aux = NULL;
+	qfree(&s->out);
+	if(s->state == SDRAIN)
+		return;		/* the reset under way ends in sessfree now */
+	if(s->state != SREADY || s->chan == NULL){
+		sessfree(s);
+		return;
+	}
+	drainstart(s);
+}
+
+void
+nmfree(Nmux *m)
+{
+	Nmsess *s;
+
+	if(m == NULL)
+		return;
+	if(m->cur)
+		nmchandown(m->cur);
+	while((s = m->sessions) != NULL){
+		s->closing = 1;
+		sessfree(s);
+	}
+	free(m);
+}
