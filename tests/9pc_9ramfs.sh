@@ -1,0 +1,136 @@
+#!/bin/sh
+# 9pc against 9ramfs in 9P2000 and 9P2000.L: every command, outputs checked,
+# over unix! and tcp! addresses and the name/path form.
+B=${NINEMUX_BUILD:-build}/bin
+T=$(mktemp -d /tmp/9pc_9ramfs.XXXXXX) || exit 1
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+n=0
+fails=0
+ok() {	# ok DESC: the status of the last command
+	st=$?
+	n=$((n + 1))
+	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+is() {	# is GOT WANT DESC
+	n=$((n + 1))
+	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
+		echo "not ok $n - $3"; fails=$((fails + 1))
+		printf '# got:  %s\n# want: %s\n' "$1" "$2" | sed '3,$s/^/# /'
+	fi
+}
+
+for p in 9ramfs 9pc; do
+	if [ ! -x "$B/$p" ]; then echo "1..0 # SKIP $B/$p not built"; exit 0; fi
+done
+
+SOCK=$T/ramfs.sock
+# a TCP port that is probably free; without it the tcp! check is skipped
+PORT=$(( 20000 + $$ % 20000 ))
+# tcp first: the unix socket appears only once both are announced
+timeout 300 "$B/9ramfs" -a "tcp!127.0.0.1!$PORT" -a "unix!$SOCK" 2>"$T/ramfs.err" &
+pid=$!
+i=0
+while [ ! -S "$SOCK" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if [ ! -S "$SOCK" ]; then
+	# the port may have been taken: run on the unix socket alone
+	wait "$pid" 2>/dev/null
+	PORT=
+	timeout 300 "$B/9ramfs" -a "unix!$SOCK" 2>"$T/ramfs.err" &
+	pid=$!
+	i=0
+	while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+[ -S "$SOCK" ]; ok "9ramfs is serving $SOCK"
+
+# test data: a pattern bigger than several msizes
+awk 'BEGIN { for(i = 0; i < 3000; i++) printf "line %05d of the 9pc test data\n", i }' > "$T/big"
+printf 'short\n' > "$T/short"
+
+for V in 9P2000 9P2000.L; do
+	P="timeout 20 $B/9pc -a unix!$SOCK -V $V"
+	D=dir$V
+
+	$P mkdir "$D" >"$T/out" 2>"$T/err"; ok "$V: mkdir $D"
+	$P mkdir "$D/sub" 2>>"$T/err"; ok "$V: mkdir $D/sub"
+	$P create "$D/a" "$D/b" 2>>"$T/err"; ok "$V: create two files"
+	$P create "$D/a" 2>"$T/err"; st=$?
+	[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "$V: create of an existing file fails with a message ($(cat "$T/err"))"
+
+	$P ls "$D" >"$T/out" 2>"$T/err"; ok "$V: ls $D"
+	is "$(cat "$T/out")" "$(printf 'a\nb\nsub/')" "$V: ls lists names, directories with /"
+
+	$P write "$D/a" <"$T/big" 2>"$T/err"; ok "$V: write $(wc -c <"$T/big") bytes"
+	$P read "$D/a" >"$T/out" 2>"$T/err"; ok "$V: read"
+	cmp -s "$T/out" "$T/big"; ok "$V: read gives back what write wrote"
+	$P -m 512 read "$D/a" >"$T/out" 2>"$T/err"; ok "$V: read with msize 512"
+	cmp -s "$T/out" "$T/big"; ok "$V: ... same data"
+	$P -m 300 write "$D/b" <"$T/big" 2>"$T/err"; ok "$V: write with msize 300"
+	$P read "$D/b" >"$T/out" 2>"$T/err"
+	cmp -s "$T/out" "$T/big"; ok "$V: ... read back"
+	$P write "$D/a" <"$T/short" 2>"$T/err"; ok "$V: write a short file over a long one"
+	is "$($P read "$D/a")" "short" "$V: write truncates"
+
+	$P stat "$D/a" >"$T/out" 2>"$T/err"; ok "$V: stat"
+	is "$(grep '^name ' "$T/out")" "name a" "$V: stat name"
+	is "$(grep '^length ' "$T/out")" "length 6" "$V: stat length"
+	grep -q '^mode 0[0-7]* --rw' "$T/out"; ok "$V: stat mode of a plain file"
+	$P stat "$D/sub" >"$T/out" 2>"$T/err"
+	grep -q '^mode 0[0-7]* d-r' "$T/out"; ok "$V: stat mode of a directory"
+
+	$P ls -l "$D" >"$T/out" 2>"$T/err"; ok "$V: ls -l"
+	is "$(wc -l <"$T/out" | tr -d ' ')" 3 "$V: ls -l has three lines"
+	is "$(awk '$NF == "a" { print $1, $4 }' "$T/out")" "--rw-rw-rw- 6" "$V: ls -l mode and length of a"
+	is "$(awk '$NF == "b" { print $4 }' "$T/out")" "$(wc -c <"$T/big" | tr -d ' ')" "$V: ls -l length of b"
+	is "$(awk '$NF == "sub" { print substr($1, 1, 1) }' "$T/out")" "d" "$V: ls -l marks the directory"
+	$P ls "$D/a" >"$T/out"; is "$(cat "$T/out")" "$D/a" "$V: ls of a file names it"
+
+	$P read "$D/nothere" >"$T/out" 2>"$T/err"; st=$?
+	[ $st -ne 0 ] && [ ! -s "$T/out" ]; ok "$V: read of a missing file fails"
+	grep -q '^9pc: .*\(not exist\|not found\|No such file\)' "$T/err"; ok "$V: ... with the server's error: $(cat "$T/err")"
+	$P write "$D/nothere" <"$T/short" 2>"$T/err"; st=$?
+	[ $st -ne 0 ] && [ -s "$T/err" ]; ok "$V: write needs an existing file"
+
+	$P rm "$D/sub" 2>"$T/err"; ok "$V: rm an empty directory"
+	$P rm "$D/a" "$D/b" 2>"$T/err"; ok "$V: rm two files"
+	$P ls "$D" >"$T/out" 2>"$T/err"; ok "$V: ls after rm"
+	is "$(cat "$T/out")" "" "$V: directory is empty"
+	$P rm "$D/a" 2>"$T/err"; st=$?
+	[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "$V: rm of a missing file fails"
+	$P rm "$D" 2>"$T/err"; ok "$V: rm $D"
+done
+
+# both dialects see the same tree
+P="timeout 20 $B/9pc -a unix!$SOCK"
+$P mkdir shared && $P create shared/x && printf 'both\n' | $P -V 9P2000.L write shared/x; ok "make a file in 9P2000, write it in 9P2000.L"
+is "$($P read shared/x)" "both" "read it back in 9P2000"
+is "$($P -V 9P2000.L ls shared)" "x" "ls in 9P2000.L"
+
+# the name/path form: unix!$NAMESPACE/name
+mkdir "$T/ns"
+ln -s "$SOCK" "$T/ns/ramfs"
+is "$(NAMESPACE=$T/ns timeout 20 "$B/9pc" read ramfs/shared/x 2>&1)" "both" "9pc read ramfs/shared/x with NAMESPACE"
+is "$(NAMESPACE=$T/ns timeout 20 "$B/9pc" -V 9P2000.L ls ramfs/shared 2>&1)" "x" "9pc -V 9P2000.L ls ramfs/shared"
+NAMESPACE=$T/ns timeout 20 "$B/9pc" read nosuch/x >/dev/null 2>"$T/err"; st=$?
+[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "a service that is not posted: error ($(cat "$T/err"))"
+
+if [ -n "$PORT" ]; then
+	is "$(timeout 20 "$B/9pc" -a "tcp!127.0.0.1!$PORT" read shared/x 2>&1)" "both" "9pc over tcp!127.0.0.1!$PORT"
+else
+	n=$((n + 1)); echo "ok $n # SKIP no free TCP port"
+fi
+
+timeout 20 "$B/9pc" -a "unix!$SOCK" -V 9P2000.u ls >/dev/null 2>&1; st=$?
+[ $st -ne 0 ]; ok "9P2000.u is refused by 9pc"
+timeout 20 "$B/9pc" -a "unix!$SOCK" frob >/dev/null 2>&1; st=$?
+[ $st -ne 0 ]; ok "unknown command fails"
+
+kill -0 "$pid" 2>/dev/null; ok "9ramfs still running"
+echo "1..$n"
+[ $fails -eq 0 ]
