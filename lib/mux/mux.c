@@ -46,6 +46,7 @@ struct Muxrpc
 	int	freereq;	/* req is ours: to the free hook once sent */
 	int	iscancel;	/* a cancel request: libmux's own */
 	int	replied;	/* cancelled, and its own reply has come */
+	int	waitsent;	/* the owner waits for the send, not the reply */
 	Muxrpc	*canceller;	/* the cancel request in flight for us */
 	Muxrpc	*cancels;	/* we are a cancel request for this one */
 	pthread_cond_t	cond;
@@ -580,8 +581,11 @@ sendrpc(Mux *mux, Muxrpc *r, int nowait)
 			s->sqhead = r;
 		s->sqtail = r;
 		pthread_cond_signal(&s->sendcond);
-		if(!nowait)
+		if(!nowait){
+			r->waitsent = 1;
 			awaitrpc(mux, r, 1, nil);
+			r->waitsent = 0;
+		}
 		return;
 	}
 	r->sstate = Ssending;
@@ -628,8 +632,8 @@ sendproc(void *a)
 		}
 		if(r->iscancel)
 			cancelreap(s, r);
-		else
-			pthread_cond_signal(&r->cond);
+		else if(r->done || r->waitsent)
+			pthread_cond_signal(&r->cond);	/* else the reply wakes it */
 	}
 	pthread_mutex_unlock(&s->lk);
 	return nil;
@@ -707,19 +711,10 @@ start(Mux *mux, Muxrpc *r, int nowait)
 
 	if(gettag(mux, r) < 0)
 		return -1;
-	pthread_mutex_unlock(&s->lk);
+	/* settag is cheap: calling it here saves a round of the lock */
 	if(mux->settag(mux, r->req, r->tag) < 0){
-		pthread_mutex_lock(&s->lk);
 		untag(s, r);
 		return -1;
-	}
-	pthread_mutex_lock(&s->lk);
-	if(s->hung){
-		/* hangup already failed r, if it had its tag by then */
-		untag(s, r);
-		r->done = 1;
-		r->sstate = Ssent;
-		return 0;
 	}
 	sendrpc(mux, r, nowait);
 	return 0;
@@ -738,7 +733,8 @@ muxrpc(Mux *mux, void *request)
 	rpcinit(mux, &r);
 	r.req = request;
 	reply = nil;
-	if(start(mux, &r, 0) == 0){
+	/* the wait for the reply covers the wait for the send */
+	if(start(mux, &r, 1) == 0){
 		awaitrpc(mux, &r, 0, nil);
 		reply = r.reply;
 	}
