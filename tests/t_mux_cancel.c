@@ -1,0 +1,300 @@
+/*
+ * The extensions: messages with unknown tags reach the free hook (and
+ * LeakSanitizer, in the sanitizer build, finds nothing leaked with the
+ * default hook either); asynchronous RPCs; timeouts; cancelling through
+ * the protocol's hook, with the old tag kept until the cancel is
+ * answered; muxrpcflush; muxfree with work outstanding.
+ */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "tap.h"
+#include "mux_prog/echo.h"
+
+static const char*
+mode(int procs)
+{
+	return procs ? "muxprocs" : "no procs";
+}
+
+static unsigned char*
+rpc(Conn *c, uint32_t type, uint64_t id, uint32_t delay, uint32_t arg, uint32_t arg2)
+{
+	unsigned char *req, *rep;
+
+	req = mkmsg(type, id, delay, arg, arg2, 5);
+	rep = muxrpc(&c->mux, req);
+	free(req);
+	return rep;
+}
+
+/* Strays with tags -1, out of range, and in range but unused. */
+static void
+strays(int procs, int hook)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *rep;
+	int i, good;
+
+	c = echoconn(o, 100, 104, &pid);
+	if(hook)
+		muxsetfree(&c->mux, echo_free);
+	if(procs)
+		muxprocs(&c->mux);
+	good = 0;
+	for(i = 0; i < 20; i++){
+		rep = rpc(c, Textra, (uint64_t)i, 1000, 100, 104);
+		good += rep != NULL && MTYPE(rep) == Rextra && MID(rep) == (uint64_t)i;
+		free(rep);
+	}
+	is_int(good, 20, "%s, %s free hook: 20 RPCs answered among strays", mode(procs), hook ? "own" : "default");
+	if(hook)
+		is_int(atomic_load(&c->freed), 60, "  60 stray messages (tags -1, 1000000, unused) reached the free hook");
+	echoclose(c, pid);
+}
+
+static void
+async(int procs)
+{
+	Srvopt o = {2000, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *req, *rep;
+	Muxrpc *r[40];
+	int i, good;
+
+	c = echoconn(o, 0, 16, &pid);
+	muxsetfree(&c->mux, echo_free);
+	if(procs)
+		muxprocs(&c->mux);
+	/* more than the tags: muxrpcstart waits for tags as it must */
+	for(i = 0; i < 16; i++){
+		req = mkmsg(Tping, (uint64_t)i, Dfltdelay, 0, 0, 7);
+		r[i] = muxrpcstart(&c->mux, req);
+		free(req);	/* libmux is done with it once started */
+	}
+	good = 0;
+	for(i = 15; i >= 0; i--){
+		if(r[i] == NULL)
+			continue;
+		rep = muxrpcfinish(r[i]);
+		good += rep != NULL && MID(rep) == (uint64_t)i && paycheck(rep, (uint64_t)i);
+		free(rep);
+	}
+	is_int(good, 16, "%s: 16 asynchronous RPCs finished in reverse order, each with its reply", mode(procs));
+	is_int(atomic_load(&c->freed), 0, "  nothing to the free hook");
+	echoclose(c, pid);
+}
+
+/* Timeouts need muxprocs: a waiting thread that reads cannot time out. */
+static void
+timeout(void)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *req, *rep;
+	Muxrpc *r;
+
+	c = echoconn(o, 0, 8, &pid);
+	muxsetfree(&c->mux, echo_free);
+	muxprocs(&c->mux);
+	req = mkmsg(Tping, 1, Never, 0, 0, 0);
+	r = muxrpcstart(&c->mux, req);
+	free(req);
+	ok(r != NULL, "timeouts: an RPC the server never answers started");
+	is_int(muxrpcwait(r, 0), 0, "  muxrpcwait(r, 0) returns 0");
+	is_int(muxrpcwait(r, 30), 0, "  muxrpcwait(r, 30) returns 0 after the timeout");
+	muxrpccancel(r);
+	req = mkmsg(Tping, 2, 5000, 0, 0, 0);
+	r = muxrpcstart(&c->mux, req);
+	free(req);
+	is_int(muxrpcwait(r, 20000), 1, "  muxrpcwait returns 1 when the reply comes");
+	rep = muxrpcfinish(r);
+	ok(rep != NULL && MID(rep) == 2, "  and muxrpcfinish gives it");
+	free(rep);
+	echoclose(c, pid);
+}
+
+/*
+ * Cancel through the hook with two tags: the cancelled RPC's tag must
+ * stay reserved until the Rcancel, which the server delays; a request
+ * reusing it before then would be flagged as a duplicate.
+ */
+static void
+cancelhook(int procs)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *req, *rep;
+	Muxrpc *r;
+	int i, good, dups;
+
+	c = echoconn(o, 40, 43, &pid);
+	muxsetfree(&c->mux, echo_free);
+	muxsetcancel(&c->mux, echo_mkcancel);
+	if(procs)
+		muxprocs(&c->mux);
+	good = dups = 0;
+	for(i = 0; i < 10; i++){
+		req = mkmsg(Tping, (uint64_t)i, Never, 0, 0, 3);
+		r = muxrpcstart(&c->mux, req);
+		free(req);
+		muxrpccancel(r);
+		/* with the cancel in flight, these have 1 tag left */
+		rep = rpc(c, Tping, 100 + (uint64_t)i, 100, 0, 0);
+		good += rep != NULL && MID(rep) == 100 + (uint64_t)i;
+		dups += rep != NULL && (MARG2(rep) & Flagdup);
+		free(rep);
+		rep = rpc(c, Tping, 200 + (uint64_t)i, 100, 0, 0);
+		good += rep != NULL && MID(rep) == 200 + (uint64_t)i;
+		dups += rep != NULL && (MARG2(rep) & Flagdup);
+		free(rep);
+	}
+	is_int(good, 20, "%s, cancel hook, 3 tags: RPCs go on while cancels are in flight", mode(procs));
+	is_int(dups, 0, "  no tag reused before its cancel was answered");
+	echoclose(c, pid);
+	ok(1, "  muxfree took whatever cancels were still in flight");
+}
+
+/*
+ * muxrpcflush: the server answers the original before the Rcancel
+ * (arg2 & 1 of the Tcancel, here set through mkcancel2) or not.
+ */
+static uint32_t origfirst;
+
+static void*
+mkcancel2(Mux *mux, uint oldtag)
+{
+	(void)mux;
+	return mkmsg(Tcancel, 0, 20000, oldtag, origfirst, 0);
+}
+
+static void
+flush(int procs)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *req, *rep;
+	Muxrpc *r;
+
+	c = echoconn(o, 7, 9, &pid);
+	muxsetfree(&c->mux, echo_free);
+	muxsetcancel(&c->mux, mkcancel2);
+	if(procs)
+		muxprocs(&c->mux);
+
+	origfirst = 1;
+	req = mkmsg(Tping, 31, Never, 0, 0, 3);
+	r = muxrpcstart(&c->mux, req);
+	free(req);
+	rep = muxrpcflush(r);
+	ok(rep != NULL && MID(rep) == 31, "%s: muxrpcflush returns the original when it came before the cancel's answer", mode(procs));
+	free(rep);
+
+	origfirst = 0;
+	req = mkmsg(Tping, 32, Never, 0, 0, 3);
+	r = muxrpcstart(&c->mux, req);
+	free(req);
+	rep = muxrpcflush(r);
+	ok(rep == NULL, "  and nil when the cancel was answered alone");
+	rep = rpc(c, Tping, 33, 0, 0, 0);
+	ok(rep != NULL && MID(rep) == 33 && !(MARG2(rep) & Flagdup), "  both tags free again afterwards");
+	free(rep);
+	rep = rpc(c, Tping, 34, 0, 0, 0);
+	ok(rep != NULL && MID(rep) == 34 && !(MARG2(rep) & Flagdup), "  (twice)");
+	free(rep);
+	is_int(atomic_load(&c->freed), 4, "  the two Tcancels, once sent, and the two Rcancels went to the free hook");
+
+	/* cancelled and its reply comes anyway: to the free hook */
+	origfirst = 1;
+	req = mkmsg(Tping, 35, Never, 0, 0, 3);
+	r = muxrpcstart(&c->mux, req);
+	free(req);
+	muxrpccancel(r);
+	rep = rpc(c, Tping, 36, 100, 0, 0);
+	/* r and its Tcancel hold both tags: this waits for the Rcancel (reading it, without muxprocs) */
+	ok(rep != NULL && MID(rep) == 36, "  an RPC waiting for a tag held by a cancel gets it once the cancel is answered");
+	free(rep);
+	rep = rpc(c, Tping, 37, 0, 0, 0);
+	rep != NULL ? free(rep) : (void)0;
+	rep = rpc(c, Tping, 38, 0, 0, 0);
+	ok(rep != NULL && MID(rep) == 38 && !(MARG2(rep) & Flagdup), "  later RPCs get both tags without clashes");
+	free(rep);
+	is_int(atomic_load(&c->freed), 7, "  the late original, its Tcancel and Rcancel went to the free hook");
+	echoclose(c, pid);
+}
+
+/* Without a cancel hook the tag is held until the original reply comes. */
+static void
+nohook(int procs)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *req, *rep;
+	Muxrpc *r;
+
+	c = echoconn(o, 0, 1, &pid);
+	muxsetfree(&c->mux, echo_free);
+	if(procs)
+		muxprocs(&c->mux);
+	req = mkmsg(Tping, 1, 20000, 0, 0, 3);
+	r = muxrpcstart(&c->mux, req);
+	free(req);
+	muxrpccancel(r);
+	rep = rpc(c, Tping, 2, 0, 0, 0);
+	ok(rep != NULL && MID(rep) == 2 && !(MARG2(rep) & Flagdup), "%s, no cancel hook, one tag: the next RPC waits for the abandoned reply", mode(procs));
+	free(rep);
+	is_int(atomic_load(&c->freed), 1, "  which went to the free hook");
+	echoclose(c, pid);
+}
+
+/* muxfree with async handles unfinished and cancels in flight. */
+static void
+teardown(int procs)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *req;
+	Muxrpc *r;
+	int i;
+
+	c = echoconn(o, 0, 100, &pid);
+	muxsetcancel(&c->mux, echo_mkcancel);
+	if(procs)
+		muxprocs(&c->mux);
+	for(i = 0; i < 10; i++){
+		req = mkmsg(Tping, (uint64_t)i, i % 2 ? Never : 0, 0, 0, 3);
+		r = muxrpcstart(&c->mux, req);
+		free(req);
+		if(i % 3 == 0)
+			muxrpccancel(r);
+	}
+	echoclose(c, pid);
+	ok(1, "%s: muxfree with unfinished RPCs and cancels in flight (LeakSanitizer checks)", mode(procs));
+}
+
+int
+main(void)
+{
+	int p;
+
+	tap_start(60);
+	for(p = 0; p < 2; p++){
+		strays(p, 1);
+		strays(p, 0);
+		async(p);
+		cancelhook(p);
+		flush(p);
+		nohook(p);
+		teardown(p);
+	}
+	timeout();
+	return done_testing();
+}
