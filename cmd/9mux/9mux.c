@@ -720,6 +720,7 @@ unlinkall(void)
 		}
 		if(g.lis[i].path){
 			unlink(g.lis[i].path);
+			free(g.lis[i].path);
 			g.lis[i].path = NULL;
 		}
 	}
@@ -757,6 +758,30 @@ onsignal(void)
 			break;
 		}
 	}
+}
+
+/* Free everything, so leak checkers see only real leaks. */
+static void
+finish(void)
+{
+	Conn *c;
+	int i;
+
+	while((c = g.clients) != NULL)
+		closeconn(c, "9mux exiting");
+	while((c = g.graveyard) != NULL){
+		g.graveyard = c->next;
+		free(c->buf);
+		free(c);
+	}
+	if(g.up.c)
+		nmchandown(g.up.c);
+	g.up.c = NULL;
+	upclose();
+	free(g.up.buf);
+	nmfree(g.m);
+	for(i = 0; i < g.nlis; i++)
+		free(g.lis[i].addr);
 }
 
 static int
@@ -1058,6 +1083,7 @@ main(int argc, char **argv)
 		if(g.stopping && (quiet() || now() >= g.stopdeadline)){
 			logmsg(LOG_CONN, "exiting");
 			unlinkall();
+			finish();
 			exit(0);
 		}
 	}
