@@ -179,7 +179,7 @@ static void draincheck(Nmsess *s);
 static void chansend(Nmchan *c, Nmreq *r);
 static void versionanswer(Nmsess *s);
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
