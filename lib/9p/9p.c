@@ -243,7 +243,7 @@ lookup(int type, int dialect)
  */
 
 static long
-getstr(const uint8_t *p, size_t len, size_t *off, P9str *s)
+getstr(const uint8_t *p, size_t len, size_t *off, P9str *s, int check)
 {
 	size_t n;
 
@@ -253,7 +253,7 @@ getstr(const uint8_t *p, size_t len, size_t *off, P9str *s)
 	*off += 2;
 	if(len - *off < n)
 		return P9_EFIELD;
-	if(n > 0 && memchr(p + *off, 0, n) != NULL)
+	if(check && n > 0 && memchr(p + *off, 0, n) != NULL)
 		return P9_ENUL;
 	s->s = (const char *)p + *off;
 	s->n = (uint16_t)n;
@@ -270,7 +270,7 @@ getqid(const uint8_t *p, Qid *q)
 }
 
 static long unpack(const uint8_t *, size_t, size_t, const Field *, int, int, void *,
-	P9fidref *, int *);
+	P9fidref *, int *, int);
 
 static long
 dirunpack(const uint8_t *p, size_t len, int dialect, P9dir *d)
@@ -285,7 +285,7 @@ dirunpack(const uint8_t *p, size_t len, int dialect, P9dir *d)
 	n = p9get16(p);
 	if(len - 2 < n)
 		return P9_EFIELD;
-	r = unpack(p, n + 2, 2, dirfields, NELEM(dirfields), dialect, d, NULL, NULL);
+	r = unpack(p, n + 2, 2, dirfields, NELEM(dirfields), dialect, d, NULL, NULL, 1);
 	if(r < 0)
 		return r;
 	if((size_t)r != n + 2)
@@ -293,9 +293,13 @@ dirunpack(const uint8_t *p, size_t len, int dialect, P9dir *d)
 	return r;
 }
 
+/*
+ * Decode the fields fl into base.  With check zero the bytes are known
+ * good (a first pass accepted them): the NUL and stat checks are skipped.
+ */
 static long
 unpack(const uint8_t *p, size_t len, size_t off, const Field *fl, int nf, int dialect,
-	void *base, P9fidref *refs, int *nref)
+	void *base, P9fidref *refs, int *nref, int check)
 {
 	const Field *f;
 	char *b;
@@ -348,7 +352,7 @@ unpack(const uint8_t *p, size_t len, size_t off, const Field *fl, int nf, int di
 			off += 8;
 			break;
 		case KS:
-			if((r = getstr(p, len, &off, (P9str *)(b + f->off))) < 0)
+			if((r = getstr(p, len, &off, (P9str *)(b + f->off), check)) < 0)
 				return r;
 			break;
 		case KQ:
@@ -366,7 +370,7 @@ unpack(const uint8_t *p, size_t len, size_t off, const Field *fl, int nf, int di
 				return P9_ENWNAME;
 			fc->nwname = (uint16_t)n;
 			for(i = 0; i < n; i++)
-				if((r = getstr(p, len, &off, &fc->wname[i])) < 0)
+				if((r = getstr(p, len, &off, &fc->wname[i], check)) < 0)
 					return r;
 			break;
 		case KWQID:
@@ -404,7 +408,7 @@ unpack(const uint8_t *p, size_t len, size_t off, const Field *fl, int nf, int di
 			off += 2;
 			if(len - off != n || n < 2 || p9get16(p + off) != n - 2)
 				return P9_ECOUNT;
-			if((r = dirunpack(p + off, n, dialect, &d)) < 0)
+			if(check && (r = dirunpack(p + off, n, dialect, &d)) < 0)
 				return r;
 			fc->nstat = (uint16_t)n;
 			fc->stat = p + off;
@@ -432,10 +436,14 @@ p9frame(const uint8_t *buf, size_t len, uint32_t msize)
 	return (long)size;
 }
 
-/* Decode a whole frame into *f (scratch) and, if refs, note its fids. */
+/*
+ * Decode a whole frame into *f, and if refs note its fids.  Only the
+ * fields of the message are written: unless f was cleared, the rest
+ * are left as they were.
+ */
 static long
 decode1(const uint8_t *buf, size_t len, uint32_t msize, int dialect, Fcall *f,
-	P9fidref *refs, int *nref)
+	P9fidref *refs, int *nref, int check)
 {
 	const Msg *m;
 	long size, r;
@@ -445,10 +453,9 @@ decode1(const uint8_t *buf, size_t len, uint32_t msize, int dialect, Fcall *f,
 		return size;
 	if((m = lookup(buf[4], dialect)) == NULL)
 		return P9_ETYPE;
-	memset(f, 0, sizeof *f);
 	f->type = buf[4];
 	f->tag = p9get16(buf + 5);
-	r = unpack(buf, (size_t)size, P9_HDRSZ, m->f, m->n, dialect, f, refs, nref);
+	r = unpack(buf, (size_t)size, P9_HDRSZ, m->f, m->n, dialect, f, refs, nref, check);
 	if(r < 0)
 		return r;
 	if(r != size)
@@ -456,15 +463,34 @@ decode1(const uint8_t *buf, size_t len, uint32_t msize, int dialect, Fcall *f,
 	return size;
 }
 
+/*
+ * Clear f but for the walk arrays, which are 40% of it and meaningful
+ * only up to nwname and nwqid.
+ */
+static void
+clear(Fcall *f)
+{
+	memset(f, 0, offsetof(Fcall, wname));
+	f->nwqid = 0;
+	memset((char *)f + offsetof(Fcall, offset), 0, sizeof *f - offsetof(Fcall, offset));
+}
+
+/*
+ * Two passes keep *f untouched on failure without copying a whole
+ * Fcall: the first checks everything, writing into scratch; the second,
+ * which cannot fail, writes the fields into *f.
+ */
 long
 p9decode(const uint8_t *buf, size_t len, uint32_t msize, int dialect, Fcall *f)
 {
-	Fcall t;
+	Fcall scratch;
 	long r;
 
-	r = decode1(buf, len, msize, dialect, &t, NULL, NULL);
-	if(r > 0)
-		*f = t;
+	r = decode1(buf, len, msize, dialect, &scratch, NULL, NULL, 1);
+	if(r <= 0)
+		return r;
+	clear(f);
+	decode1(buf, len, msize, dialect, f, NULL, NULL, 0);
 	return r;
 }
 
@@ -472,14 +498,14 @@ int
 p9fidmap(const uint8_t *buf, size_t len, int dialect, P9fidref refs[P9_MAXFIDS])
 {
 	P9fidref r[P9_MAXFIDS];
-	Fcall t;
+	Fcall scratch;
 	int n;
 	long size;
 
 	if(len >= 5 && (buf[4] & 1))
 		return P9_ETYPE;
 	n = 0;
-	size = decode1(buf, len, UINT32_MAX, dialect, &t, r, &n);
+	size = decode1(buf, len, UINT32_MAX, dialect, &scratch, r, &n, 1);
 	if(size == P9_EINCOMPLETE)
 		return len < 4 ? P9_ESHORT : P9_EFIELD;	/* the frame claims more than len */
 	if(size < 0)
@@ -510,7 +536,7 @@ p9direntdecode(const uint8_t *buf, size_t len, P9dirent *e)
 	long r;
 
 	memset(&t, 0, sizeof t);
-	r = unpack(buf, len, 0, direntfields, NELEM(direntfields), P9_2000, &t, NULL, NULL);
+	r = unpack(buf, len, 0, direntfields, NELEM(direntfields), P9_2000, &t, NULL, NULL, 1);
 	if(r > 0)
 		*e = t;
 	return r;
