@@ -99,6 +99,7 @@ enum {
 	Eloop,
 	Emode,
 	Ebadmsg,
+	Efids,
 	Nerr,
 };
 

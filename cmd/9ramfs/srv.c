@@ -23,6 +23,7 @@ enum {
 	Inbuf = 64 * 1024,
 	Flushat = 64 * 1024,	/* write replies out once this many are waiting */
 	Replied = -1,		/* a handler put its reply in the buffer itself */
+	Maxfids = 1 << 20,	/* per connection: a bound on what one client can make us keep */
 
 	/* Linux open(2) flags and the like, as 9P2000.L carries them */
 	LO_ACCMODE = 3,
@@ -91,6 +92,7 @@ static const struct {
 	[Eloop]		= { "cannot move a directory into itself", 22 },
 	[Emode]		= { "bad open mode", 22 },
 	[Ebadmsg]	= { "malformed message", 74 },
+	[Efids]		= { "too many fids", 24 },
 };
 
 typedef struct Fid Fid;
@@ -169,13 +171,15 @@ fidget(Conn *c, uint32_t num)
 	return NULL;
 }
 
-/* A new fid num on file for user, taking references to both; NULL if out of memory. */
+/* A new fid num on file for user, taking references to both; NULL if out of memory or fids. */
 static Fid *
 fidnew(Conn *c, uint32_t num, File *file, Str *user)
 {
 	Fid *f, **nt, *x, *xnext;
 	size_t i, h, nsize;
 
+	if(c->nfids >= Maxfids)
+		return NULL;
 	if(c->nfids >= c->fsize * 2){
 		nsize = c->fsize * 4;
 		nt = calloc(nsize, sizeof nt[0]);
@@ -545,7 +549,7 @@ rattach(Conn *c, const Fcall *t, Fcall *r)
 		return Enomem;
 	if(fidnew(c, t->fid, fs.root, u) == NULL){
 		strdecref(u);
-		return Enomem;
+		return c->nfids >= Maxfids ? Efids : Enomem;
 	}
 	strdecref(u);
 	r->qid = qidof(fs.root);
@@ -594,7 +598,7 @@ rwalk(Conn *c, const Fcall *t, Fcall *r)
 		filedecref(fid->file);
 		fid->file = f;
 	}else if(fidnew(c, t->newfid, f, fid->user) == NULL)
-		return Enomem;
+		return c->nfids >= Maxfids ? Efids : Enomem;
 	return Eok;
 }
 
@@ -869,6 +873,8 @@ rwstat(Conn *c, const Fcall *t, Fcall *r)
 	if(rename){
 		if(f == fs.root)
 			return Eroot;
+		if(!f->linked)
+			return Enoent;
 		if(!hasperm(f->parent, u, Pwrite))
 			return Eperm;
 		if(!validname(d.name.s, d.name.n))
