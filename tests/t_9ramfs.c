@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "tap.h"
 #include "9p.h"
@@ -44,6 +46,7 @@ static char tmpdir[256];
 static char prog[512];
 static pid_t servers[16];
 static int nservers;
+static const char *srverr;	/* startsrv: the server's standard error, if not ours */
 
 /* ---- the server under test ---- */
 
@@ -98,6 +101,8 @@ startsrv(const char *name, char *addr, size_t addrlen, ...)
 	pid = fork();
 	if(pid == 0){
 		alarm(0);
+		if(srverr != NULL && (fd = open(srverr, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0)
+			dup2(fd, 2);
 		execv(prog, (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
@@ -1336,7 +1341,7 @@ teststdio(void)
 static void
 testprocess(const char *addr, pid_t pid)
 {
-	char path[300], a2[300];
+	char path[300];
 	const char *p;
 	pid_t p2;
 	int st;
@@ -1366,13 +1371,84 @@ testprocess(const char *addr, pid_t pid)
 	st = waitexit(p2, 5000);
 	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "a bad -m exits 1");
 
-	startsrv("two", a2, sizeof a2, (char*)NULL);
 	p = addrpath(addr);
 	snprintf(path, sizeof path, "%s", p ? p : "");
 	kill(pid, SIGTERM);
 	st = waitexit(pid, 5000);
 	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit 0");
 	ok(access(path, F_OK) < 0, "and the socket is removed");
+}
+
+/* A TCP port nobody listens on just now. */
+static int
+freeport(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len;
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	len = sizeof sa;
+	if(fd < 0 || bind(fd, (struct sockaddr*)&sa, sizeof sa) < 0 || getsockname(fd, (struct sockaddr*)&sa, &len) < 0)
+		port = -1;
+	else
+		port = ntohs(sa.sin_port);
+	if(fd >= 0)
+		close(fd);
+	return port;
+}
+
+static int
+filehas(const char *path, const char *s)
+{
+	char buf[65536];
+	size_t n;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if(f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, s) != NULL;
+}
+
+/* -D and -v, a TCP address and a unix one at once. */
+static void
+testaddrs(void)
+{
+	char ua[300], ta[64], log[300];
+	pid_t pid;
+	Cl *c, *u;
+	int port, st;
+
+	port = freeport();
+	if(!ok(port > 0, "a free TCP port"))
+		return;
+	snprintf(ta, sizeof ta, "tcp!127.0.0.1!%d", port);
+	snprintf(log, sizeof log, "%s/trace.log", tmpdir);
+	srverr = log;
+	pid = startsrv("multi", ua, sizeof ua, "-D", "-v", "-a", ta, (char*)NULL);
+	srverr = NULL;
+	c = session(ta, "9P2000", "glenda");
+	u = session(ua, "9P2000.L", "");
+	ok(c != NULL && u != NULL, "sessions on %s and on the unix socket of the same server", ta);
+	if(c != NULL && u != NULL){
+		ok(mkfile(c, 1, "", "overtcp", 0644, P9_OWRITE) == 0 && walk(u, 0, 1, "overtcp") == 0,
+			"a file made over TCP is seen over the unix socket");
+	}
+	clfree(c);
+	clfree(u);
+	kill(pid, SIGTERM);
+	st = waitexit(pid, 5000);
+	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit 0");
+	ok(filehas(log, "< Tversion tag 65535 msize") && filehas(log, "> Rversion tag 65535") &&
+		filehas(log, "< Tcreate") && filehas(log, "> Rcreate"), "-D traces each message and its reply");
+	ok(filehas(log, "connected") && filehas(log, "gone"), "-v logs connections");
 }
 
 int
@@ -1411,6 +1487,7 @@ main(int argc, char **argv)
 	testconcurrent(addr);
 	testlimits();
 	teststdio();
+	testaddrs();
 	testprocess(addr, pid);
 	cleanup();
 	return done_testing();
