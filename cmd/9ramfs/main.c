@@ -92,8 +92,7 @@ startconn(Conn *c, int stdio)
 		logerror("cannot start a thread: %s", strerror(r));
 		if(stdio)
 			exit(1);
-		/* connserve never ran: the connection is dropped by freeing it through a hang-up */
-		connserve(c);
+		connfree(c);
 	}
 }
 

@@ -149,3 +149,6 @@ Conn	*connnew(int rfd, int wfd, const char *name);
 
 /* Serve c until it hangs up or breaks the framing, then release its fids and free it. */
 void	connserve(Conn *c);
+
+/* Close c's descriptors and free it, with whatever fids it holds. */
+void	connfree(Conn *c);

@@ -1520,14 +1520,21 @@ connserve(Conn *c)
 	}
 out:
 	logmsg(LOG_CONN, "%s: gone", c->name);
+	connfree(c);
+}
+
+void
+connfree(Conn *c)
+{
+	Fid *f;
+
 	pthread_mutex_lock(&fs.lk);
 	clunkall(c);
 	pthread_mutex_unlock(&fs.lk);
 	close(c->rfd);
 	if(c->wfd != c->rfd)
 		close(c->wfd);
-	while(c->freefids != NULL){
-		Fid *f = c->freefids;
+	while((f = c->freefids) != NULL){
 		c->freefids = f->next;
 		free(f);
 	}
