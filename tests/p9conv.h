@@ -368,6 +368,21 @@ pc_next(Pconn *c, int ms)
 	return pc_recv(c->fd, c->buf, PC_MAXMSG, ms, c->dialect, &c->r);
 }
 
+/*
+ * Send t encoded in dialect (which may differ from the session's, to
+ * offer a message of another dialect) and receive the next reply.
+ */
+static inline int
+pc_rpcin(Pconn *c, const Fcall *t, int dialect, int ms)
+{
+	long n;
+
+	if(pc_send(c->fd, t, dialect) < 0)
+		return P9_EINVAL;
+	n = pc_next(c, ms);
+	return n < 0 ? (int)n : c->r.type;
+}
+
 /* Send t and receive the next reply within ms into c->r: the reply's type, or < 0. */
 static inline int
 pc_rpc(Pconn *c, const Fcall *t, int ms)

@@ -1018,6 +1018,12 @@ doflush(Conn *c, Fcall *t, Ctx *x)
 	r.type = Rflush;
 	r.tag = t->tag;
 	x->ok = 1;
+	if(errit[Tflush]) {
+		/* A server may answer Tflush with an error: the flush still happened. */
+		r.type = c->dialect == P9_2000L ? Rlerror : Rerror;
+		r.ename = p9str("injected error");
+		r.errnum = LEIO;
+	}
 	p = encode(c, &r, &n);
 	if(delayms[Tflush] || dropit[Tflush]) {
 		queue(c, x, p, n);
