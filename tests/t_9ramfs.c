@@ -1206,9 +1206,11 @@ testdotl(const char *addr)
 static void
 testlimits(void)
 {
-	char addr[300], nm[32];
-	Cl *c;
+	char addr[300], nm[32], target[200];
+	Cl *c, *u;
 	char buf[3000];
+	Fcall t;
+	P9dir d;
 	int i, made;
 
 	memset(buf, 'z', sizeof buf);
@@ -1223,6 +1225,22 @@ testlimits(void)
 	ok(twrite(c, 1, 1ull << 62, buf, 10) < 0, "a write far out is refused cleanly: %s", errstr(c));
 	ok(fidop(c, Tremove, 1) == Rremove && twrite(c, 2, 1000, buf, 3000) == 3000, "after removing /a, 3000 more fit");
 	fidop(c, Tclunk, 2);
+	u = session(addr, "9P2000.u", "glenda");
+	if(u != NULL){
+		memset(&t, 0, sizeof t);
+		memset(target, 't', sizeof target);
+		t.type = Tcreate;
+		t.fid = 1;
+		t.name = p9str("link");
+		t.perm = P9_DMSYMLINK | 0777;
+		t.extension.s = target;
+		t.extension.n = sizeof target;
+		ok(walk(u, 0, 1, "") == 0 && rpc(u, &t) == Rerror && u->r.errnum == 28,
+			"9P2000.u: a symbolic link whose target does not fit: ENOSPC");
+		ok(tstat(u, 1, &d) == 0 && p9streq(d.name, "/") && walk(u, 0, 2, "link") < 0,
+			"the fid stays on the directory and no link is left");
+		clfree(u);
+	}
 	made = 1;
 	for(i = 0; i < 10; i++){
 		snprintf(nm, sizeof nm, "f%d", i);

@@ -677,7 +677,11 @@ rcreate(Conn *c, const Fcall *t, Fcall *r)
 	if(e != Eok)
 		return e;
 	if((perm & P9_DMSYMLINK) && (e = filewrite(f, 0, (const uint8_t*)t->extension.s, t->extension.n)) != Eok){
+		/* a failed create leaves the fid on the directory; the link holds dir */
+		fileincref(dir);
+		fid->file = dir;
 		fileunlink(f);
+		filedecref(f);
 		return e;
 	}
 	openfid(c, fid, acc, 0, (t->mode & P9_ORCLOSE) != 0, 0);
