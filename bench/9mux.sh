@@ -1,0 +1,326 @@
+#!/bin/sh
+# bench/9mux.sh - 9mux against the same 9ramfs reached directly and through
+# an ideal one-hop byte relay (and plan9port's 9pserve when NINEPSERVE names
+# it), every configuration measured side by side in this one run.  Prints
+# tables with ratios and the command behind each, writes .dat files and,
+# when gnuplot is there, PNG plots into ${NINEMUX_BUILD:-build}/bench/.
+#
+#	BENCH_SECONDS	seconds per measurement (3)
+#	BENCH_SESSIONS	idle sessions for the memory test (10000)
+#	BENCH_CLIENTS	client counts for small-op throughput ("1 16 64 256")
+#	NINEPSERVE	path of plan9port's 9pserve, to include it
+#
+# Run by make bench; by hand: NINEMUX_BUILD=build sh bench/9mux.sh
+BUILD=${NINEMUX_BUILD:-build}
+B=$BUILD/bin
+OUT=$BUILD/bench
+SECS=${BENCH_SECONDS:-3}
+SESSIONS=${BENCH_SESSIONS:-10000}
+CLIENTS=${BENCH_CLIENTS:-"1 16 64 256"}
+STREAMMSIZE=1048600	# 1 MiB of data per Rread for the streaming client
+
+for p in 9ramfs 9mux 9pload; do
+	[ -x "$B/$p" ] || { echo "bench/9mux.sh: no $B/$p: build first (make)" >&2; exit 1; }
+done
+mkdir -p "$OUT" || exit 1
+# 10,000 sessions are 10,000 descriptors in 9mux and in 9pload
+ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+T=$(mktemp -d /tmp/9mux-bench.XXXXXX) || exit 1
+pids=
+cleanup() {
+	for p in $pids; do
+		kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+status=0
+fail() {
+	echo "bench/9mux.sh: $*" >&2
+	status=1
+}
+
+waitsock() {
+	i=0
+	while [ ! -S "$1" ]; do
+		i=$((i + 1))
+		[ $i -gt 200 ] && { echo "bench/9mux.sh: $1 never appeared" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+
+# The pid of the process whose command line holds every word given.
+findpid() {
+	for d in /proc/[0-9]*; do
+		c=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+		m=1
+		for w in "$@"; do
+			case $c in *"$w"*) ;; *) m=0 ;; esac
+		done
+		[ $m = 1 ] && { echo "${d#/proc/}"; return 0; }
+	done
+	return 1
+}
+
+rsskib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# Start one of everything: 9ramfs, and in front of it 9mux, the relay, 9pserve.
+# start_mux NAME: a 9mux listening on unix!$T/NAME; its pid in $lastpid.
+start_mux() {
+	"$B/9mux" -c 20000 -a "unix!$T/$1" "unix!$T/ramfs" 2>>"$T/$1.log" &
+	lastpid=$!
+	pids="$pids $lastpid"
+	waitsock "$T/$1"
+}
+
+# start_9pserve NAME: plan9port's 9pserve, which forks into the background.
+start_9pserve() {
+	"$B/9pload" -a "unix!$T/ramfs" stdio "$NINEPSERVE" -u "unix!$T/$1" 2>>"$T/$1.log"
+	waitsock "$T/$1"
+	lastpid=$(findpid 9pserve "$T/$1") || { echo "bench/9mux.sh: cannot find 9pserve's pid" >&2; exit 1; }
+	pids="$pids $lastpid"
+}
+
+"$B/9ramfs" -S 2g -a "unix!$T/ramfs" 2>"$T/ramfs.log" &
+pids="$pids $!"
+waitsock "$T/ramfs"
+start_mux mux
+"$B/9pload" relay "unix!$T/relay" "unix!$T/ramfs" 2>"$T/relay.log" &
+pids="$pids $!"
+waitsock "$T/relay"
+CONFIGS="direct relay 9mux"
+if [ -n "$NINEPSERVE" ]; then
+	start_9pserve 9pserve
+	CONFIGS="$CONFIGS 9pserve"
+fi
+
+addr() {
+	case $1 in
+	direct)	echo "unix!$T/ramfs" ;;
+	relay)	echo "unix!$T/relay" ;;
+	9mux)	echo "unix!$T/mux" ;;
+	9pserve) echo "unix!$T/9pserve" ;;
+	esac
+}
+
+# field NAME LINE: the value of NAME=value in a 9pload line
+field() {
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# ratio A B: A/B to two places, or - when either is missing
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 <= 0) print "-"; else printf "%.2f\n", a / b }'
+}
+
+# load CONFIG ARGS...: one 9pload run; its line on stdout, or nothing
+load() {
+	c=$1
+	shift
+	line=$("$B/9pload" -a "$(addr "$c")" "$@" 2>>"$T/9pload.err") || {
+		fail "9pload $* against $c failed: $(tail -n 3 "$T/9pload.err")"
+		line=
+	}
+	echo "$line"
+}
+
+hr() {
+	echo "--------------------------------------------------------------------------"
+}
+
+echo "9mux benchmark: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), $SECS s per point"
+echo "servers (DIR is $T, removed at exit):"
+echo "  9ramfs -S 2g -a unix!DIR/ramfs                        direct: ADDR=unix!DIR/ramfs"
+echo "  9mux -c 20000 -a unix!DIR/mux unix!DIR/ramfs          9mux:   ADDR=unix!DIR/mux"
+echo "  9pload relay unix!DIR/relay unix!DIR/ramfs            relay:  ADDR=unix!DIR/relay"
+[ -n "$NINEPSERVE" ] &&
+echo "  9pload -a unix!DIR/ramfs stdio $NINEPSERVE -u unix!DIR/9pserve   9pserve: ADDR=unix!DIR/9pserve (msize 8192)"
+echo "relay: a byte copier, one thread per direction per client: the least any one-hop proxy costs"
+echo "whole run: NINEMUX_BUILD=$BUILD sh bench/9mux.sh   (or make bench)"
+
+# the files: one to read and walk to, warmed up through every path
+"$B/9pload" -q -a "unix!$T/ramfs" -f /9pload -s 64m prep || fail "prep failed"
+for c in $CONFIGS; do
+	load "$c" -d 0.3 -c 4 small >/dev/null
+done
+
+# ---- small-op round trip ------------------------------------------------
+echo
+echo "1. small-op round trip, 1 client (walk, stat, clunk: each one round trip)"
+echo "   command: 9pload -a ADDR -c 1 -d $SECS small"
+hr
+printf '%-9s %10s %10s %12s %12s %12s\n' config p50_us p99_us ops/s "p50/direct" "p50/relay"
+hr
+echo "config p50_us p99_us ops_per_s" >"$OUT/rtt.dat"
+for c in $CONFIGS; do
+	l=$(load "$c" -c 1 -d "$SECS" small)
+	eval "rtt_p50_$c=\$(field p50_us \"\$l\")"
+	eval "rtt_p99_$c=\$(field p99_us \"\$l\")"
+	eval "rtt_ops_$c=\$(field ops_per_s \"\$l\")"
+done
+for c in $CONFIGS; do
+	eval "p50=\$rtt_p50_$c p99=\$rtt_p99_$c ops=\$rtt_ops_$c"
+	printf '%-9s %10s %10s %12s %12s %12s\n' "$c" "$p50" "$p99" "$ops" \
+	    "$(ratio "$p50" "$rtt_p50_direct")" "$(ratio "$p50" "$rtt_p50_relay")"
+	echo "$c ${p50:-0} ${p99:-0} ${ops:-0}" >>"$OUT/rtt.dat"
+done
+r=$(ratio "$rtt_p50_9mux" "$rtt_p50_relay")
+echo "target: 9mux p50 within 1.10x of the relay: $r -> $(awk -v r="$r" 'BEGIN { print (r != "-" && r <= 1.10) ? "MET" : "NOT MET" }')"
+
+# ---- sequential throughput ------------------------------------------------
+echo
+echo "2. sequential throughput, MB/s (10^6 bytes/s); msize 128 KiB + 24, one file per writer"
+echo "   command: 9pload -a ADDR -c N -d $SECS -f /9pload -s 64m read"
+echo "            9pload -a ADDR -c N -d $SECS -f /w -s 8m write"
+hr
+printf '%-10s' test
+for c in $CONFIGS; do printf ' %10s' "$c"; done
+printf ' %12s %12s\n' "9mux/direct" "9mux/relay"
+hr
+printf 'test' >"$OUT/seq.dat"
+for c in $CONFIGS; do printf ' %s' "$c" >>"$OUT/seq.dat"; done
+echo >>"$OUT/seq.dat"
+for op in read write; do
+	for n in 1 16; do
+		if [ $op = read ]; then
+			args="-f /9pload -s 64m read"
+		else
+			args="-f /w -s 8m write"
+		fi
+		printf '%-10s' "$op-$n"
+		printf '%s' "$op-$n" >>"$OUT/seq.dat"
+		for c in $CONFIGS; do
+			# shellcheck disable=SC2086
+			l=$(load "$c" -c $n -d "$SECS" $args)
+			v=$(field MBps "$l")
+			eval "seq_$c=\$v"
+			printf ' %10s' "${v:--}"
+			printf ' %s' "${v:-0}" >>"$OUT/seq.dat"
+		done
+		echo >>"$OUT/seq.dat"
+		printf ' %12s %12s\n' "$(ratio "$seq_9mux" "$seq_direct")" "$(ratio "$seq_9mux" "$seq_relay")"
+	done
+done
+
+# ---- small-op throughput by clients ---------------------------------------
+echo
+echo "3. small-op throughput, ops/s, by clients (each client its own connection;"
+echo "   9mux carries them all on one upstream connection)"
+echo "   command: 9pload -a ADDR -c N -d $SECS small"
+hr
+printf '%-8s' clients
+for c in $CONFIGS; do printf ' %10s' "$c"; done
+printf ' %12s %10s %10s\n' "9mux/direct" "p99 direct" "p99 9mux"
+hr
+printf 'clients' >"$OUT/smallops.dat"
+for c in $CONFIGS; do printf ' %s' "$c" >>"$OUT/smallops.dat"; done
+echo >>"$OUT/smallops.dat"
+for n in $CLIENTS; do
+	printf '%-8s' "$n"
+	printf '%s' "$n" >>"$OUT/smallops.dat"
+	for c in $CONFIGS; do
+		l=$(load "$c" -c "$n" -d "$SECS" small)
+		v=$(field ops_per_s "$l")
+		eval "ops_$c=\$v"
+		eval "p99_$c=\$(field p99_us \"\$l\")"
+		printf ' %10s' "${v:--}"
+		printf ' %s' "${v:-0}" >>"$OUT/smallops.dat"
+	done
+	echo >>"$OUT/smallops.dat"
+	r=$(ratio "$ops_9mux" "$ops_direct")
+	[ "$n" = 64 ] && r64=$r
+	printf ' %12s %10s %10s\n' "$r" "$p99_direct" "$p99_9mux"
+done
+[ -n "$r64" ] &&
+echo "target: 64-client throughput through 9mux at least direct's: $r64 -> $(awk -v r="$r64" 'BEGIN { print (r != "-" && r >= 1.0) ? "MET" : "NOT MET" }')"
+
+# ---- fairness -------------------------------------------------------------
+echo
+echo "4. fairness: small-op p99 of 1 client, alone and while 1 client streams reads"
+echo "   command: 9pload -a ADDR -c 1 -d $SECS small"
+echo "   stream:  9pload -a ADDR -c 1 -m $STREAMMSIZE -d $((SECS + 1)) -f /9pload -s 64m read"
+hr
+printf '%-9s %12s %12s %12s %12s %12s\n' config "p99 alone" "p99 stream" ratio "p50 stream" "stream MB/s"
+hr
+echo "config alone stream" >"$OUT/fairness.dat"
+for c in $CONFIGS; do
+	l=$(load "$c" -c 1 -d "$SECS" small)
+	alone=$(field p99_us "$l")
+	"$B/9pload" -a "$(addr "$c")" -c 1 -m $STREAMMSIZE -d $((SECS + 1)) -f /9pload -s 64m read \
+	    >"$T/stream.out" 2>>"$T/9pload.err" &
+	sp=$!
+	sleep 0.5
+	l=$(load "$c" -c 1 -d "$SECS" small)
+	wait $sp || fail "the stream against $c failed"
+	with=$(field p99_us "$l")
+	r=$(ratio "$with" "$alone")
+	[ "$c" = 9mux ] && rfair=$r
+	printf '%-9s %12s %12s %12s %12s %12s\n' "$c" "$alone" "$with" "$r" "$(field p50_us "$l")" \
+	    "$(field MBps "$(cat "$T/stream.out")")"
+	echo "$c ${alone:-0} ${with:-0}" >>"$OUT/fairness.dat"
+done
+echo "target: 9mux p99 with a stream within 2x of alone: $rfair -> $(awk -v r="$rfair" 'BEGIN { print (r != "-" && r <= 2.0) ? "MET" : "NOT MET" }')"
+
+# ---- memory with idle sessions ----------------------------------------------
+echo
+echo "5. memory: resident size of a fresh multiplexer holding $SESSIONS idle sessions"
+echo "   (each: its own connection, Tversion, Tattach, then nothing)"
+echo "   command: 9pload -a ADDR -c $SESSIONS idle   (VmRSS from /proc/PID/status once it prints ready)"
+hr
+printf '%-9s %12s %12s %14s %12s\n' config "RSS before" "RSS idle" "per session" "open secs"
+hr
+echo "config before_kib idle_kib" >"$OUT/memory.dat"
+memcfgs=9mux
+[ -n "$NINEPSERVE" ] && memcfgs="9mux 9pserve"
+for c in $memcfgs; do
+	if [ $c = 9mux ]; then
+		start_mux memmux
+		a="unix!$T/memmux"
+	else
+		start_9pserve mem9pserve
+		a="unix!$T/mem9pserve"
+	fi
+	mp=$lastpid
+	before=$(rsskib "$mp")
+	"$B/9pload" -a "$a" -c "$SESSIONS" idle >"$T/idle.out" 2>>"$T/9pload.err" &
+	ip=$!
+	i=0
+	while ! grep -q '^ready' "$T/idle.out" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 1200 ] || ! kill -0 $ip 2>/dev/null; then
+			fail "$SESSIONS idle sessions through $c never became ready: $(tail -n 2 "$T/9pload.err")"
+			break
+		fi
+		sleep 0.05
+	done
+	sleep 0.5
+	after=$(rsskib "$mp")
+	kill $ip 2>/dev/null
+	wait $ip 2>/dev/null
+	kill "$mp" 2>/dev/null
+	printf '%-9s %9s KiB %9s KiB %10s B %12s\n' "$c" "$before" "$after" \
+	    "$(awk -v a="$after" -v b="$before" -v n="$SESSIONS" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')" \
+	    "$(field secs "$(cat "$T/idle.out")")"
+	[ $c = 9mux ] && mux_idle=$after
+	echo "$c ${before:-0} ${after:-0}" >>"$OUT/memory.dat"
+done
+echo "target: 9mux with $SESSIONS idle sessions under 40 MiB: $(awk -v k="$mux_idle" 'BEGIN { printf "%.1f MiB -> %s", k / 1024, (k != "" && k < 40 * 1024) ? "MET" : "NOT MET" }')"
+
+# ---- plots ----------------------------------------------------------------------
+echo
+if command -v gnuplot >/dev/null 2>&1; then
+	if gnuplot -e "dir='$OUT'" bench/9mux.gp 2>"$T/gnuplot.err"; then
+		echo "plots: $(ls "$OUT"/*.png | tr '\n' ' ')"
+	else
+		fail "gnuplot failed: $(head -n 5 "$T/gnuplot.err")"
+	fi
+else
+	echo "no gnuplot: data in $OUT/*.dat, no plots"
+fi
+exit $status
