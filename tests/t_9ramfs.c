@@ -737,6 +737,13 @@ testmodes(const char *addr)
 	ok(tread(c, 1, 0, 100) == 8 && memcmp(c->r.data, "abcdefgh", 8) == 0, "all went to the end");
 	ok(tstat(c, 1, &d) == 0 && (d.qid.type & P9_QTAPPEND), "qid says append-only");
 	fidop(c, Tclunk, 1);
+	ok(walk(c, 0, 1, "log") == 0 && topen(c, 1, P9_OWRITE | P9_OTRUNC) == 0 && tstat(c, 1, &d) == 0 && d.length == 8,
+		"OTRUNC of an append-only file opens it but does not truncate");
+	fidop(c, Tclunk, 1);
+	ok(mkfile(c, 1, "", "tmpdir", P9_DMDIR | 0777, P9_OREAD | P9_ORCLOSE) < 0, "a directory cannot be created ORCLOSE: %s", errstr(c));
+	ok(walk(c, 0, 1, "tmpdir") < 0, "and was not made");
+	ok(walk(c, 0, 1, "") == 0 && topen(c, 1, P9_OREAD | P9_ORCLOSE) < 0, "the root cannot be opened ORCLOSE: %s", errstr(c));
+	fidop(c, Tclunk, 1);
 	clfree(c);
 }
 

@@ -425,7 +425,8 @@ openfid(Conn *c, Fid *fid, int acc, int trunc, int rclose, int check)
 	}
 	if(trunc)
 		p |= Pwrite;
-	if((f->mode & P9_DMDIR) && (p & Pwrite))
+	/* open(5): a directory is never written, truncated or removed on close */
+	if((f->mode & P9_DMDIR) && ((p & Pwrite) || rclose))
 		return Eisdir;
 	if((f->mode & P9_DMSYMLINK) && (p & Pwrite))
 		return Eperm;
@@ -435,7 +436,8 @@ openfid(Conn *c, Fid *fid, int acc, int trunc, int rclose, int check)
 		return e;
 	if((f->mode & P9_DMEXCL) && f->nexcl > 0)
 		return Einuse;
-	if(trunc){
+	/* open(5): an append-only file opens with OTRUNC but is not truncated */
+	if(trunc && !(f->mode & P9_DMAPPEND)){
 		filesetlen(f, 0);
 		filetouch(f, Tmtime | Tvers);
 		setmuid(f, fid->user);
@@ -666,7 +668,7 @@ rcreate(Conn *c, const Fcall *t, Fcall *r)
 	}
 	perm &= keep;
 	if(perm & P9_DMDIR){
-		if(acc == P9_OWRITE || acc == P9_ORDWR || (t->mode & P9_OTRUNC) || (perm & P9_DMSYMLINK))
+		if(acc == P9_OWRITE || acc == P9_ORDWR || (t->mode & (P9_OTRUNC | P9_ORCLOSE)) || (perm & P9_DMSYMLINK))
 			return Eisdir;
 		perm &= ~0777u | (dir->mode & 0777);
 	}else
