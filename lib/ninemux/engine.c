@@ -120,7 +120,8 @@ struct Nmchan {
 	Nmsess		*sessions;	/* bound to this channel */
 	Nmreq		*whead;		/* waiting for a tag */
 	Nmreq		*wtail;
-	uint32_t	rhead;		/* free tags: a ring, so a tag rests before reuse */
+	uint32_t	nexttag;	/* tags from here up were never used */
+	uint32_t	rhead;		/* freed tags, oldest first, so a tag rests before reuse */
 	uint32_t	rcount;
 	uint32_t	*freefids;
 	size_t		nfreefids;
@@ -406,6 +407,8 @@ tagalloc(Nmchan *c)
 {
 	uint16_t t;
 
+	if(c->nexttag < NTAGS)
+		return (int)c->nexttag++;
 	if(c->rcount == 0)
 		return -1;
 	t = c->ring[c->rhead];
@@ -1627,8 +1630,6 @@ nmchannew(Nmux *m, void *aux)
 	uint8_t b[64];
 	const char *v;
 	size_t len;
-	uint32_t i;
-
 	c = calloc(1, sizeof *c);
 	if(c == NULL)
 		return NULL;
@@ -1637,9 +1638,6 @@ nmchannew(Nmux *m, void *aux)
 	c->state = NM_CVERSION;
 	c->dialect = m->conf.dialect;
 	c->msize = m->conf.msize;
-	for(i = 0; i < NTAGS; i++)
-		c->ring[i] = (uint16_t)i;
-	c->rcount = NTAGS;
 	c->nextfid = 1;
 	v = p9dialectname(m->conf.dialect);
 	len = strlen(v);
@@ -1749,7 +1747,7 @@ nmchandown(Nmchan *c)
 	}
 	c->whead = c->wtail = NULL;
 	qfree(&c->out);
-	for(i = 0; i < NTAGS; i++)
+	for(i = 0; i < c->nexttag; i++)
 		if((r = c->tags[i]) != NULL && r->sess == NULL)
 			reqfree(r);
 	for(s = c->sessions; s != NULL; s = snext){

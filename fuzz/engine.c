@@ -1,0 +1,592 @@
+/*
+ * fuzz/engine: random client byte streams and well-formed requests
+ * from up to four clients against the session engine, with a simulated
+ * upstream server that answers in any order, flushes, drops, and goes
+ * away.  Checked on every frame the engine sends upstream:
+ *
+ *	no frame larger than the channel's msize, and every frame valid;
+ *	no tag NOTAG, nor one the server has not answered yet;
+ *	every fid used or destroyed is alive at the server, every fid
+ *	created is not, and none is NOFID;
+ *
+ * and towards each client: no reply larger than its msize, and never
+ * more replies than requests.  ASan/UBSan and leak checking do the rest.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "9p.h"
+#include "ninemux.h"
+
+enum {
+	NCLIENT	= 4,
+	NPEND	= 4096,
+	NFIDS	= 1024,
+};
+
+typedef struct Pend Pend;
+struct Pend {
+	uint8_t		type;
+	uint16_t	tag;
+	uint16_t	oldtag;
+	uint16_t	nwname;
+	int		nref;
+	P9fidref	refs[P9_MAXFIDS];
+	uint32_t	fids[P9_MAXFIDS];
+	uint32_t	count;
+};
+
+typedef struct Client Client;
+struct Client {
+	Nmsess		*s;
+	uint8_t		buf[8192];
+	size_t		len;
+	uint64_t	nreq;		/* frames the engine consumed */
+	uint64_t	nrep;
+	uint32_t	msize;
+};
+
+static struct {
+	const uint8_t	*p;
+	const uint8_t	*e;
+	Nmux		*m;
+	Nmchan		*c;
+	int		dialect;
+	uint32_t	msize;
+	Client		cl[NCLIENT];
+	/* the server */
+	uint8_t		sbuf[1 << 16];
+	size_t		slen;
+	Pend		pend[NPEND];
+	int		npend;
+	uint8_t		inflight[0x10000];
+	uint32_t	live[NFIDS];	/* fids alive at the server: a small set */
+	int		nlive;
+} F;
+
+static uint8_t
+byte(void)
+{
+	return F.p < F.e ? *F.p++ : 0;
+}
+
+static uint16_t
+u16(void)
+{
+	return (uint16_t)(byte() | byte() << 8);
+}
+
+static void
+wake(void *aux, int what)
+{
+	(void)aux;
+	(void)what;
+}
+
+static int
+islive(uint32_t fid)
+{
+	int i;
+
+	for(i = 0; i < F.nlive; i++)
+		if(F.live[i] == fid)
+			return 1;
+	return 0;
+}
+
+static void
+setlive(uint32_t fid, int on)
+{
+	int i;
+
+	for(i = 0; i < F.nlive; i++)
+		if(F.live[i] == fid){
+			if(!on)
+				F.live[i] = F.live[--F.nlive];
+			return;
+		}
+	if(on && F.nlive < NFIDS)
+		F.live[F.nlive++] = fid;
+}
+
+/* A fid some pending request is about to create. */
+static int
+iscreating(uint32_t fid)
+{
+	int i, j;
+
+	for(i = 0; i < F.npend; i++)
+		for(j = 0; j < F.pend[i].nref; j++)
+			if((F.pend[i].refs[j].role & 0xF) == P9_FIDNEW && F.pend[i].fids[j] == fid)
+				return 1;
+	return 0;
+}
+
+/* The server receives one whole frame: check it. */
+static void
+receive(uint8_t *f, size_t n)
+{
+	P9fidref refs[P9_MAXFIDS];
+	Pend *q;
+	uint16_t tag;
+	int i, nref;
+
+	if(n > F.msize)
+		abort();
+	tag = p9get16(f + P9_TAGOFF);
+	if(f[4] == Tversion)
+		abort();	/* only the channel's first frame, handled apart */
+	if(tag == P9_NOTAG || F.inflight[tag])
+		abort();
+	if(f[4] == Tflush){
+		if(n != 9)
+			abort();
+	}else if(p9fidmap(f, n, F.dialect, refs) < 0)
+		abort();
+	if(F.npend == NPEND)
+		return;		/* never answered: it stays in flight */
+	q = &F.pend[F.npend];
+	memset(q, 0, sizeof *q);
+	q->type = f[4];
+	q->tag = tag;
+	if(f[4] == Tflush)
+		q->oldtag = p9get16(f + 7);
+	else{
+		nref = p9fidmap(f, n, F.dialect, q->refs);
+		q->nref = nref;
+		for(i = 0; i < nref; i++){
+			q->fids[i] = p9get32(f + q->refs[i].off);
+			switch(q->refs[i].role & 0xF){
+			case P9_FIDUSE:
+				if(q->fids[i] == P9_NOFID && (q->refs[i].role & P9_FIDOPT))
+					break;
+				if(!islive(q->fids[i]))
+					abort();
+				break;
+			case P9_FIDDEL:
+				if(!islive(q->fids[i]))
+					abort();
+				break;
+			case P9_FIDNEW:
+				if(q->fids[i] == P9_NOFID)
+					abort();
+				if(f[4] == Twalk && q->fids[i] == q->fids[0])
+					break;	/* walk in place */
+				if(islive(q->fids[i]) || iscreating(q->fids[i]))
+					abort();
+				break;
+			}
+		}
+		if(f[4] == Twalk)
+			q->nwname = p9get16(f + 15);
+		if(f[4] == Tread || f[4] == Treaddir)
+			q->count = p9get32(f + P9_RWCOUNTOFF);
+	}
+	F.inflight[tag] = 1;
+	F.npend++;
+}
+
+/* Write k bytes of the channel's queue to the server. */
+static void
+serverread(size_t k)
+{
+	struct iovec iov[16];
+	Nmq *q;
+	size_t done, m;
+	long n;
+	int i, niov;
+
+	if(F.c == NULL)
+		return;
+	q = nmchanq(F.c);
+	done = 0;
+	while(done < k && !nmqempty(q)){
+		niov = nmqiov(q, iov, 16);
+		m = 0;
+		for(i = 0; i < niov && done + m < k; i++){
+			size_t t = iov[i].iov_len;
+
+			if(t > k - done - m)
+				t = k - done - m;
+			if(t > sizeof F.sbuf - F.slen)
+				t = sizeof F.sbuf - F.slen;
+			memcpy(F.sbuf + F.slen, iov[i].iov_base, t);
+			F.slen += t;
+			m += t;
+			if(t < iov[i].iov_len)
+				break;
+		}
+		if(m == 0)
+			break;
+		nmqadvance(q, m);
+		done += m;
+		for(;;){
+			n = p9frame(F.sbuf, F.slen, F.msize);
+			if(n < 0)
+				abort();
+			if(n == 0)
+				break;
+			receive(F.sbuf, (size_t)n);
+			memmove(F.sbuf, F.sbuf + n, F.slen - (size_t)n);
+			F.slen -= (size_t)n;
+		}
+	}
+}
+
+static void
+feedchan(const uint8_t *b, size_t n)
+{
+	char err[128];
+
+	if(F.c && nmchanin(F.c, (uint8_t*)(uintptr_t)b, n, err, sizeof err) < 0){
+		nmchandown(F.c);
+		F.c = NULL;
+	}
+}
+
+static void
+sendreply(Fcall *r)
+{
+	uint8_t b[4096];
+	size_t n;
+
+	n = p9encode(b, sizeof b, r, F.dialect);
+	if(n == 0)
+		abort();
+	feedchan(b, n);
+}
+
+static void
+unpend(int i)
+{
+	F.inflight[F.pend[i].tag] = 0;
+	F.pend[i] = F.pend[--F.npend];
+}
+
+/* The server answers request i: success or error, creating and destroying fids as it says. */
+static void
+answer(int i, int succeed, int nwqid)
+{
+	Pend q;
+	Fcall r;
+	int j;
+	static const uint8_t data[64];
+
+	q = F.pend[i];
+	unpend(i);
+	memset(&r, 0, sizeof r);
+	r.tag = q.tag;
+	r.type = (uint8_t)(q.type + 1);
+	if(q.type == Twalk && succeed){
+		r.nwqid = (uint16_t)(nwqid % (q.nwname + 1));
+		if(r.nwqid == 0 && q.nwname > 0)
+			succeed = 0;	/* the first element failing is an error */
+	}
+	if(q.type == Tflush)
+		succeed = 1;
+	switch(q.type){
+	case Tstat: case Tgetattr: case Tstatfs: case Treadlink: case Tgetlock: case Tlock:
+		succeed = 0;		/* not worth encoding bodies for */
+	}
+	if(!succeed){
+		if(F.dialect == P9_2000L){
+			r.type = Rlerror;
+			r.errnum = 2;
+		}else{
+			r.type = Rerror;
+			r.ename = p9str("no");
+			r.errnum = 2;
+		}
+	}else{
+		r.iounit = 0;
+		r.count = q.count > sizeof data ? sizeof data : q.count;
+		r.data = data;
+		if(q.type == Treaddir)
+			r.count = 0;
+		if(q.type == Twrite)
+			r.count = 1;
+	}
+	/* the server's own fid table follows its answer */
+	for(j = 0; j < q.nref; j++){
+		switch(q.refs[j].role & 0xF){
+		case P9_FIDNEW:
+			if(succeed && !(q.type == Twalk && r.nwqid != q.nwname))
+				setlive(q.fids[j], 1);
+			break;
+		case P9_FIDDEL:
+			setlive(q.fids[j], 0);
+			break;
+		}
+	}
+	sendreply(&r);
+}
+
+/* The server answers a Tflush: maybe the original first, else the original never happens. */
+static void
+answerflush(int i, int originalfirst)
+{
+	uint16_t old;
+	int j;
+
+	old = F.pend[i].oldtag;
+	for(j = 0; j < F.npend; j++)
+		if(F.pend[j].tag == old && j != i)
+			break;
+	if(j < F.npend){
+		if(originalfirst){
+			answer(j, byte() & 1, byte());
+		}else
+			unpend(j);
+		for(i = 0; i < F.npend; i++)
+			if(F.pend[i].type == Tflush && F.pend[i].oldtag == old && F.inflight[F.pend[i].tag])
+				break;
+		if(i == F.npend)
+			return;		/* cannot happen: it was there */
+	}
+	answer(i, 1, 0);
+}
+
+static void
+newchan(void)
+{
+	Fcall r;
+
+	F.c = nmchannew(F.m, &F);
+	if(F.c == NULL)
+		return;
+	F.slen = 0;
+	F.npend = 0;
+	F.nlive = 0;
+	memset(F.inflight, 0, sizeof F.inflight);
+	/* consume the Tversion */
+	{
+		Nmq *q = nmchanq(F.c);
+		struct iovec iov[4];
+		size_t n = 0;
+		int k = nmqiov(q, iov, 4), i;
+
+		for(i = 0; i < k; i++)
+			n += iov[i].iov_len;
+		nmqadvance(q, n);
+	}
+	memset(&r, 0, sizeof r);
+	r.type = Rversion;
+	r.tag = P9_NOTAG;
+	r.msize = F.msize;
+	r.version = p9str(p9dialectname(F.dialect));
+	sendreply(&r);
+}
+
+static void
+drainclient(Client *c)
+{
+	struct iovec iov[16];
+	Nmq *q;
+	size_t n;
+	int k, i;
+	uint8_t *f;
+
+	if(c->s == NULL)
+		return;
+	q = nmsessq(c->s);
+	while(!nmqempty(q)){
+		k = nmqiov(q, iov, 16);
+		n = 0;
+		for(i = 0; i < k; i++){
+			/* the engine queues whole frames */
+			f = iov[i].iov_base;
+			if(iov[i].iov_len < 7 || p9get32(f) != iov[i].iov_len)
+				abort();
+			if(c->msize && iov[i].iov_len > c->msize)
+				abort();
+			if(f[4] == Rversion && iov[i].iov_len >= 11)
+				c->msize = p9get32(f + 7);
+			c->nrep++;
+			n += iov[i].iov_len;
+		}
+		nmqadvance(q, n);
+	}
+	if(c->nrep > c->nreq)
+		abort();
+}
+
+static void
+clientsend(Client *c, const uint8_t *b, size_t n)
+{
+	char err[128];
+	long k;
+	size_t off;
+
+	if(c->s == NULL){
+		c->s = nmsessnew(F.m, c);
+		c->len = 0;
+		c->nreq = c->nrep = 0;
+		c->msize = 0;
+		if(c->s == NULL)
+			return;
+	}
+	if(n > sizeof c->buf - c->len)
+		n = sizeof c->buf - c->len;
+	memcpy(c->buf + c->len, b, n);
+	c->len += n;
+	k = nmsessin(c->s, c->buf, c->len, err, sizeof err);
+	if(k < 0){
+		/* the frames before the bad one were taken */
+		for(off = 0; (k = p9frame(c->buf + off, c->len - off, 0xFFFFFFFF)) > 0; off += (size_t)k)
+			c->nreq++;
+		drainclient(c);
+		nmsessclose(c->s);
+		c->s = NULL;
+		return;
+	}
+	for(off = 0; off < (size_t)k; off += p9get32(c->buf + off))
+		c->nreq++;
+	memmove(c->buf, c->buf + k, c->len - (size_t)k);
+	c->len -= (size_t)k;
+	if(c->len == sizeof c->buf)
+		c->len = 0;	/* a stuck client; start over */
+	drainclient(c);
+}
+
+/* A well-formed request built from the input. */
+static void
+clientmsg(Client *c)
+{
+	static const uint8_t types[] = {
+		Tversion, Tauth, Tattach, Tflush, Twalk, Topen, Tcreate, Tread, Twrite,
+		Tclunk, Tremove, Tstat, Tlopen, Tlcreate, Txattrwalk, Treaddir, Tmkdir,
+		Trenameat, Tunlinkat, Tfsync, Tgetattr,
+	};
+	static const char *vers[] = { "9P2000", "9P2000.u", "9P2000.L", "9P2001.x", "bogus" };
+	static const char *names[] = { "a", "b", "..", "." };
+	uint8_t b[1024];
+	Fcall t;
+	size_t n;
+	int i, d;
+
+	memset(&t, 0, sizeof t);
+	t.type = types[byte() % sizeof types];
+	t.tag = byte() & 7;
+	t.fid = byte() & 7;
+	t.newfid = byte() & 7;
+	t.afid = byte() & 8 ? P9_NOFID : (uint32_t)(byte() & 7);
+	t.dfid = byte() & 7;
+	t.newdfid = byte() & 7;
+	t.oldtag = byte() & 7;
+	t.msize = (uint32_t)u16() + 200;
+	t.version = p9str(vers[byte() % 5]);
+	t.uname = p9str("u");
+	t.aname = p9str("");
+	t.name = p9str("n");
+	t.newname = p9str("m");
+	t.count = u16();
+	t.offset = byte();
+	t.nwname = byte() % 4;
+	for(i = 0; i < t.nwname; i++)
+		t.wname[i] = p9str(names[byte() & 3]);
+	t.data = b;
+	if(t.type == Twrite)
+		t.count = byte();
+	d = F.dialect;
+	if(t.type == Tversion)
+		d = P9_2000;
+	n = p9encode(b + 256, sizeof b - 256, &t, d);
+	if(n == 0)
+		return;
+	clientsend(c, b + 256, n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	Nmconf conf;
+	Client *c;
+	uint8_t op, raw[256];
+	size_t n;
+	int i, steps;
+
+	memset(&F, 0, sizeof F);
+	F.p = data;
+	F.e = data + size;
+	F.dialect = byte() % 3;
+	F.msize = 256 + (uint32_t)(byte() << 4);
+	memset(&conf, 0, sizeof conf);
+	conf.msize = F.msize;
+	conf.dialect = F.dialect;
+	conf.maxfids = 1 + (byte() & 15);
+	conf.maxreqs = 1 + (byte() & 7);
+	conf.wake = wake;
+	F.m = nmnew(&conf);
+	if(F.m == NULL)
+		return 0;
+	newchan();
+	for(steps = 0; F.p < F.e && steps < 2000; steps++){
+		op = byte();
+		c = &F.cl[(op >> 4) & (NCLIENT - 1)];
+		switch(op & 15){
+		case 0: case 1: case 2: case 3:
+			clientmsg(c);
+			break;
+		case 4:
+			n = byte() % sizeof raw;
+			for(i = 0; i < (int)n; i++)
+				raw[i] = byte();
+			clientsend(c, raw, n);
+			break;
+		case 5: case 6: case 7:
+			serverread(1 + (size_t)byte() * 4);
+			break;
+		case 8: case 9: case 10:
+			if(F.npend > 0){
+				i = byte() % F.npend;
+				if(F.pend[i].type == Tflush)
+					answerflush(i, byte() & 1);
+				else
+					answer(i, byte() % 4 != 0, byte());
+			}
+			break;
+		case 11:
+			if(c->s){
+				drainclient(c);
+				nmsessclose(c->s);
+				c->s = NULL;
+			}
+			break;
+		case 12:
+			/* a reply nobody asked for */
+			raw[0] = 7;
+			raw[1] = raw[2] = raw[3] = 0;
+			raw[4] = Rclunk;
+			for(i = 0; i < 2; i++)
+				raw[5 + i] = byte();
+			if(!F.inflight[p9get16(raw + 5)])
+				feedchan(raw, 7);
+			break;
+		case 13:
+			if(byte() < 16 && F.c){
+				nmchandown(F.c);
+				F.c = NULL;
+				for(i = 0; i < NCLIENT; i++)
+					drainclient(&F.cl[i]);
+				newchan();
+			}
+			break;
+		default:
+			/* feed whatever a client still holds, as the daemon does on wake */
+			clientsend(c, raw, 0);
+			break;
+		}
+		for(i = 0; i < NCLIENT; i++)
+			drainclient(&F.cl[i]);
+	}
+	for(i = 0; i < NCLIENT; i++)
+		if(F.cl[i].s){
+			nmsessclose(F.cl[i].s);
+			F.cl[i].s = NULL;
+		}
+	nmfree(F.m);
+	return 0;
+}
