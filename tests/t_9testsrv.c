@@ -217,6 +217,29 @@ main(int argc, char **argv)
 	pc_close(c);
 	cleanup();
 
+	/* A flushed request's tag stays in flight until the Rflush goes. */
+	start("hold", "-x", "Tread", "-d", "Tflush:400", NULL);
+	c = session("9P2000", 8192);
+	pc_attach(c, 1, 1, "u");
+	pc_walk(c, 2, 1, 2, "hello");
+	pc_open1(c, 3, 2, P9_OREAD);
+	pc_mkread(&t, 4, 2, 0, 10);
+	pc_send(c->fd, &t, c->dialect);
+	memset(&t, 0, sizeof t);
+	t.type = Tflush;
+	t.tag = 5;
+	t.oldtag = 4;
+	pc_send(c->fd, &t, c->dialect);
+	pc_mkfid(&t, Tstat, 4, 1);
+	is_int(pc_rpc(c, &t, 3000), Rstat, "tag of a flushed request reused before Rflush: answered");
+	is_int(violations(), 1, "but a VIOLATION");
+	ok(pc_next(c, 3000) > 0 && c->r.type == Rflush && c->r.tag == 5, "then Rflush");
+	is_int(pc_rpc(c, &t, 3000), Rstat, "reused after the Rflush");
+	is_int(violations(), 1, "no further violation");
+	ok(pc_srvstate(srv, logp, &fids, &tags) == 0 && tags == 0, "no tag left in flight");
+	pc_close(c);
+	cleanup();
+
 	start("orig", "-o", "-x", "Tread", NULL);
 	c = session("9P2000", 8192);
 	pc_attach(c, 1, 1, "u");

@@ -79,6 +79,9 @@ struct Req {
 	uint32_t	newfid;		/* created on success, else P9_NOFID */
 	uint32_t	delfid;		/* destroyed when answered, else P9_NOFID */
 	int		dropped;	/* answered only through Tflush */
+	int		zombie;		/* flushed, its tag held until the Rflush goes */
+	int		flushes;	/* a Tflush whose oldtag is held by a zombie */
+	uint16_t	oldtag;
 	struct timespec	due;
 };
 
@@ -395,6 +398,34 @@ unhappen(Conn *c, Req *r)
 		delfid(c, r->newfid);
 	if(r->delfid != P9_NOFID && (f = getfid(c, r->delfid)) != NULL)
 		f->state = FLIVE;
+}
+
+/*
+ * Retire r: its reply goes out (send) or it never happened.  A Tflush
+ * retired releases the tag of the request it flushed, which the peer
+ * may reuse only now.
+ */
+static void
+finish(Conn *c, Req *r, int send)
+{
+	Req *z;
+	int flushes;
+	uint16_t oldtag;
+
+	if(send)
+		answered(c, r);
+	else
+		unhappen(c, r);
+	flushes = r->flushes;
+	oldtag = r->oldtag;
+	delreq(c, r);
+	if(flushes) {
+		for(z = c->reqs; z < c->reqs + c->nreq; z++)
+			if(z->zombie && z->tag == oldtag) {
+				delreq(c, z);
+				break;
+			}
+	}
 }
 
 static void
@@ -1001,18 +1032,35 @@ doversion(Conn *c, Fcall *t)
 static void
 doflush(Conn *c, Fcall *t, Ctx *x)
 {
-	Req *o;
+	Req *o, *z;
 	Fcall r;
 	uint8_t *p;
 	size_t n;
+	int held;
 
 	o = getreq(c, t->oldtag);
-	if(o != NULL) {
+	held = 0;
+	if(o != NULL && !o->zombie) {
 		if(flushorig)
-			answered(c, o);
-		else
+			finish(c, o, 1);
+		else if(delayms[Tflush] || dropit[Tflush]) {
+			/* Its tag stays in flight until our Rflush goes. */
 			unhappen(c, o);
-		delreq(c, o);
+			o->zombie = 1;
+			o->dropped = 1;
+			o->newfid = o->delfid = P9_NOFID;
+			held = 1;
+			if(o->flushes) {
+				/* A flushed flush lets go of what it held. */
+				o->flushes = 0;
+				for(z = c->reqs; z < c->reqs + c->nreq; z++)
+					if(z->zombie && z->tag == o->oldtag && z != o) {
+						delreq(c, z);
+						break;
+					}
+			}
+		} else
+			finish(c, o, 0);
 	}
 	memset(&r, 0, sizeof r);
 	r.type = Rflush;
@@ -1027,6 +1075,8 @@ doflush(Conn *c, Fcall *t, Ctx *x)
 	p = encode(c, &r, &n);
 	if(delayms[Tflush] || dropit[Tflush]) {
 		queue(c, x, p, n);
+		c->reqs[c->nreq - 1].flushes = held;
+		c->reqs[c->nreq - 1].oldtag = t->oldtag;
 		pthread_cond_signal(&timercond);
 	} else {
 		sendall(c, p, n);
@@ -1271,8 +1321,8 @@ timerproc(void *a)
 					continue;
 				}
 				if(!before(&now, &r->due)) {
-					answered(c, r);
-					delreq(c, r);
+					finish(c, r, 1);
+					i = 0;	/* finish may have moved others */
 					continue;
 				}
 				if(!any || before(&r->due, &next))
