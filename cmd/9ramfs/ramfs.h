@@ -85,7 +85,6 @@ enum {
 	Eowner,
 	Ewstat,
 	Eauth,
-	Eaname,
 	Enotsup,
 	Enosys,
 	Enotlink,

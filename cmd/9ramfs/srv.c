@@ -77,8 +77,8 @@ static const struct {
 	[Ename]		= { "bad file name", 22 },
 	[Eowner]	= { "not owner", 1 },
 	[Ewstat]	= { "wstat cannot change that", 1 },
-	[Eauth]		= { "authentication not required", 95 },
-	[Eaname]	= { "no such file system", 2 },
+	/* ENOENT: what diod answers, and what its client library takes for "none needed" */
+	[Eauth]		= { "authentication not required", 2 },
 	[Enotsup]	= { "operation not supported", 95 },
 	[Enosys]	= { "cannot make that kind of file", 1 },
 	[Enotlink]	= { "not a symbolic link", 22 },
@@ -544,8 +544,7 @@ rattach(Conn *c, const Fcall *t, Fcall *r)
 		return Efidinuse;
 	if(t->afid != P9_NOFID)
 		return Eauth;
-	if(t->aname.n > 0 && !p9streq(t->aname, "/"))
-		return Eaname;
+	/* there is one tree: any aname is its root (diodload asks for "ctl") */
 	u = attachuser(c, t);
 	if(u == NULL)
 		return Enomem;
