@@ -1207,6 +1207,9 @@ testdotl(const char *addr)
 	ok(fidop(c, Tremove, 1) == Rlerror && c->r.errnum == 39, "Tremove of the non-empty /ldir: ENOTEMPTY");
 	ok(walk(c, 0, 1, "nothere") < 0 && c->r.type == Rlerror && c->r.errnum == 2, "walk to nothing: ENOENT");
 	ok(walk(c, 0, 1, "") == 0 && lopen(c, 1, 1) < 0 && c->r.errnum == 21, "lopen of a directory for writing: EISDIR");
+	ok(lopen(c, 1, 0) == 0 && walk(c, 1, 2, "ldir") == 0, "in 9P2000.L an open directory can be walked to a new fid");
+	ok(walk(c, 1, 1, "ldir") < 0, "but not moved itself");
+	fidop(c, Tclunk, 2);
 	fidop(c, Tclunk, 1);
 	clfree(c);
 }

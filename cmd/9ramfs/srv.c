@@ -566,7 +566,9 @@ rwalk(Conn *c, const Fcall *t, Fcall *r)
 
 	if((fid = fidget(c, t->fid)) == NULL)
 		return Ebadfid;
-	if(fid->omode != -1)
+	/* walk(5) forbids walking an open fid; 9P2000.L clients (diodls -l) walk
+	 * from open directories to new fids, which harms nothing */
+	if(fid->omode != -1 && (c->dialect != P9_2000L || t->newfid == t->fid))
 		return Eopen;
 	if(t->newfid != t->fid && fidget(c, t->newfid) != NULL)
 		return Efidinuse;
