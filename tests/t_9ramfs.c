@@ -1209,6 +1209,8 @@ testdotl(const char *addr)
 	ok(walk(c, 0, 1, "") == 0 && lopen(c, 1, 1) < 0 && c->r.errnum == 21, "lopen of a directory for writing: EISDIR");
 	ok(lopen(c, 1, 0) == 0 && walk(c, 1, 2, "ldir") == 0, "in 9P2000.L an open directory can be walked to a new fid");
 	ok(walk(c, 1, 1, "ldir") < 0, "but not moved itself");
+	ok(walk(c, 1, 3, ".") == 0 && getattr(c, 3, &a) == 0 && (a.mode & 0170000) == 0040000 &&
+		fidop(c, Tclunk, 3) == Rclunk, "walking . stays in the directory");
 	fidop(c, Tclunk, 2);
 	fidop(c, Tclunk, 1);
 	clfree(c);

@@ -585,6 +585,8 @@ rwalk(Conn *c, const Fcall *t, Fcall *r)
 		}
 		if(p9streq(t->wname[i], ".."))
 			nf = f->parent;
+		else if(p9streq(t->wname[i], "."))
+			nf = f;	/* no file has that name; diodls -l walks it */
 		else if((nf = filelookup(f, t->wname[i].s, t->wname[i].n)) == NULL){
 			e = Enoent;
 			break;
