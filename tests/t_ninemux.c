@@ -1,0 +1,518 @@
+/*
+ * t_ninemux: the session engine in-process, with the test playing both
+ * the clients and the upstream server, so every protocol rule can be
+ * watched frame by frame: tag and fid translation, flush in each case,
+ * clunk and fid reuse, hang-up, version reset, upstream loss, dialect
+ * errors, pinning, limits.
+ */
+#include <stdint.h>
+
+#include "9p.h"
+#include "ninemux.h"
+#include "tap.h"
+
+enum { MAXF = 64 };
+
+typedef struct Frames Frames;
+struct Frames {
+	int	n;
+	uint8_t	buf[MAXF][512];
+	Fcall	f[MAXF];
+};
+
+static Nmux *m;
+static Nmchan *ch;
+static int updialect = P9_2000;
+
+static void
+wake(void *aux, int what)
+{
+	(void)aux;
+	(void)what;
+}
+
+/* Everything queued in q, decoded in dialect d. */
+static void
+take(Nmq *q, Frames *fr, int d)
+{
+	struct iovec iov[MAXF];
+	int k, i;
+	size_t n;
+
+	fr->n = 0;
+	while(!nmqempty(q)){
+		k = nmqiov(q, iov, MAXF);
+		n = 0;
+		for(i = 0; i < k && fr->n < MAXF; i++){
+			memcpy(fr->buf[fr->n], iov[i].iov_base, iov[i].iov_len < 512 ? iov[i].iov_len : 512);
+			if(p9decode(fr->buf[fr->n], iov[i].iov_len, 1 << 20, d, &fr->f[fr->n]) <= 0)
+				fr->f[fr->n].type = 0;
+			fr->n++;
+			n += iov[i].iov_len;
+		}
+		nmqadvance(q, n);
+	}
+}
+
+static Frames up, cl;
+
+static void
+uptake(void)
+{
+	take(nmchanq(ch), &up, updialect);
+}
+
+static void
+cltake(Nmsess *s, int d)
+{
+	take(nmsessq(s), &cl, d);
+}
+
+static long
+csend(Nmsess *s, Fcall *f, int d)
+{
+	uint8_t b[1024];
+	size_t n;
+
+	n = p9encode(b, sizeof b, f, d);
+	return nmsessin(s, b, n, NULL, 0);
+}
+
+static void
+ureply(Fcall *f)
+{
+	uint8_t b[1024];
+	size_t n;
+
+	n = p9encode(b, sizeof b, f, updialect);
+	if(nmchanin(ch, b, n, NULL, 0) < 0)
+		diag("nmchanin refused a reply");
+}
+
+static void
+setup(int dialect, int maxfids, int maxreqs)
+{
+	Nmconf c;
+	Fcall r;
+
+	memset(&c, 0, sizeof c);
+	c.msize = 8192;
+	c.dialect = dialect;
+	c.maxfids = maxfids;
+	c.maxreqs = maxreqs;
+	c.wake = wake;
+	updialect = dialect;
+	m = nmnew(&c);
+	ch = nmchannew(m, NULL);
+	take(nmchanq(ch), &up, P9_2000);
+	memset(&r, 0, sizeof r);
+	r.type = Rversion;
+	r.tag = P9_NOTAG;
+	r.msize = 8192;
+	r.version = p9str(p9dialectname(dialect));
+	ureply(&r);
+}
+
+static Nmsess *
+client(const char *v, uint32_t msize)
+{
+	Nmsess *s;
+	Fcall t;
+
+	s = nmsessnew(m, NULL);
+	memset(&t, 0, sizeof t);
+	t.type = Tversion;
+	t.tag = P9_NOTAG;
+	t.msize = msize;
+	t.version = p9str(v);
+	csend(s, &t, P9_2000);
+	cltake(s, P9_2000);
+	return s;
+}
+
+static Fcall T;
+
+static Fcall *
+tmsg(uint8_t type, uint16_t tag, uint32_t fid)
+{
+	memset(&T, 0, sizeof T);
+	T.type = type;
+	T.tag = tag;
+	T.fid = fid;
+	T.afid = P9_NOFID;
+	T.uname = p9str("me");
+	T.aname = p9str("");
+	return &T;
+}
+
+static void
+rmsg(Fcall *r, uint8_t type, uint16_t tag)
+{
+	memset(r, 0, sizeof *r);
+	r->type = type;
+	r->tag = tag;
+}
+
+/* Attach fid on s and answer it upstream: the upstream fid. */
+static uint32_t
+attach(Nmsess *s, uint32_t fid, int d)
+{
+	Fcall r;
+	uint32_t ufid;
+
+	csend(s, tmsg(Tattach, 1, fid), d);
+	uptake();
+	ufid = up.f[0].fid;
+	rmsg(&r, Rattach, up.f[0].tag);
+	ureply(&r);
+	cltake(s, d);
+	return ufid;
+}
+
+static int
+iserr(Frames *f, int i, const char *s)
+{
+	return i < f->n && f->f[i].type == Rerror && p9streq(f->f[i].ename, s);
+}
+
+int
+main(void)
+{
+	Nmsess *a, *b;
+	Fcall r, *t;
+	uint16_t wtag, ftag;
+	uint32_t u0, u1, u2;
+	long k;
+	int i, got0, got1;
+
+	tap_start(30);
+
+	/* translation */
+	setup(P9_2000, 100, 16);
+	a = client("9P2000", 4096);
+	ok(cl.n == 1 && cl.f[0].type == Rversion && cl.f[0].msize == 4096 && p9streq(cl.f[0].version, "9P2000"),
+		"Tversion answered locally");
+	uptake();
+	ok(up.n == 0, "nothing went upstream for it");
+	b = client("9P2000", 65536);
+	ok(cl.f[0].msize == 8192, "msize is min(client, upstream)");
+	csend(a, tmsg(Tattach, 5, 0), P9_2000);
+	csend(b, tmsg(Tattach, 5, 0), P9_2000);
+	uptake();
+	ok(up.n == 2 && up.f[0].tag != up.f[1].tag && up.f[0].tag != P9_NOTAG && up.f[1].tag != P9_NOTAG,
+		"same client tag, two distinct upstream tags");
+	ok(up.f[0].fid != up.f[1].fid && up.f[0].fid != P9_NOFID, "same client fid, two distinct upstream fids");
+	u0 = up.f[0].fid;
+	rmsg(&r, Rattach, up.f[1].tag);
+	ureply(&r);
+	cltake(b, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rattach && cl.f[0].tag == 5, "reply goes to its client with its tag");
+	rmsg(&r, Rattach, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].tag == 5, "and the other's to the other");
+
+	/* duplicate tag */
+	t = tmsg(Twalk, 7, 0);
+	t->newfid = 1;
+	t->nwname = 0;
+	csend(a, t, P9_2000);
+	uptake();
+	wtag = up.f[0].tag;
+	csend(a, tmsg(Tstat, 7, 0), P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(iserr(&cl, 0, "tag already in use") && cl.f[0].tag == 7 && up.n == 0,
+		"a tag in flight reused: error at once, nothing upstream");
+	rmsg(&r, Rwalk, wtag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rwalk && cl.f[0].tag == 7, "the original is undisturbed");
+
+	/* flush: not in flight */
+	t = tmsg(Tflush, 8, 0);
+	t->oldtag = 99;
+	csend(a, t, P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 8 && up.n == 0, "Tflush of nothing: Rflush at once");
+
+	/* flush: still inside 9mux */
+	t = tmsg(Twalk, 9, 0);
+	t->newfid = 2;
+	csend(a, t, P9_2000);
+	t = tmsg(Tflush, 10, 0);
+	t->oldtag = 9;
+	csend(a, t, P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 10 && up.n == 0,
+		"Tflush of a queued request: dropped, Rflush, nothing upstream");
+	csend(a, tmsg(Tstat, 11, 2), P9_2000);
+	cltake(a, P9_2000);
+	ok(iserr(&cl, 0, "unknown fid"), "its newfid was never made");
+
+	/* flush: sent, Rflush without the reply */
+	t = tmsg(Twalk, 12, 0);
+	t->newfid = 2;
+	csend(a, t, P9_2000);
+	uptake();
+	wtag = up.f[0].tag;
+	u2 = up.f[0].newfid;
+	t = tmsg(Tflush, 13, 0);
+	t->oldtag = 12;
+	csend(a, t, P9_2000);
+	uptake();
+	ok(up.n == 1 && up.f[0].type == Tflush && up.f[0].oldtag == wtag && up.f[0].tag != wtag,
+		"Tflush of a sent request goes upstream with the translated oldtag");
+	ftag = up.f[0].tag;
+	rmsg(&r, Rflush, ftag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 13, "client gets Rflush");
+	csend(a, tmsg(Tstat, 14, 2), P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(iserr(&cl, 0, "unknown fid") && up.n == 0, "a flushed Twalk created no newfid");
+
+	/* flush: the reply comes first */
+	t = tmsg(Twalk, 15, 0);
+	t->newfid = 3;
+	csend(a, t, P9_2000);
+	uptake();
+	wtag = up.f[0].tag;
+	t = tmsg(Tflush, 16, 0);
+	t->oldtag = 15;
+	csend(a, t, P9_2000);
+	uptake();
+	ftag = up.f[0].tag;
+	rmsg(&r, Rwalk, wtag);
+	ureply(&r);
+	rmsg(&r, Rerror, ftag);
+	r.ename = p9str("flush failed");
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 2 && cl.f[0].type == Rwalk && cl.f[0].tag == 15 && cl.f[1].type == Rflush && cl.f[1].tag == 16,
+		"original reply, then Rflush (an upstream Rerror to Tflush taken as Rflush)");
+	csend(a, tmsg(Tstat, 17, 3), P9_2000);
+	uptake();
+	ok(up.n == 1 && up.f[0].type == Tstat, "a Twalk answered before its Rflush did create its newfid");
+	rmsg(&r, Rerror, up.f[0].tag);
+	r.ename = p9str("x");
+	ureply(&r);
+	cltake(a, P9_2000);
+
+	/* flush of a flush */
+	csend(a, tmsg(Tread, 20, 3), P9_2000);
+	uptake();
+	wtag = up.f[0].tag;
+	t = tmsg(Tflush, 21, 0);
+	t->oldtag = 20;
+	csend(a, t, P9_2000);
+	uptake();
+	ftag = up.f[0].tag;
+	t = tmsg(Tflush, 22, 0);
+	t->oldtag = 21;
+	csend(a, t, P9_2000);
+	uptake();
+	ok(up.n == 1 && up.f[0].type == Tflush && up.f[0].oldtag == ftag, "a flush of a flush names the first flush's upstream tag");
+	rmsg(&r, Rflush, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 22, "Rflush for the second flush");
+	rmsg(&r, Rread, wtag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rread && cl.f[0].tag == 20, "the read is still answered");
+
+	/* clunk: the client's number is free at once, the upstream fid is not */
+	csend(a, tmsg(Tclunk, 30, 3), P9_2000);
+	uptake();
+	u1 = up.f[0].fid;
+	wtag = up.f[0].tag;
+	t = tmsg(Twalk, 31, 0);
+	t->newfid = 3;
+	csend(a, t, P9_2000);
+	uptake();
+	ok(up.n == 1 && up.f[0].type == Twalk && up.f[0].newfid != u1,
+		"fid number reused before Rclunk: accepted, with another upstream fid");
+	rmsg(&r, Rwalk, up.f[0].tag);
+	ureply(&r);
+	rmsg(&r, Rclunk, wtag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 2, "both answered");
+
+	/* fid errors */
+	t = tmsg(Twalk, 32, 0);
+	t->newfid = 3;
+	csend(a, t, P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(iserr(&cl, 0, "fid already in use") && up.n == 0, "creating a held fid: error, nothing upstream");
+	csend(a, tmsg(Topen, 33, 77), P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(iserr(&cl, 0, "unknown fid") && up.n == 0, "naming an unknown fid: error, nothing upstream");
+
+	/* iounit and read clamping */
+	csend(a, tmsg(Topen, 34, 3), P9_2000);
+	uptake();
+	rmsg(&r, Ropen, up.f[0].tag);
+	r.iounit = 0;
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.f[0].iounit == 4096 - 24, "iounit 0 becomes client msize-24");
+	t = tmsg(Tread, 35, 3);
+	t->count = 100000;
+	csend(a, t, P9_2000);
+	uptake();
+	ok(up.f[0].count == 4096 - 11, "Tread count clamped to client msize-11");
+	rmsg(&r, Rread, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+
+	/* unknown reply tags are ignored */
+	rmsg(&r, Rclunk, 4000);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 0 && nmstats(m)->stray == 1, "a reply to no request is dropped");
+
+	/* hang-up: flush what is in flight, then clunk every fid, including one made late */
+	csend(b, tmsg(Tread, 40, 0), P9_2000);
+	t = tmsg(Twalk, 41, 0);
+	t->newfid = 9;
+	csend(b, t, P9_2000);
+	uptake();
+	wtag = up.f[1].tag;
+	u2 = up.f[1].newfid;
+	nmsessclose(b);
+	uptake();
+	ok(up.n == 2 && up.f[0].type == Tflush && up.f[1].type == Tflush, "hang-up: each request in flight flushed");
+	ok(nminflight(m) == 0, "nobody waits for them any more");
+	rmsg(&r, Rwalk, wtag);
+	ureply(&r);		/* the walk succeeds before its flush */
+	for(i = 0; i < 2; i++){
+		rmsg(&r, Rflush, up.f[i].tag);
+		ureply(&r);
+	}
+	rmsg(&r, Rread, up.f[0].oldtag);
+	ureply(&r);		/* too late: ignored */
+	uptake();
+	got0 = got1 = 0;
+	for(i = 0; i < up.n; i++){
+		if(up.f[i].type == Tclunk && up.f[i].fid == u2)
+			got1++;
+		if(up.f[i].type == Tclunk)
+			got0++;
+	}
+	ok(got0 == 2 && got1 == 1, "then both fids clunked, the late-made one too (%d clunks)", got0);
+	for(i = 0; i < up.n; i++){
+		rmsg(&r, Rclunk, up.f[i].tag);
+		ureply(&r);
+	}
+
+	/* version reset */
+	csend(a, tmsg(Tread, 50, 3), P9_2000);
+	uptake();
+	wtag = up.f[0].tag;
+	t = tmsg(Tversion, P9_NOTAG, 0);
+	t->msize = 2048;
+	t->version = p9str("9P2000");
+	csend(a, t, P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 0 && up.n == 1 && up.f[0].type == Tflush && up.f[0].oldtag == wtag, "Tversion mid-session: flush first");
+	rmsg(&r, Rflush, up.f[0].tag);
+	ureply(&r);
+	uptake();
+	cltake(a, P9_2000);
+	got0 = 0;
+	for(i = 0; i < up.n; i++)
+		got0 += up.f[i].type == Tclunk;
+	ok(got0 == 3 && cl.n == 1 && cl.f[0].type == Rversion && cl.f[0].msize == 2048,
+		"then its %d fids clunked, then Rversion", got0);
+	for(i = 0; i < up.n; i++){
+		rmsg(&r, Rclunk, up.f[i].tag);
+		ureply(&r);
+	}
+
+	/* limits */
+	nmsessclose(a);
+	nmfree(m);
+	setup(P9_2000, 2, 2);
+	a = client("9P2000", 8192);
+	attach(a, 0, P9_2000);
+	attach(a, 1, P9_2000);
+	csend(a, tmsg(Tattach, 3, 2), P9_2000);
+	cltake(a, P9_2000);
+	ok(iserr(&cl, 0, "too many fids"), "-f: fid limit per client");
+	csend(a, tmsg(Tstat, 1, 0), P9_2000);
+	csend(a, tmsg(Tstat, 2, 0), P9_2000);
+	k = csend(a, tmsg(Tstat, 3, 0), P9_2000);
+	ok(k == 0 && nmsessinflight(a) == 2, "-t: the third request waits in the client's buffer");
+	uptake();
+	rmsg(&r, Rerror, up.f[0].tag);
+	r.ename = p9str("x");
+	ureply(&r);
+	k = csend(a, tmsg(Tstat, 3, 0), P9_2000);
+	ok(k > 0, "and is taken once a reply frees a place");
+	cltake(a, P9_2000);
+
+	/* upstream loss */
+	nmchandown(ch);
+	ch = NULL;
+	cltake(a, P9_2000);
+	ok(cl.n == 2 && iserr(&cl, 0, "upstream connection lost") && iserr(&cl, 1, "upstream connection lost"),
+		"upstream lost: each request in flight answered with an error");
+	csend(a, tmsg(Tstat, 4, 0), P9_2000);
+	cltake(a, P9_2000);
+	ok(iserr(&cl, 0, "upstream connection lost"), "later requests of the old session too");
+	b = client("9P2000", 8192);
+	ok(iserr(&cl, 0, "upstream unavailable"), "a new session while it is down gets an error");
+	nmsessclose(b);
+	ch = nmchannew(m, NULL);
+	take(nmchanq(ch), &up, P9_2000);
+	rmsg(&r, Rversion, P9_NOTAG);
+	r.msize = 8192;
+	r.version = p9str("9P2000");
+	ureply(&r);
+	b = client("9P2000", 8192);
+	ok(cl.f[0].type == Rversion, "back up: new sessions served");
+	u0 = attach(b, 0, P9_2000);
+	ok(cl.f[0].type == Rattach, "and attach works");
+	nmsessclose(a);
+	nmsessclose(b);
+	nmfree(m);
+
+	/* dialect errors and pinning */
+	setup(P9_2000L, 10, 10);
+	a = client("9P2000.L", 8192);
+	ok(p9streq(cl.f[0].version, "9P2000.L"), ".L client of a .L upstream gets 9P2000.L");
+	b = client("9P2000", 8192);
+	ok(p9streq(cl.f[0].version, "unknown"), "a 9P2000 client of a .L upstream gets unknown");
+	nmsessclose(b);
+	csend(a, tmsg(Tgetattr, 1, 5), P9_2000L);
+	cltake(a, P9_2000L);
+	ok(cl.n == 1 && cl.f[0].type == Rlerror && cl.f[0].errnum == 9, ".L session: Rlerror EBADF for an unknown fid");
+	csend(a, tmsg(Topen, 2, 5), P9_2000);	/* the bytes are the same; the codec won't say it in .L */
+	cltake(a, P9_2000L);
+	ok(cl.n == 1 && cl.f[0].type == Rlerror && cl.f[0].errnum == 95, "a 9P2000-only message in .L: Rlerror EOPNOTSUPP");
+	nmsesspin(a, "alice", 1234);
+	csend(a, tmsg(Tattach, 3, 0), P9_2000L);
+	uptake();
+	ok(up.n == 1 && p9streq(up.f[0].uname, "alice") && up.f[0].nuname == 1234, "pinned uname and n_uname");
+	nmsessclose(a);
+	nmfree(m);
+
+	setup(P9_2000U, 10, 10);
+	a = client("9P2000.u", 8192);
+	csend(a, tmsg(Tstat, 1, 5), P9_2000U);
+	cltake(a, P9_2000U);
+	ok(cl.n == 1 && cl.f[0].type == Rerror && cl.f[0].errnum == 9 && p9streq(cl.f[0].ename, "unknown fid"),
+		".u session: Rerror with errno");
+	nmsessclose(a);
+	nmfree(m);
+	(void)u0;
+	return done_testing();
+}
