@@ -1,0 +1,410 @@
+/*
+ * Many clients at once through 9mux, each pipelining random batches of
+ * walks, opens, reads, stats, clunks and flushes (9testsrv delays every
+ * kind of reply a little so that they overlap and cross the flushes),
+ * and some hanging up with requests in flight.  Every reply is checked
+ * against what the client asked: right tag, right type, right content,
+ * nothing after its Rflush, no stray tag.  Afterwards the server must
+ * hold no fid and no tag and have seen no tag or fid violation.
+ */
+#include <pthread.h>
+
+#include "tap.h"
+#include "p9conv.h"
+
+enum {
+	NCLIENT	= 24,
+	NBATCH	= 100,
+	NF	= 24,	/* client fids 1..NF-1; 1 is the attach */
+	MAXOPS	= 10,
+};
+
+static const char *dir;
+static char srvsock[400], muxsock[400], srvlog[400];
+static pid_t srv = -1, mux = -1;
+
+static const char *paths[] = { "hello", "sub/file", "sub", "nothere" };
+static const char *content[] = { "hello, world\n", "sub file\n", NULL, NULL };
+
+typedef struct Op Op;
+struct Op {
+	Fcall	t;
+	int	path;
+	int	flushedby;	/* index of the Tflush naming it, or -1 */
+	int	replied;
+	int	resolved;
+};
+
+typedef struct Client Client;
+struct Client {
+	int		id;
+	unsigned	seed;
+	int		errors;
+	int		replies;
+	int		flushes;
+	int		hungup;
+	char		why[256];
+};
+
+typedef struct Fidst Fidst;
+struct Fidst {
+	int	held;
+	int	open;
+	int	path;	/* -1: the root */
+	int	busy;
+};
+
+static int
+rnd(Client *cl, int n)
+{
+	return (int)(rand_r(&cl->seed) % (unsigned)n);
+}
+
+static void __attribute__((format(printf, 2, 3)))
+fail(Client *cl, const char *fmt, ...)
+{
+	va_list ap;
+
+	if(cl->errors++ == 0) {
+		va_start(ap, fmt);
+		vsnprintf(cl->why, sizeof cl->why, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static int
+pickfid(Client *cl, Fidst *f, int wantheld, int wantopen, int wantfile)
+{
+	int i, k;
+
+	for(k = 0; k < 3 * NF; k++) {
+		i = 2 + rnd(cl, NF - 2);
+		if(f[i].busy || f[i].held != wantheld)
+			continue;
+		if(wantheld && wantopen >= 0 && f[i].open != wantopen)
+			continue;
+		if(wantfile && (f[i].path < 0 || content[f[i].path] == NULL))
+			continue;
+		return i;
+	}
+	return -1;
+}
+
+/* Check one reply against its op and apply it to the fid table. */
+static void
+apply(Client *cl, Pconn *c, Op *op, Fidst *f)
+{
+	Fcall *t, *r;
+	const char *want;
+	size_t n;
+
+	t = &op->t;
+	r = &c->r;
+	if(t->type == Tflush) {
+		if(r->type != Rflush)
+			fail(cl, "Tflush tag %u answered by type %u", t->tag, r->type);
+		return;
+	}
+	if(r->type != t->type + 1 && r->type != Rerror) {
+		fail(cl, "%s tag %u answered by type %u", p9typename(t->type), t->tag, r->type);
+		return;
+	}
+	switch(t->type) {
+	case Twalk:
+		if(op->path == 3) {
+			if(r->type != Rerror)
+				fail(cl, "walk to nothere tag %u: type %u", t->tag, r->type);
+			break;
+		}
+		if(r->type != Rwalk || r->nwqid != t->nwname) {
+			fail(cl, "walk to %s tag %u failed", paths[op->path], t->tag);
+			break;
+		}
+		f[t->newfid].held = 1;
+		f[t->newfid].open = 0;
+		f[t->newfid].path = op->path;
+		break;
+	case Topen:
+		if(r->type != Ropen)
+			fail(cl, "open tag %u fid %u: %.*s", t->tag, t->fid, r->ename.n, r->ename.s);
+		else
+			f[t->fid].open = 1;
+		break;
+	case Tread:
+		want = content[op->path];
+		n = strlen(want);
+		n = t->offset >= n ? 0 : n - t->offset;
+		if(n > t->count)
+			n = t->count;
+		if(r->type != Rread || r->count != n || (n && memcmp(r->data, want + t->offset, n) != 0))
+			fail(cl, "read tag %u of %s at %llu count %u: wrong reply (type %u count %u)",
+				t->tag, paths[op->path], (unsigned long long)t->offset, t->count, r->type, r->count);
+		break;
+	case Tstat:
+		if(r->type != Rstat)
+			fail(cl, "stat tag %u fid %u failed", t->tag, t->fid);
+		break;
+	case Tclunk:
+		if(r->type != Rclunk)
+			fail(cl, "clunk tag %u fid %u failed", t->tag, t->fid);
+		break;
+	}
+}
+
+static void *
+client(void *a)
+{
+	Client *cl;
+	Pconn *c;
+	Fidst f[NF];
+	Op ops[MAXOPS];
+	uint16_t tag;
+	int b, i, k, nops, left, hang;
+	long r;
+
+	cl = a;
+	c = pc_open(muxsock, P9_2000);
+	if(c == NULL) {
+		fail(cl, "cannot dial 9mux");
+		return NULL;
+	}
+	if(pc_version(c, cl->id % 3 == 0 ? 4096 : 8192, "9P2000") != Rversion
+	|| pc_attach(c, 1, 1, "stress") != Rattach) {
+		fail(cl, "cannot attach");
+		pc_close(c);
+		return NULL;
+	}
+	memset(f, 0, sizeof f);
+	f[1].held = 1;
+	f[1].path = -1;
+	tag = 10;
+	for(b = 0; b < NBATCH; b++) {
+		hang = b == NBATCH - 1 && cl->id % 2 == 0;
+		for(i = 0; i < NF; i++)
+			f[i].busy = 0;
+		nops = 0;
+		for(k = 0; k < MAXOPS; k++) {
+			Op *op = &ops[nops];
+			int kind = rnd(cl, 10), fid;
+
+			memset(op, 0, sizeof *op);
+			op->flushedby = -1;
+			op->path = -1;
+			tag = (uint16_t)(tag + 1 < 60000 ? tag + 1 : 10);
+			switch(kind) {
+			case 0: case 1: case 2:
+				if((fid = pickfid(cl, f, 0, -1, 0)) < 0)
+					continue;
+				op->path = rnd(cl, 4);
+				pc_mkwalk(&op->t, tag, 1, (uint32_t)fid, paths[op->path]);
+				break;
+			case 3: case 4:
+				if((fid = pickfid(cl, f, 1, 1, 1)) < 0)
+					continue;
+				op->path = f[fid].path;
+				pc_mkread(&op->t, tag, (uint32_t)fid, (uint64_t)rnd(cl, 12), (uint32_t)(1 + rnd(cl, 20)));
+				break;
+			case 5:
+				if((fid = pickfid(cl, f, 1, -1, 0)) < 0)
+					continue;
+				pc_mkfid(&op->t, Tstat, tag, (uint32_t)fid);
+				break;
+			case 6:
+				if((fid = pickfid(cl, f, 1, 0, 0)) < 0)
+					continue;
+				pc_mkfid(&op->t, Topen, tag, (uint32_t)fid);
+				op->t.mode = P9_OREAD;
+				break;
+			case 7:
+				if((fid = pickfid(cl, f, 1, -1, 0)) < 0)
+					continue;
+				pc_mkfid(&op->t, Tclunk, tag, (uint32_t)fid);
+				break;
+			default:
+				/* Flush an earlier request of this batch (not a flush). */
+				for(i = 0; i < nops; i++)
+					if(ops[i].t.type != Tflush && ops[i].flushedby < 0 && rnd(cl, 2))
+						break;
+				if(i == nops)
+					continue;
+				memset(&op->t, 0, sizeof op->t);
+				op->t.type = Tflush;
+				op->t.tag = tag;
+				op->t.oldtag = ops[i].t.tag;
+				ops[i].flushedby = nops;
+				cl->flushes++;
+				fid = -1;
+				break;
+			}
+			if(fid >= 0)
+				f[fid].busy = 1;
+			if(op->t.type == Tclunk)
+				f[fid].held = 0;	/* free the moment it is sent */
+			if(pc_send(c->fd, &op->t, P9_2000) < 0) {
+				fail(cl, "send failed");
+				goto out;
+			}
+			nops++;
+		}
+		if(hang) {
+			cl->hungup = 1;
+			goto out;
+		}
+		left = nops;
+		while(left > 0) {
+			r = pc_next(c, 5000);
+			if(r <= 0) {
+				fail(cl, "batch %d: no reply (%ld) with %d requests unresolved", b, r, left);
+				goto out;
+			}
+			cl->replies++;
+			for(i = 0; i < nops; i++)
+				if(ops[i].t.tag == c->r.tag && !ops[i].resolved)
+					break;
+			if(i == nops) {
+				fail(cl, "stray reply tag %u type %u", c->r.tag, c->r.type);
+				continue;
+			}
+			if(ops[i].replied) {
+				fail(cl, "second reply to tag %u", c->r.tag);
+				continue;
+			}
+			ops[i].replied = 1;
+			ops[i].resolved = 1;
+			left--;
+			apply(cl, c, &ops[i], f);
+			if(ops[i].t.type == Tflush) {
+				/* Its request is over, answered or not. */
+				for(k = 0; k < nops; k++)
+					if(ops[k].flushedby == i && !ops[k].resolved) {
+						ops[k].resolved = 1;
+						left--;
+					}
+			}
+		}
+	}
+out:
+	pc_close(c);
+	return NULL;
+}
+
+static void
+onalarm(int sig)
+{
+	(void)sig;
+	if(mux > 0)
+		kill(mux, SIGKILL);
+	if(srv > 0)
+		kill(srv, SIGKILL);
+	pc_rmdir(dir);
+	_exit(1);
+}
+
+/* One round: 9testsrv with the delays (and -o if orig), 9mux, the clients. */
+static void
+round1(int orig, unsigned seed)
+{
+	char sa[420], ma[420], serr[420], merr[420];
+	pthread_t th[NCLIENT];
+	Client cl[NCLIENT];
+	long fids, tags, end;
+	int i, errors, replies, flushes, st;
+	const char *name;
+
+	name = orig ? "-o" : "plain";
+	snprintf(srvsock, sizeof srvsock, "%s/srv%d.sock", dir, orig);
+	snprintf(muxsock, sizeof muxsock, "%s/mux%d.sock", dir, orig);
+	snprintf(srvlog, sizeof srvlog, "%s/srv%d.log", dir, orig);
+	snprintf(serr, sizeof serr, "%s/srv%d.err", dir, orig);
+	snprintf(merr, sizeof merr, "%s/mux%d.err", dir, orig);
+	snprintf(sa, sizeof sa, "unix!%s", srvsock);
+	snprintf(ma, sizeof ma, "unix!%s", muxsock);
+	{
+		const char *av[] = { pc_prog("9testsrv"), "-l", srvlog, "-a", sa,
+			"-d", "Tread:7", "-d", "Twalk:5", "-d", "Tclunk:6", "-d", "Tflush:3",
+			"-d", "Topen:2", orig ? "-o" : NULL, NULL };
+
+		srv = pc_spawn(av, serr);
+	}
+	if(!ok(pc_waitsock(srvsock, 5000) == 0, "%s: 9testsrv listens", name))
+		goto out;
+	{
+		const char *av[] = { pc_prog("9mux"), "-a", ma, sa, NULL };
+
+		mux = pc_spawn(av, merr);
+	}
+	if(!ok(pc_waitsock(muxsock, 5000) == 0, "%s: 9mux listens", name)) {
+		diag("%s", pc_slurp(merr));
+		goto out;
+	}
+	for(i = 0; i < NCLIENT; i++) {
+		memset(&cl[i], 0, sizeof cl[i]);
+		cl[i].id = i;
+		cl[i].seed = seed + (unsigned)i * 7919;
+		pthread_create(&th[i], NULL, client, &cl[i]);
+	}
+	errors = replies = flushes = 0;
+	for(i = 0; i < NCLIENT; i++) {
+		pthread_join(th[i], NULL);
+		errors += cl[i].errors;
+		replies += cl[i].replies;
+		flushes += cl[i].flushes;
+		if(cl[i].errors)
+			diag("client %d: %d errors, first: %s", i, cl[i].errors, cl[i].why);
+	}
+	diag("%s: %d replies checked, %d flushes", name, replies, flushes);
+	is_int(errors, 0, "%s: %d clients, %d batches each: every reply right", name, NCLIENT, NBATCH);
+	ok(replies > NCLIENT * NBATCH, "%s: they did real work", name);
+
+	fids = tags = -1;
+	end = pc_now() + 10000;
+	while(pc_now() < end) {
+		if(pc_srvstate(srv, srvlog, &fids, &tags) < 0)
+			break;
+		if(fids == 0 && tags == 0)
+			break;
+		pc_sleep(100);
+	}
+	is_int(fids, 0, "%s: server holds no fid after every client left", name);
+	is_int(tags, 0, "%s: server has no tag in flight", name);
+	i = pc_count(srvlog, "VIOLATION");
+	is_int(i, 0, "%s: server saw no violation", name);
+	if(i > 0) {
+		char line[512];
+
+		for(i = 0; i < 5 && pc_line(srvlog, "VIOLATION", i, line, sizeof line) == 0; i++)
+			diag("  %s", line);
+	}
+	ok(pc_alive(mux, NULL), "%s: 9mux still running", name);
+	st = pc_kill(mux, SIGTERM);
+	mux = -1;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: 9mux exits 0 on SIGTERM", name);
+out:
+	if(mux > 0)
+		pc_kill(mux, SIGKILL);
+	if(srv > 0)
+		pc_kill(srv, SIGTERM);
+	mux = srv = -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	unsigned seed;
+
+	(void)argc;
+	tap_start(240);
+	signal(SIGALRM, onalarm);
+	pc_setbin(argv[0]);
+	dir = pc_tmpdir();
+	if(!ok(dir != NULL, "temporary directory"))
+		return done_testing();
+	seed = (unsigned)time(NULL);
+	if(getenv("STRESS_SEED"))
+		seed = (unsigned)strtoul(getenv("STRESS_SEED"), NULL, 0);
+	diag("seed %u (STRESS_SEED to repeat)", seed);
+	round1(0, seed);
+	round1(1, seed);
+	pc_rmdir(dir);
+	return done_testing();
+}
