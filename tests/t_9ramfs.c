@@ -555,6 +555,7 @@ testbasic(const char *addr)
 	ok(walk(c, 0, 1, "nothere") < 0 && c->r.type == Rerror, "a first element not there is an error: %s", errstr(c));
 	ok(fidop(c, Tclunk, 1) == Rerror, "and created no fid");
 	ok(walk(c, 0, 0, "") == 0 && attach(c, 0, "glenda", 0) < 0, "attach to a fid in use fails: %s", errstr(c));
+	ok(attach(c, P9_NOFID, "glenda", 0) < 0 && walk(c, 0, P9_NOFID, "") < 0, "NOFID cannot be made a fid: %s", errstr(c));
 	ok(walk(c, 0, 1, "hello/x") < 0 && c->r.type == Rwalk && c->r.nwqid == 1,
 		"a walk through a file stops short: Rwalk with 1 qid");
 	ok(fidop(c, Tclunk, 1) == Rerror, "a short walk creates no fid");

@@ -540,6 +540,8 @@ rattach(Conn *c, const Fcall *t, Fcall *r)
 {
 	Str *u;
 
+	if(t->fid == P9_NOFID)
+		return Ebadfid;
 	if(fidget(c, t->fid) != NULL)
 		return Efidinuse;
 	if(t->afid != P9_NOFID)
@@ -570,6 +572,8 @@ rwalk(Conn *c, const Fcall *t, Fcall *r)
 	 * from open directories to new fids, which harms nothing */
 	if(fid->omode != -1 && (c->dialect != P9_2000L || t->newfid == t->fid))
 		return Eopen;
+	if(t->newfid == P9_NOFID)
+		return Ebadfid;
 	if(t->newfid != t->fid && fidget(c, t->newfid) != NULL)
 		return Efidinuse;
 	f = fid->file;
