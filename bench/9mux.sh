@@ -5,7 +5,9 @@
 # tables with ratios and the command behind each, writes .dat files and,
 # when gnuplot is there, PNG plots into ${NINEMUX_BUILD:-build}/bench/.
 #
-#	BENCH_SECONDS	seconds per measurement (3)
+#	BENCH_SECONDS	seconds per run (1)
+#	BENCH_REPEAT	runs per point, the configurations taking turns (3);
+#			each point reports the run with the median result
 #	BENCH_SESSIONS	idle sessions for the memory test (10000)
 #	BENCH_CLIENTS	client counts for small-op throughput ("1 16 64 256")
 #	NINEPSERVE	path of plan9port's 9pserve, to include it
@@ -14,7 +16,8 @@
 BUILD=${NINEMUX_BUILD:-build}
 B=$BUILD/bin
 OUT=$BUILD/bench
-SECS=${BENCH_SECONDS:-3}
+SECS=${BENCH_SECONDS:-1}
+REPEAT=${BENCH_REPEAT:-3}
 SESSIONS=${BENCH_SESSIONS:-10000}
 CLIENTS=${BENCH_CLIENTS:-"1 16 64 256"}
 STREAMMSIZE=1048600	# 1 MiB of data per Rread for the streaming client
@@ -130,11 +133,39 @@ load() {
 	echo "$line"
 }
 
+# point KEY ARGS...: run 9pload ARGS against every configuration REPEAT
+# times, taking turns so that whatever else the machine does falls on all
+# alike; line_CONFIG is then the run with the median KEY.
+point() {
+	key=$1
+	shift
+	for c in $CONFIGS; do
+		: >"$T/pt.$c"
+	done
+	rep=0
+	while [ $rep -lt "$REPEAT" ]; do
+		for c in $CONFIGS; do
+			l=$(load "$c" "$@")
+			[ -n "$l" ] && printf '%s %s\n' "$(field "$key" "$l")" "$l" >>"$T/pt.$c"
+		done
+		rep=$((rep + 1))
+	done
+	for c in $CONFIGS; do
+		eval "line_$c=\$(median \"\$T/pt.\$c\")"
+	done
+}
+
+# median FILE: of lines "value rest", the rest of the median one
+median() {
+	sort -n "$1" | awk '{ v[NR] = $0 } END { if (NR > 0) { l = v[int((NR + 1) / 2)]; sub(/^[^ ]* /, "", l); print l } }'
+}
+
 hr() {
 	echo "--------------------------------------------------------------------------"
 }
 
-echo "9mux benchmark: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), $SECS s per point"
+echo "9mux benchmark: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "each point: the median of $REPEAT runs of $SECS s, the configurations taking turns"
 echo "servers (DIR is $T, removed at exit):"
 echo "  9ramfs -S 2g -a unix!DIR/ramfs                        direct: ADDR=unix!DIR/ramfs"
 echo "  9mux -c 20000 -a unix!DIR/mux unix!DIR/ramfs          9mux:   ADDR=unix!DIR/mux"
@@ -158,8 +189,9 @@ hr
 printf '%-9s %10s %10s %12s %12s %12s\n' config p50_us p99_us ops/s "p50/direct" "p50/relay"
 hr
 echo "config p50_us p99_us ops_per_s" >"$OUT/rtt.dat"
+point p50_us -c 1 -d "$SECS" small
 for c in $CONFIGS; do
-	l=$(load "$c" -c 1 -d "$SECS" small)
+	eval "l=\$line_$c"
 	eval "rtt_p50_$c=\$(field p50_us \"\$l\")"
 	eval "rtt_p99_$c=\$(field p99_us \"\$l\")"
 	eval "rtt_ops_$c=\$(field ops_per_s \"\$l\")"
@@ -195,9 +227,10 @@ for op in read write; do
 		fi
 		printf '%-10s' "$op-$n"
 		printf '%s' "$op-$n" >>"$OUT/seq.dat"
+		# shellcheck disable=SC2086
+		point MBps -c $n -d "$SECS" $args
 		for c in $CONFIGS; do
-			# shellcheck disable=SC2086
-			l=$(load "$c" -c $n -d "$SECS" $args)
+			eval "l=\$line_$c"
 			v=$(field MBps "$l")
 			eval "seq_$c=\$v"
 			printf ' %10s' "${v:--}"
@@ -224,8 +257,9 @@ echo >>"$OUT/smallops.dat"
 for n in $CLIENTS; do
 	printf '%-8s' "$n"
 	printf '%s' "$n" >>"$OUT/smallops.dat"
+	point ops_per_s -c "$n" -d "$SECS" small
 	for c in $CONFIGS; do
-		l=$(load "$c" -c "$n" -d "$SECS" small)
+		eval "l=\$line_$c"
 		v=$(field ops_per_s "$l")
 		eval "ops_$c=\$v"
 		eval "p99_$c=\$(field p99_us \"\$l\")"
@@ -244,25 +278,39 @@ echo "target: 64-client throughput through 9mux at least direct's: $r64 -> $(awk
 echo
 echo "4. fairness: small-op p99 of 1 client, alone and while 1 client streams reads"
 echo "   command: 9pload -a ADDR -c 1 -d $SECS small"
-echo "   stream:  9pload -a ADDR -c 1 -m $STREAMMSIZE -d $((SECS + 1)) -f /9pload -s 64m read"
+echo "   stream:  9pload -a ADDR -c 1 -m $STREAMMSIZE -d $(awk -v s="$SECS" 'BEGIN { print s + 1 }') -f /9pload -s 64m read   (started 0.5 s before)"
 hr
 printf '%-9s %12s %12s %12s %12s %12s\n' config "p99 alone" "p99 stream" ratio "p50 stream" "stream MB/s"
 hr
 echo "config alone stream" >"$OUT/fairness.dat"
 for c in $CONFIGS; do
-	l=$(load "$c" -c 1 -d "$SECS" small)
-	alone=$(field p99_us "$l")
-	"$B/9pload" -a "$(addr "$c")" -c 1 -m $STREAMMSIZE -d $((SECS + 1)) -f /9pload -s 64m read \
-	    >"$T/stream.out" 2>>"$T/9pload.err" &
-	sp=$!
-	sleep 0.5
-	l=$(load "$c" -c 1 -d "$SECS" small)
-	wait $sp || fail "the stream against $c failed"
+	: >"$T/alone.$c"
+	: >"$T/with.$c"
+done
+rep=0
+while [ $rep -lt "$REPEAT" ]; do
+	for c in $CONFIGS; do
+		l=$(load "$c" -c 1 -d "$SECS" small)
+		[ -n "$l" ] && printf '%s %s\n' "$(field p99_us "$l")" "$l" >>"$T/alone.$c"
+		"$B/9pload" -a "$(addr "$c")" -c 1 -m $STREAMMSIZE -d "$(awk -v s="$SECS" 'BEGIN { print s + 1 }')" \
+		    -f /9pload -s 64m read >"$T/stream.out" 2>>"$T/9pload.err" &
+		sp=$!
+		sleep 0.5
+		l=$(load "$c" -c 1 -d "$SECS" small)
+		wait $sp || fail "the stream against $c failed"
+		[ -n "$l" ] && printf '%s %s streamMBps=%s\n' "$(field p99_us "$l")" "$l" \
+		    "$(field MBps "$(cat "$T/stream.out")")" >>"$T/with.$c"
+	done
+	rep=$((rep + 1))
+done
+for c in $CONFIGS; do
+	alone=$(field p99_us "$(median "$T/alone.$c")")
+	l=$(median "$T/with.$c")
 	with=$(field p99_us "$l")
 	r=$(ratio "$with" "$alone")
 	[ "$c" = 9mux ] && rfair=$r
 	printf '%-9s %12s %12s %12s %12s %12s\n' "$c" "$alone" "$with" "$r" "$(field p50_us "$l")" \
-	    "$(field MBps "$(cat "$T/stream.out")")"
+	    "$(field streamMBps "$l")"
 	echo "$c ${alone:-0} ${with:-0}" >>"$OUT/fairness.dat"
 done
 echo "target: 9mux p99 with a stream within 2x of alone: $rfair -> $(awk -v r="$rfair" 'BEGIN { print (r != "-" && r <= 2.0) ? "MET" : "NOT MET" }')"
