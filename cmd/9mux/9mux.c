@@ -141,6 +141,14 @@ usage(void)
 	exit(1);
 }
 
+static void
+badflag(int c)
+{
+	fprintf(stderr, "9mux: bad flag -%c or missing value; usage: 9mux [-Dsuv] [-V dialect] [-m msize] "
+		"[-n name] [-M mode] [-c clients] [-f fids] [-t tags] -a LISTEN [-a LISTEN ...] UPSTREAM\n", c);
+	exit(1);
+}
+
 static void __attribute__((noreturn, format(printf, 1, 2)))
 fatal(const char *fmt, ...)
 {
@@ -913,6 +921,7 @@ main(int argc, char **argv)
 	name = NULL;
 	vers = NULL;
 	loginit("9mux", 0, LOG_QUIET);
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while((o = getopt(argc, argv, "a:n:V:m:M:c:f:t:svDu")) != -1){
 		switch(o){
 		case 'a':
@@ -957,7 +966,7 @@ main(int argc, char **argv)
 			g.pinuser = 1;
 			break;
 		default:
-			usage();
+			badflag(optopt);
 		}
 	}
 	if(argc - optind != 1 || (nlisaddr == 0 && name == NULL))
