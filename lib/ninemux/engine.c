@@ -69,6 +69,14 @@ static const struct {
 	[EPIN]		= { "pinned uname does not fit", 22 },
 };
 
+/* An attach, shared by every fid walked from it: what reconnect redoes first. */
+typedef struct Nmroot Nmroot;
+struct Nmroot {
+	int		ref;
+	char		*uname;
+	char		*aname;
+};
+
 struct Nmfid {
 	Nmfid		*hnext;		/* session's fid table */
 	Nmsess		*sess;
@@ -78,8 +86,7 @@ struct Nmfid {
 	int		state;
 	int		ref;
 	int		omode;		/* -1 until opened: for reconnect */
-	char		*uname;		/* of the attach it descends from */
-	char		*aname;
+	Nmroot		*root;		/* the attach it descends from */
 	char		*path;		/* walked from the attach, "/"-separated; NULL if unknown */
 };
 
@@ -535,8 +542,11 @@ fidput(Nmfid *f)
 {
 	if(f == NULL || --f->ref > 0)
 		return;
-	free(f->uname);
-	free(f->aname);
+	if(f->root && --f->root->ref == 0){
+		free(f->root->uname);
+		free(f->root->aname);
+		free(f->root);
+	}
 	free(f->path);
 	free(f);
 }
@@ -1145,9 +1155,13 @@ attach(Nmsess *s, Nmreq *r, uint8_t *f, size_t n, uint8_t **out, int *e)
 		*e = EBADMSG;
 		return 0;
 	}
-	if(r->newfid){
-		r->newfid->uname = xstrndup((const char *)f + uoff + 2, uend - uoff - 2);
-		r->newfid->aname = xstrndup((const char *)f + uend + 2, aend - uend - 2);
+	if(r->newfid && (r->newfid->root = calloc(1, sizeof(Nmroot))) != NULL){
+		r->newfid->root->ref = 1;
+		if(s->pinned)
+			r->newfid->root->uname = xstrndup(s->pin, strlen(s->pin));
+		else
+			r->newfid->root->uname = xstrndup((const char *)f + uoff + 2, uend - uoff - 2);
+		r->newfid->root->aname = xstrndup((const char *)f + uend + 2, aend - uend - 2);
 		r->newfid->path = xstrndup("", 0);
 	}
 	if(!s->pinned)
@@ -1173,10 +1187,6 @@ attach(Nmsess *s, Nmreq *r, uint8_t *f, size_t n, uint8_t **out, int *e)
 	if(s->dialect != P9_2000)
 		p9put32(b + k - 4, s->pinuid);
 	*out = b;
-	if(r->newfid){
-		free(r->newfid->uname);
-		r->newfid->uname = xstrndup(s->pin, pl);
-	}
 	return k;
 }
 
@@ -1329,6 +1339,8 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		break;
 	case Twalk:
 		r->nwname = p9get16(f + 15);
+		if(!inplace && (r->newfid->root = r->fid->root) != NULL)
+			r->newfid->root->ref++;
 		if(inplace){
 			r->inplace = 1;
 			r->newpath = pathwalk(r->fid->path, f + 17, f + n, r->nwname);
@@ -1336,6 +1348,8 @@ request(Nmsess *s, uint8_t *f, size_t n)
 			r->newfid->path = pathwalk(r->fid->path, f + 17, f + n, r->nwname);
 		break;
 	case Txattrwalk:
+		if((r->newfid->root = r->fid->root) != NULL)
+			r->newfid->root->ref++;
 		if(r->fid->path)
 			r->newfid->path = xstrndup(r->fid->path, strlen(r->fid->path));
 		break;
