@@ -544,6 +544,10 @@ pc_rmdir(const char *dir)
 
 	if(dir == NULL || strncmp(dir, "/", 1) != 0 || strstr(dir, "9muxt.") == NULL)
 		return;
+	if(getenv("P9CONV_KEEP") != NULL) {
+		fprintf(stderr, "# kept %s\n", dir);
+		return;
+	}
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if(system(cmd) != 0) {
 		/* leave it; nothing else to do */

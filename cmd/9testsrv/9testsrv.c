@@ -704,8 +704,10 @@ handle(Ctx *x)
 	case Twalk:
 		if((f = usefid(x, t->fid)) == NULL)
 			return;
-		if(t->newfid != t->fid)
+		if(t->newfid != t->fid) {
 			addfid(x->c, t->newfid, f->node);
+			f = getfid(x->c, t->fid);	/* addfid may move the table */
+		}
 		dowalk(x, f);
 		return;
 	case Topen:
