@@ -280,6 +280,165 @@ teardown(int procs)
 	ok(1, "%s: muxfree with unfinished RPCs and cancels in flight (LeakSanitizer checks)", mode(procs));
 }
 
+/* send and settag failing for some requests: those calls fail, the rest go on */
+static int
+failsend(Mux *mux, void *msg)
+{
+	if(MID(msg) % 5 == 1)
+		return -1;
+	return echo_send(mux, msg);
+}
+
+static int
+failsettag(Mux *mux, void *msg, uint tag)
+{
+	if(MID(msg) % 5 == 2)
+		return -1;
+	return echo_settag(mux, msg, tag);
+}
+
+static void
+failures(int procs)
+{
+	Srvopt o = {100, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *rep;
+	int i, good, nils;
+
+	c = echoconn(o, 3, 5, &pid);
+	c->mux.send = failsend;
+	c->mux.settag = failsettag;
+	muxsetfree(&c->mux, echo_free);
+	if(procs)
+		muxprocs(&c->mux);
+	good = nils = 0;
+	for(i = 0; i < 100; i++){
+		rep = rpc(c, Tping, (uint64_t)i, Dfltdelay, 0, 0);
+		if(i % 5 == 1 || i % 5 == 2)
+			nils += rep == NULL;
+		else
+			good += rep != NULL && MID(rep) == (uint64_t)i;
+		free(rep);
+	}
+	is_int(nils, 40, "%s: a failed send or settag fails its call", mode(procs));
+	is_int(good, 60, "  and the others, on the same two tags, succeed");
+	is_int(atomic_load(&c->freed), 0, "  nothing strays");
+	echoclose(c, pid);
+}
+
+/* Many threads starting, finishing, cancelling and flushing at once. */
+static atomic_uint flip;
+
+static void*
+mkcancel3(Mux *mux, uint oldtag)
+{
+	(void)mux;
+	return mkmsg(Tcancel, 0, Dfltdelay, oldtag, atomic_fetch_add(&flip, 1) & 1, 0);
+}
+
+typedef struct Sarg Sarg;
+struct Sarg
+{
+	Conn	*c;
+	int	id;
+	int	n;
+	int	bad;
+	int	dup;
+	int	answered;
+};
+
+static void*
+stormer(void *a)
+{
+	Sarg *g = a;
+	unsigned char *req, *rep;
+	Muxrpc *r;
+	uint64_t id;
+	int i;
+
+	for(i = 0; i < g->n; i++){
+		id = (uint64_t)g->id << 32 | (uint64_t)i;
+		req = mkmsg(Tping, id, Dfltdelay, 0, 0, 2);
+		r = muxrpcstart(&g->c->mux, req);
+		free(req);
+		if(r == NULL){
+			g->bad++;
+			continue;
+		}
+		rep = NULL;
+		switch(i % 4){
+		case 0:
+			rep = muxrpcfinish(r);
+			if(rep == NULL)
+				g->bad++;
+			break;
+		case 1:
+			muxrpccancel(r);
+			break;
+		case 2:
+			rep = muxrpcflush(r);
+			break;
+		case 3:
+			if(muxrpcwait(r, 0) == 0)
+				muxrpccancel(r);
+			else{
+				rep = muxrpcfinish(r);
+				if(rep == NULL)
+					g->bad++;
+			}
+			break;
+		}
+		if(rep != NULL){
+			g->answered++;
+			if(MID(rep) != id || MTYPE(rep) != Rping || !paycheck(rep, id))
+				g->bad++;
+			if(MARG2(rep) & Flagdup)
+				g->dup++;
+		}
+		free(rep);
+	}
+	return NULL;
+}
+
+static void
+cancelstorm(int procs)
+{
+	Srvopt o = {300, 0};
+	Conn *c;
+	pid_t pid;
+	pthread_t t[16];
+	Sarg a[16];
+	int i, bad, dup, answered, n;
+
+	n = (int)(400 * testscale(UNDER_TSAN ? 0.5 : 1)) + 4;
+	c = echoconn(o, 20, 28, &pid);
+	muxsetfree(&c->mux, echo_free);
+	muxsetcancel(&c->mux, mkcancel3);
+	if(procs)
+		muxprocs(&c->mux);
+	for(i = 0; i < 16; i++){
+		memset(&a[i], 0, sizeof a[i]);
+		a[i].c = c;
+		a[i].id = i;
+		a[i].n = n;
+		if(pthread_create(&t[i], NULL, stormer, &a[i]) != 0)
+			abort();
+	}
+	bad = dup = answered = 0;
+	for(i = 0; i < 16; i++){
+		pthread_join(t[i], NULL);
+		bad += a[i].bad;
+		dup += a[i].dup;
+		answered += a[i].answered;
+	}
+	is_int(bad, 0, "%s, 16 threads x %d: start, then finish, cancel, flush or poll; 8 tags: no wrong or missing reply", mode(procs), n);
+	is_int(dup, 0, "  no tag reused while in flight or being cancelled");
+	ok(answered >= 16 * (n / 4), "  %d replies delivered", answered);
+	is_int(atomic_load(&c->overlap), 0, "  never two recv or two send at once");
+	echoclose(c, pid);
+}
+
 int
 main(void)
 {
@@ -294,6 +453,8 @@ main(void)
 		flush(p);
 		nohook(p);
 		teardown(p);
+		failures(p);
+		cancelstorm(p);
 	}
 	timeout();
 	return done_testing();

@@ -70,7 +70,7 @@ storm(int procs, uint mintag, uint maxtag, long n, uint32_t maxdelay)
 
 	c = echoconn(o, mintag, maxtag, &pid);
 	muxsetfree(&c->mux, echo_free);
-	if(procs)
+	if(procs == 1)
 		muxprocs(&c->mux);
 	t0 = nowns();
 	for(i = 0; i < Nthread; i++){
@@ -80,6 +80,12 @@ storm(int procs, uint mintag, uint maxtag, long n, uint32_t maxdelay)
 		a[i].n = n;
 		if(pthread_create(&t[i], NULL, worker, &a[i]) != 0)
 			abort();
+	}
+	if(procs == 2){
+		/* switch to muxprocs while a caller is reading */
+		struct timespec ts = {0, 30 * 1000000};
+		nanosleep(&ts, NULL);
+		muxprocs(&c->mux);
 	}
 	good = bad = nils = dup = 0;
 	for(i = 0; i < Nthread; i++){
@@ -91,7 +97,7 @@ storm(int procs, uint mintag, uint maxtag, long n, uint32_t maxdelay)
 	}
 	diag("%.0f RPCs/s", (double)Nthread * (double)n / ((double)(nowns() - t0) / 1e9));
 	is_int(good, (long)Nthread * n, "%s, tags [%u,%u): %d threads x %ld RPCs, every reply matches its request",
-		procs ? "muxprocs" : "no procs", mintag, maxtag, Nthread, n);
+		procs == 2 ? "muxprocs mid-flight" : procs ? "muxprocs" : "no procs", mintag, maxtag, Nthread, n);
 	is_int(bad, 0, "  no reply went to the wrong caller");
 	is_int(nils, 0, "  no RPC failed");
 	is_int(dup, 0, "  the server never saw a tag reused while in flight");
@@ -150,5 +156,6 @@ main(void)
 	storm(1, 0, 0xFFFF, n / 5 + 1, 100);
 	storm(0, 1000, 1016, n / 20 + 1, 50);
 	storm(1, 1000, 1016, n / 20 + 1, 50);
+	storm(2, 0, 0xFFFF, n / 10 + 1, 100);
 	return done_testing();
 }

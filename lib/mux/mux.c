@@ -7,6 +7,12 @@
  * hands the reading to another waiter.  After muxprocs a sender thread
  * drains a queue and a receiver thread reads.
  *
+ * Cancelling must never deadlock on tags: with a cancel hook one tag is
+ * kept for cancel requests, a cancel request that finds no tag is queued
+ * (never blocking its caller) and gets the next tag released before any
+ * ordinary caller, and it is dropped unsent if the reply it was to stop
+ * comes first.
+ *
  * Everything below is under Muxstate.lk except the calls of send and recv.
  */
 #include <errno.h>
@@ -96,8 +102,10 @@ struct Muxstate
 	pthread_t	recvthr;
 	pthread_cond_t	sendcond;
 	pthread_cond_t	rdcond;
-	Muxrpc	*sqhead;
+	Muxrpc	*sqhead;		/* to send: by the sender thread, or by flushq */
 	Muxrpc	*sqtail;
+	Muxrpc	*cqhead;		/* cancel requests waiting for a tag */
+	Muxrpc	*cqtail;
 
 	void	(*freemsg)(Mux*, void*);
 	void	*(*mkcancel)(Mux*, uint);
@@ -264,31 +272,114 @@ growtags(Muxstate *s)
 	return 1;
 }
 
-static void
-puttag(Muxstate *s, uint idx)
+/* Tags ordinary callers must leave free: one for cancel requests. */
+static uint
+reserve(Muxstate *s, int forcancel)
 {
-	Tagwait *w;
+	return !forcancel && s->mkcancel != nil && s->ntag >= 2;
+}
 
+/* Take a free index if one may be had now: 1, or 0. */
+static int
+taketag(Muxstate *s, int forcancel, uint *idx)
+{
+	if(s->fcount + (s->ntag - s->nalloc) <= reserve(s, forcancel))
+		return 0;
+	if(s->fcount == 0 && !growtags(s))
+		return 0;
+	*idx = s->freeq[s->fhead];
+	s->fhead = (s->fhead + 1) % s->nalloc;
+	s->fcount--;
+	return 1;
+}
+
+static void
+bindtag(Mux *mux, Muxrpc *r, uint idx)
+{
+	mux->state->slot[idx] = r;
+	r->tag = mux->mintag + idx;
+	r->hastag = 1;
+}
+
+static void
+ringput(Muxstate *s, uint idx)
+{
 	s->slot[idx] = nil;
-	if((w = s->twhead) != nil){
+	s->freeq[(s->fhead + s->fcount) % s->nalloc] = idx;
+	s->fcount++;
+}
+
+/* Queue r's request for the sender thread, or for flushq. */
+static void
+enqueue(Muxstate *s, Muxrpc *r)
+{
+	r->sstate = Squeued;
+	r->qnext = nil;
+	if(s->sqtail != nil)
+		s->sqtail->qnext = r;
+	else
+		s->sqhead = r;
+	s->sqtail = r;
+	if(s->procs)
+		pthread_cond_signal(&s->sendcond);
+}
+
+static void cancelgone(Mux*, Muxrpc*);
+static void flushq(Mux*);
+
+/* The cancel request c has tag index idx: tag it and queue it. */
+static void
+launch(Mux *mux, Muxrpc *c, uint idx)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *o;
+
+	bindtag(mux, c, idx);
+	if(mux->settag(mux, c->req, c->tag) < 0){
+		c->hastag = 0;
+		ringput(s, idx);
+		o = c->cancels;
+		c->cancels = nil;
+		rpcfree(s, c);
+		cancelgone(mux, o);
+		return;
+	}
+	enqueue(s, c);
+}
+
+/* Hand free tags to queued cancel requests first, then to waiting callers. */
+static void
+handout(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *c;
+	Tagwait *w;
+	uint idx;
+
+	while((c = s->cqhead) != nil && taketag(s, 1, &idx)){
+		s->cqhead = c->qnext;
+		if(s->cqhead == nil)
+			s->cqtail = nil;
+		c->qnext = nil;
+		launch(mux, c, idx);
+	}
+	while((w = s->twhead) != nil && taketag(s, 0, &idx)){
 		s->twhead = w->next;
 		if(s->twhead == nil)
 			s->twtail = nil;
 		w->state = 1;
 		w->idx = idx;
 		pthread_cond_signal(&w->cond);
-		return;
 	}
-	s->freeq[(s->fhead + s->fcount) % s->nalloc] = idx;
-	s->fcount++;
 }
 
 static void
-untag(Muxstate *s, Muxrpc *r)
+untag(Mux *mux, Muxrpc *r)
 {
 	if(r->hastag){
 		r->hastag = 0;
-		puttag(s, r->tag - r->mux->mintag);
+		ringput(mux->state, r->tag - mux->mintag);
+		handout(mux);
 	}
 }
 
@@ -306,11 +397,7 @@ gettag(Mux *mux, Muxrpc *r)
 
 	if(s->hung || s->ntag == 0)
 		return -1;
-	if(s->twhead == nil && (s->fcount > 0 || growtags(s))){
-		idx = s->freeq[s->fhead];
-		s->fhead = (s->fhead + 1) % s->nalloc;
-		s->fcount--;
-	}else{
+	if(s->twhead != nil || !taketag(s, 0, &idx)){
 		memset(&w, 0, sizeof w);
 		pthread_cond_init(&w.cond, &s->cattr);
 		if(s->twtail != nil)
@@ -324,9 +411,7 @@ gettag(Mux *mux, Muxrpc *r)
 			return -1;
 		idx = w.idx;
 	}
-	s->slot[idx] = r;
-	r->tag = mux->mintag + idx;
-	r->hastag = 1;
+	bindtag(mux, r, idx);
 	return 0;
 }
 
@@ -349,6 +434,15 @@ hangup(Mux *mux)
 	uint i;
 
 	s->hung = 1;
+	/* cancel requests still waiting for a tag: their RPCs are in the table */
+	while((r = s->cqhead) != nil){
+		s->cqhead = r->qnext;
+		if(r->cancels != nil)
+			r->cancels->canceller = nil;
+		r->cancels = nil;
+		rpcfree(s, r);
+	}
+	s->cqtail = nil;
 	for(i = 0; i < s->nalloc; i++){
 		if((r = s->slot[i]) == nil)
 			continue;
@@ -393,12 +487,30 @@ hangup(Mux *mux)
 	pthread_cond_broadcast(&s->sendcond);
 }
 
+static void
+cqremove(Muxstate *s, Muxrpc *c)
+{
+	Muxrpc **l, *prev;
+
+	prev = nil;
+	for(l = &s->cqhead; *l != nil; l = &(*l)->qnext){
+		if(*l == c){
+			*l = c->qnext;
+			if(s->cqtail == c)
+				s->cqtail = prev;
+			c->qnext = nil;
+			return;
+		}
+		prev = *l;
+	}
+}
+
 /* A message has come: give it to whoever waits for its tag. */
 static void
 dispatch(Mux *mux, void *m)
 {
 	Muxstate *s = mux->state;
-	Muxrpc *r, *o;
+	Muxrpc *r, *o, *c;
 	int t;
 
 	t = mux->gettag(mux, m);
@@ -413,9 +525,9 @@ dispatch(Mux *mux, void *m)
 		r->cancels = nil;
 		dropmsg(s, mux, m);
 		r->done = 1;
-		untag(s, r);
+		untag(mux, r);
 		o->canceller = nil;
-		untag(s, o);
+		untag(mux, o);
 		if(o->wantorig){
 			o->done = 1;
 			pthread_cond_signal(&o->cond);
@@ -430,9 +542,16 @@ dispatch(Mux *mux, void *m)
 			r->reply = m;
 		else
 			dropmsg(s, mux, m);
-		if(r->canceller != nil)
-			return;		/* the tag stays reserved until the cancel is answered */
-		untag(s, r);
+		if((c = r->canceller) != nil){
+			if(c->hastag)
+				return;	/* the tag stays reserved until the cancel is answered */
+			/* the cancel is still waiting for a tag: it need not go at all */
+			cqremove(s, c);
+			r->canceller = nil;
+			c->cancels = nil;
+			rpcfree(s, c);
+		}
+		untag(mux, r);
 		if(r->wantorig){
 			r->done = 1;
 			pthread_cond_signal(&r->cond);
@@ -440,7 +559,7 @@ dispatch(Mux *mux, void *m)
 			rpcfree(s, r);
 		return;
 	}
-	untag(s, r);
+	untag(mux, r);
 	r->reply = m;
 	r->done = 1;
 	pthread_cond_signal(&r->cond);
@@ -464,6 +583,8 @@ readone(Mux *mux)
 		dispatch(mux, m);
 	if(s->procs)
 		pthread_cond_broadcast(&s->rdcond);
+	else
+		flushq(mux);	/* cancel requests given the tags just freed */
 }
 
 /*
@@ -532,12 +653,14 @@ awaitrpc(Mux *mux, Muxrpc *r, int justsent, const struct timespec *deadline)
  * tag is free now; if not, that reply will free it.
  */
 static void
-cancelgone(Muxstate *s, Muxrpc *o)
+cancelgone(Mux *mux, Muxrpc *o)
 {
+	Muxstate *s = mux->state;
+
 	o->canceller = nil;
 	if(!o->replied)
 		return;
-	untag(s, o);
+	untag(mux, o);
 	if(o->wantorig){
 		o->done = 1;
 		pthread_cond_signal(&o->cond);
@@ -547,17 +670,17 @@ cancelgone(Muxstate *s, Muxrpc *o)
 
 /* r's send failed: it fails, unless a reply beat the error back. */
 static void
-sendfailed(Muxstate *s, Muxrpc *r)
+sendfailed(Mux *mux, Muxrpc *r)
 {
 	Muxrpc *o;
 
 	if(r->done)
 		return;
-	untag(s, r);
+	untag(mux, r);
 	r->done = 1;
 	if((o = r->cancels) != nil){
 		r->cancels = nil;
-		cancelgone(s, o);
+		cancelgone(mux, o);
 	}
 }
 
@@ -573,14 +696,7 @@ sendrpc(Mux *mux, Muxrpc *r, int nowait)
 	int n;
 
 	if(s->procs){
-		r->sstate = Squeued;
-		r->qnext = nil;
-		if(s->sqtail != nil)
-			s->sqtail->qnext = r;
-		else
-			s->sqhead = r;
-		s->sqtail = r;
-		pthread_cond_signal(&s->sendcond);
+		enqueue(s, r);
 		if(!nowait){
 			r->waitsent = 1;
 			awaitrpc(mux, r, 1, nil);
@@ -596,7 +712,62 @@ sendrpc(Mux *mux, Muxrpc *r, int nowait)
 	pthread_mutex_lock(&s->lk);
 	r->sstate = Ssent;
 	if(n < 0)
-		sendfailed(s, r);
+		sendfailed(mux, r);
+}
+
+/* Sent r's queued request: the sender thread's or flushq's epilogue. */
+static void
+sentq(Mux *mux, Muxrpc *r, void *req, int n)
+{
+	Muxstate *s = mux->state;
+
+	r->sstate = Ssent;
+	if(n < 0)
+		sendfailed(mux, r);
+	if(r->freereq){
+		r->freereq = 0;
+		r->req = nil;
+		dropmsg(s, mux, req);
+	}
+	if(r->iscancel)
+		cancelreap(s, r);
+	else if(r->done || r->waitsent)
+		pthread_cond_signal(&r->cond);	/* else the reply wakes it */
+}
+
+/*
+ * Without muxprocs, send what is queued (cancel requests that got a tag
+ * from whoever released it) in this thread.  Lock held.
+ */
+static void
+flushq(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *r;
+	void *req;
+	int n;
+
+	while(!s->procs && (r = s->sqhead) != nil){
+		s->sqhead = r->qnext;
+		if(s->sqhead == nil)
+			s->sqtail = nil;
+		r->sstate = Ssending;
+		req = r->req;
+		pthread_mutex_unlock(&s->lk);
+		pthread_mutex_lock(&s->sendlk);
+		n = mux->send(mux, req);
+		pthread_mutex_unlock(&s->sendlk);
+		pthread_mutex_lock(&s->lk);
+		sentq(mux, r, req, n);
+	}
+}
+
+/* Leave a public function: send what others left queued, then unlock. */
+static void
+unlock(Mux *mux)
+{
+	flushq(mux);
+	pthread_mutex_unlock(&mux->state->lk);
 }
 
 static void*
@@ -622,18 +793,7 @@ sendproc(void *a)
 		pthread_mutex_unlock(&s->lk);
 		n = mux->send(mux, req);
 		pthread_mutex_lock(&s->lk);
-		r->sstate = Ssent;
-		if(n < 0)
-			sendfailed(s, r);
-		if(r->freereq){
-			r->freereq = 0;
-			r->req = nil;
-			dropmsg(s, mux, req);
-		}
-		if(r->iscancel)
-			cancelreap(s, r);
-		else if(r->done || r->waitsent)
-			pthread_cond_signal(&r->cond);	/* else the reply wakes it */
+		sentq(mux, r, req, n);
 	}
 	pthread_mutex_unlock(&s->lk);
 	return nil;
@@ -707,13 +867,11 @@ muxthreads(Mux *mux)
 static int
 start(Mux *mux, Muxrpc *r, int nowait)
 {
-	Muxstate *s = mux->state;
-
 	if(gettag(mux, r) < 0)
 		return -1;
 	/* settag is cheap: calling it here saves a round of the lock */
 	if(mux->settag(mux, r->req, r->tag) < 0){
-		untag(s, r);
+		untag(mux, r);
 		return -1;
 	}
 	sendrpc(mux, r, nowait);
@@ -738,7 +896,7 @@ muxrpc(Mux *mux, void *request)
 		awaitrpc(mux, &r, 0, nil);
 		reply = r.reply;
 	}
-	pthread_mutex_unlock(&s->lk);
+	unlock(mux);
 	pthread_cond_destroy(&r.cond);
 	return reply;
 }
@@ -761,7 +919,7 @@ muxrpcstart(Mux *mux, void *request)
 		}else
 			r->req = nil;	/* sent: the caller's again */
 	}
-	pthread_mutex_unlock(&s->lk);
+	unlock(mux);
 	return r;
 }
 
@@ -789,28 +947,29 @@ muxrpcwait(Muxrpc *r, long ms)
 	}
 	pthread_mutex_lock(&s->lk);
 	rv = awaitrpc(r->mux, r, 0, ms >= 0 ? &ts : nil);
-	pthread_mutex_unlock(&s->lk);
+	unlock(r->mux);
 	return rv;
 }
 
 void*
 muxrpcfinish(Muxrpc *r)
 {
-	Muxstate *s = r->mux->state;
+	Mux *mux = r->mux;
 	void *reply;
 
-	pthread_mutex_lock(&s->lk);
-	awaitrpc(r->mux, r, 0, nil);
+	pthread_mutex_lock(&mux->state->lk);
+	awaitrpc(mux, r, 0, nil);
 	reply = r->reply;
 	r->reply = nil;
-	rpcfree(s, r);
-	pthread_mutex_unlock(&s->lk);
+	rpcfree(mux->state, r);
+	unlock(mux);
 	return reply;
 }
 
 /*
- * Give r to libmux and send the cancel request if the protocol has one.
- * Lock held.  0 if r is libmux's now, 1 if it was already finished.
+ * Give r to libmux and start the cancel request if the protocol has one:
+ * it goes out now if a tag is free, else when one is.  Lock held.
+ * 0 if r is libmux's now (and may be gone), 1 if it was finished already.
  */
 static int
 cancel(Mux *mux, Muxrpc *r)
@@ -818,11 +977,12 @@ cancel(Mux *mux, Muxrpc *r)
 	Muxstate *s = mux->state;
 	Muxrpc *c;
 	void *m;
+	uint idx;
 
 	if(r->done)
 		return 1;
 	r->cancelled = 1;
-	if(s->mkcancel == nil || s->hung)
+	if(s->mkcancel == nil)
 		return 0;
 	if((c = rpcalloc(mux)) == nil)
 		return 0;
@@ -835,26 +995,14 @@ cancel(Mux *mux, Muxrpc *r)
 	c->iscancel = 1;
 	c->cancels = r;
 	r->canceller = c;
-	if(gettag(mux, c) < 0){
-		/* hung up meanwhile: hangup has dealt with r */
-		c->cancels = nil;
-		rpcfree(s, c);
-		return 0;
-	}
-	if(mux->settag(mux, m, c->tag) < 0){
-		c->cancels = nil;
-		untag(s, c);
-		rpcfree(s, c);
-		cancelgone(s, r);
-		return 0;
-	}
-	sendrpc(mux, c, 1);
-	if(!s->procs){
-		/* sent by us: the request is done with */
-		c->freereq = 0;
-		dropmsg(s, mux, c->req);
-		c->req = nil;
-		cancelreap(s, c);
+	if(s->cqhead == nil && taketag(s, 1, &idx))
+		launch(mux, c, idx);
+	else{
+		if(s->cqtail != nil)
+			s->cqtail->qnext = c;
+		else
+			s->cqhead = c;
+		s->cqtail = c;
 	}
 	return 0;
 }
@@ -862,29 +1010,30 @@ cancel(Mux *mux, Muxrpc *r)
 void
 muxrpccancel(Muxrpc *r)
 {
-	Muxstate *s = r->mux->state;
+	Mux *mux = r->mux;
 
-	pthread_mutex_lock(&s->lk);
+	pthread_mutex_lock(&mux->state->lk);
 	/* if cancel gave r to libmux, r may be gone already */
-	if(cancel(r->mux, r))
-		rpcfree(s, r);
-	pthread_mutex_unlock(&s->lk);
+	if(cancel(mux, r))
+		rpcfree(mux->state, r);
+	unlock(mux);
 }
 
 void*
 muxrpcflush(Muxrpc *r)
 {
-	Muxstate *s = r->mux->state;
+	Mux *mux = r->mux;
 	void *reply;
 
-	pthread_mutex_lock(&s->lk);
+	pthread_mutex_lock(&mux->state->lk);
 	r->wantorig = 1;
-	cancel(r->mux, r);
-	awaitrpc(r->mux, r, 0, nil);
+	cancel(mux, r);
+	flushq(mux);
+	awaitrpc(mux, r, 0, nil);
 	reply = r->reply;
 	r->reply = nil;
-	rpcfree(s, r);
-	pthread_mutex_unlock(&s->lk);
+	rpcfree(mux->state, r);
+	unlock(mux);
 	return reply;
 }
 
