@@ -113,6 +113,35 @@ pc_spawn(const char *const argv[], const char *errfile)
 	_exit(127);
 }
 
+/*
+ * Like pc_spawn, with fd as the child's standard input and output
+ * (fd is closed in the parent by the caller when it is done with it).
+ */
+static inline pid_t
+pc_spawnio(const char *const argv[], int fd, const char *errfile)
+{
+	pid_t pid;
+	int e;
+
+	fflush(stdout);
+	pid = fork();
+	if(pid != 0)
+		return pid;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	if(fd > 1)
+		close(fd);
+	if(errfile != NULL) {
+		e = open(errfile, O_WRONLY|O_CREAT|O_TRUNC, 0644);
+		if(e >= 0)
+			dup2(e, 2);
+	}
+	signal(SIGPIPE, SIG_DFL);
+	alarm(0);
+	execv(argv[0], (char *const *)(uintptr_t)argv);
+	_exit(127);
+}
+
 /* Connect to the unix socket at path: a descriptor, or -1. */
 static inline int
 pc_dial(const char *path)
@@ -183,6 +212,23 @@ pc_waitexit(pid_t pid, int ms)
 			return -1;
 		pc_sleep(10);
 	}
+}
+
+/* Send sig to pid and reap it (SIGKILL after ms): its wait status. */
+static inline int
+pc_killwait(pid_t pid, int sig, int ms)
+{
+	int st;
+
+	if(pid <= 0)
+		return -1;
+	kill(pid, sig);
+	st = pc_waitexit(pid, ms);
+	if(st == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	return st;
 }
 
 /* Send sig to pid and reap it (SIGKILL after 3 s): its wait status. */

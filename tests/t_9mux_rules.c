@@ -193,7 +193,8 @@ down(void)
 	if(!ok(violations() == 0, "%s: server saw no tag or fid violation", fixname))
 		showviolations();
 	ok(pc_alive(mux, NULL), "%s: 9mux still running", fixname);
-	st = pc_kill(mux, SIGTERM);
+	/* 9mux may take a while to answer what is still in flight. */
+	st = pc_killwait(mux, SIGTERM, 15000);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: 9mux exits 0 on SIGTERM", fixname);
 	mux = -1;
 	pc_kill(srv, SIGTERM);
