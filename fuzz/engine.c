@@ -63,6 +63,7 @@ static struct {
 	uint8_t		inflight[0x10000];
 	uint32_t	live[NFIDS];	/* fids alive at the server: a small set */
 	int		nlive;
+	int		vpending;	/* the channel's Rversion is not sent yet */
 } F;
 
 static uint8_t
@@ -348,10 +349,24 @@ answerflush(int i, int originalfirst)
 }
 
 static void
-newchan(void)
+rversion(void)
 {
 	Fcall r;
 
+	if(!F.vpending || F.c == NULL)
+		return;
+	F.vpending = 0;
+	memset(&r, 0, sizeof r);
+	r.type = Rversion;
+	r.tag = P9_NOTAG;
+	r.msize = F.msize;
+	r.version = p9str(p9dialectname(F.dialect));
+	sendreply(&r);
+}
+
+static void
+newchan(void)
+{
 	F.c = nmchannew(F.m, &F);
 	if(F.c == NULL)
 		return;
@@ -370,12 +385,9 @@ newchan(void)
 			n += iov[i].iov_len;
 		nmqadvance(q, n);
 	}
-	memset(&r, 0, sizeof r);
-	r.type = Rversion;
-	r.tag = P9_NOTAG;
-	r.msize = F.msize;
-	r.version = p9str(p9dialectname(F.dialect));
-	sendreply(&r);
+	F.vpending = 1;
+	if(byte() & 1)
+		rversion();	/* else later: clients' Tversions wait for it */
 }
 
 static void
@@ -425,6 +437,8 @@ clientsend(Client *c, const uint8_t *b, size_t n)
 		c->msize = 0;
 		if(c->s == NULL)
 			return;
+		if(n > 0 && (b[0] & 0x40))
+			nmsesspin(c->s, "pinned", 77);
 	}
 	if(n > sizeof c->buf - c->len)
 		n = sizeof c->buf - c->len;
@@ -518,6 +532,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.dialect = F.dialect;
 	conf.maxfids = 1 + (byte() & 15);
 	conf.maxreqs = 1 + (byte() & 7);
+	op = byte();
+	conf.maxtags = op & 0x80 ? 1 + (op & 15) : 0;	/* few tags: requests wait for one */
 	conf.wake = wake;
 	F.m = nmnew(&conf);
 	if(F.m == NULL)
@@ -566,7 +582,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				feedchan(raw, 7);
 			break;
 		case 13:
-			if(byte() < 16 && F.c){
+			op = byte();
+			if(op == 0xFF && F.c){
+				/* garbage from the server: the channel must go */
+				raw[0] = 3;
+				raw[1] = raw[2] = raw[3] = 0;
+				feedchan(raw, 7);
+				if(F.c == NULL)
+					newchan();
+			}else if(op < 16 && F.c){
 				nmchandown(F.c);
 				F.c = NULL;
 				for(i = 0; i < NCLIENT; i++)
@@ -574,6 +598,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				newchan();
 			}
 			break;
+		case 14:
+			if(F.vpending){
+				rversion();
+				break;
+			}
+			/* fall through */
 		default:
 			/* feed whatever a client still holds, as the daemon does on wake */
 			clientsend(c, raw, 0);

@@ -59,6 +59,7 @@ struct Nmconf {
 	int		dialect;	/* P9_2000, P9_2000U or P9_2000L asked of the upstream */
 	int		maxfids;	/* per session */
 	int		maxreqs;	/* requests in flight per session */
+	int		maxtags;	/* upstream tags in flight (1..65535, default 65535); more requests wait */
 	/* Called when a queue fills or a blocked session can go on; aux is the session's or channel's. */
 	void		(*wake)(void *aux, int what);
 	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */

@@ -414,7 +414,7 @@ tagalloc(Nmchan *c)
 {
 	uint16_t t;
 
-	if(c->nexttag < NTAGS)
+	if(c->nexttag < (uint32_t)c->m->conf.maxtags)
 		return (int)c->nexttag++;
 	if(c->rcount == 0)
 		return -1;
@@ -1618,6 +1618,8 @@ nmnew(const Nmconf *conf)
 		m->conf.maxfids = 4096;
 	if(m->conf.maxreqs <= 0)
 		m->conf.maxreqs = 64;
+	if(m->conf.maxtags <= 0 || m->conf.maxtags > NTAGS)
+		m->conf.maxtags = NTAGS;
 	if(m->conf.dialect < P9_2000 || m->conf.dialect > P9_2000L)
 		m->conf.dialect = P9_2000;
 	m->nextid = 1;
