@@ -199,6 +199,7 @@ fsinit(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles
 
 	fs.maxbytes = maxbytes;
 	fs.maxfiles = maxfiles;
+	fs.nextpath = 1;	/* Linux makes inode numbers of qid paths, and 0 is none */
 	fs.owner = strintern(owner, strlen(owner));
 	if(fs.owner == NULL)
 		return -1;
