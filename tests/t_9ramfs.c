@@ -492,6 +492,19 @@ testversion(const char *addr)
 	ok(version(c, 8192, "9P1999") == 0 && p9streq(c->r.version, "unknown"), "9P1999 gets unknown");
 	ok(attach(c, 1, "glenda", 0) < 0, "no attach after an unknown version");
 	ok(version(c, 8192, "9P2000") == 0 && attach(c, 1, "glenda", 0) == 0, "attach after 9P2000");
+	{
+		char longname[201];
+		P9dir d;
+
+		memset(longname, 'u', sizeof longname - 1);
+		longname[sizeof longname - 1] = '\0';
+		ok(version(c, 256, "9P2000") == 0 && c->msize == 256 && attach(c, 1, longname, 0) == 0,
+			"msize 256, attached with a 200-byte uname");
+		ok(walk(c, 1, 2, "") == 0 && tcreate(c, 2, "longowner", 0644, P9_OREAD) == 0 && fidop(c, Tstat, 2) == Rerror,
+			"a stat that would not fit in msize is an error: %s", errstr(c));
+		ok(version(c, 8192, "9P2000") == 0 && attach(c, 1, "glenda", 0) == 0 && walk(c, 1, 2, "longowner") == 0 &&
+			tstat(c, 2, &d) == 0 && d.uid.n == 200 && fidop(c, Tremove, 2) == Rremove, "at msize 8192 it fits");
+	}
 	ok(walk(c, 1, 2, "") == 0, "clone fid 1 to 2");
 	ok(version(c, 8192, "9P2000") == 0, "Tversion again");
 	ok(fidop(c, Tclunk, 2) == Rerror, "Tversion clunked the old fids: %s", errstr(c));

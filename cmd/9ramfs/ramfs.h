@@ -99,6 +99,7 @@ enum {
 	Emode,
 	Ebadmsg,
 	Efids,
+	Etoobig,
 	Nerr,
 };
 

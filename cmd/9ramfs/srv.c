@@ -93,6 +93,7 @@ static const struct {
 	[Emode]		= { "bad open mode", 22 },
 	[Ebadmsg]	= { "malformed message", 74 },
 	[Efids]		= { "too many fids", 24 },
+	[Etoobig]	= { "reply would exceed msize", 90 },
 };
 
 typedef struct Fid Fid;
@@ -1464,6 +1465,11 @@ handle(Conn *c, const uint8_t *buf, size_t n)
 		put(c, &r);
 	else if(e != Replied)
 		rerror(c, t.tag, errtab[e].s, errtab[e].lerr);
+	if(c->outlen - start > c->msize){
+		/* a stat or link target with long names, at a small msize */
+		c->outlen = start;
+		rerror(c, t.tag, errtab[Etoobig].s, errtab[Etoobig].lerr);
+	}
 	pthread_mutex_unlock(&fs.lk);
 out:
 	if(tracing && c->outlen > start)
