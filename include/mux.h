@@ -78,7 +78,8 @@ void muxsetfree(Mux *mux, void (*freemsg)(Mux *mux, void *msg));
 /*
  * The protocol's way to abandon an RPC: mkcancel returns a request that
  * cancels the one with oldtag (9P: a Tflush), or nil.  The old tag is not
- * reused until the cancelling request is answered.
+ * reused until the cancelling request is answered.  With a cancel hook
+ * (and at least two tags) one tag is kept for cancel requests.
  */
 void muxsetcancel(Mux *mux, void *(*mkcancel)(Mux *mux, uint oldtag));
 
@@ -100,7 +101,8 @@ void *muxrpcfinish(Muxrpc *r);
 
 /*
  * Abandon r and free it; its reply, if one comes, goes to the free hook.
- * With a cancel hook the cancel request is sent and this returns at once.
+ * Never blocks: with a cancel hook the cancel request is sent, or queued
+ * until a tag is free (and dropped if r's reply comes first).
  */
 void muxrpccancel(Muxrpc *r);
 

@@ -327,6 +327,46 @@ failures(int procs)
 	echoclose(c, pid);
 }
 
+/*
+ * Every ordinary tag held by calls the server never answers, all of them
+ * cancelled: the cancels share the reserved tag one after another, the
+ * callers never block, and afterwards the tags are all usable again.
+ */
+static void
+cancelqueue(int procs)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	unsigned char *req, *rep;
+	Muxrpc *r[3];
+	int i, good;
+
+	c = echoconn(o, 0, 4, &pid);
+	muxsetfree(&c->mux, echo_free);
+	muxsetcancel(&c->mux, mkcancel2);
+	if(procs)
+		muxprocs(&c->mux);
+	origfirst = 0;
+	for(i = 0; i < 3; i++){
+		req = mkmsg(Tping, (uint64_t)i, Never, 0, 0, 3);
+		r[i] = muxrpcstart(&c->mux, req);
+		free(req);
+	}
+	ok(r[0] && r[1] && r[2], "%s, 4 tags and a cancel hook: 3 unanswerable RPCs hold the ordinary tags", mode(procs));
+	for(i = 0; i < 3; i++)
+		muxrpccancel(r[i]);
+	ok(1, "  cancelling all three returns at once (two cancels queued for a tag)");
+	good = 0;
+	for(i = 0; i < 6; i++){
+		rep = rpc(c, Tping, 10 + (uint64_t)i, 0, 0, 0);
+		good += rep != NULL && MID(rep) == 10 + (uint64_t)i && !(MARG2(rep) & Flagdup);
+		free(rep);
+	}
+	is_int(good, 6, "  then RPCs work, with no tag reused before its cancel was answered");
+	echoclose(c, pid);
+}
+
 /* Many threads starting, finishing, cancelling and flushing at once. */
 static atomic_uint flip;
 
@@ -454,6 +494,7 @@ main(void)
 		nohook(p);
 		teardown(p);
 		failures(p);
+		cancelqueue(p);
 		cancelstorm(p);
 	}
 	timeout();
