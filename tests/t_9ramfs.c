@@ -736,6 +736,16 @@ testmodes(const char *addr)
 	ok(walk(c, 0, 1, "rc2") == 0 && topen(c, 1, P9_OREAD | P9_ORCLOSE) == 0, "open it ORCLOSE");
 	ok(fidop(c, Tclunk, 1) == Rclunk && walk(c, 0, 1, "rc2") < 0, "gone after the clunk");
 
+	ok(mkfile(c, 1, "", "rc3", 0644, P9_OWRITE | P9_ORCLOSE) == 0 && version(c, Msize, "9P2000") == 0 &&
+		attach(c, 0, "glenda", 0) == 0 && walk(c, 0, 1, "rc3") < 0, "a Tversion clunks an ORCLOSE fid, removing its file");
+	ok(mkfile(c, 1, "", "prog", 0644, P9_OREAD) == 0, "create /prog 0644");
+	fidop(c, Tclunk, 1);
+	ok(walk(c, 0, 1, "prog") == 0 && topen(c, 1, P9_OEXEC) < 0, "OEXEC of a 0644 file: %s", errstr(c));
+	nulldir(&d);
+	d.mode = 0755;
+	ok(twstat(c, 1, &d) == 0 && topen(c, 1, P9_OEXEC) == 0 && tread(c, 1, 0, 10) == 0, "after chmod 0755 OEXEC opens, and reads");
+	fidop(c, Tclunk, 1);
+
 	/* DMEXCL */
 	ok(mkfile(c, 1, "", "excl", P9_DMEXCL | 0666, P9_ORDWR) == 0, "create /excl with DMEXCL");
 	ok(tstat(c, 1, &d) == 0 && (d.mode & P9_DMEXCL) && (d.qid.type & P9_QTEXCL), "mode and qid say exclusive");
@@ -1092,7 +1102,7 @@ readdirl(Cl *c, uint32_t fid, uint32_t count, char names[][32], int max)
 static void
 testdotl(const char *addr)
 {
-	Cl *c;
+	Cl *c, *o;
 	Fcall t;
 	P9attr a;
 	char names[100][32], nm[32];
@@ -1220,6 +1230,30 @@ testdotl(const char *addr)
 	ok(rpc(c, &t) == Rstatfs && c->r.statfs.bsize > 0 && c->r.statfs.files > 0, "statfs");
 	ok(fidop(c, Tremove, 1) == Rlerror && c->r.errnum == 39, "Tremove of the non-empty /ldir: ENOTEMPTY");
 	ok(walk(c, 0, 1, "nothere") < 0 && c->r.type == Rlerror && c->r.errnum == 2, "walk to nothing: ENOENT");
+	ok(walk(c, 0, 1, "") == 0 && lcreate(c, 1, "app", 1 | 02000, 0666) == 0 && twrite(c, 1, 0, "ab", 2) == 2 &&
+		twrite(c, 1, 0, "cd", 2) == 2, "lcreate O_WRONLY|O_APPEND, two writes at offset 0");
+	fidop(c, Tclunk, 1);
+	ok(walk(c, 0, 1, "app") == 0 && lopen(c, 1, 0) == 0 && tread(c, 1, 0, 10) == 4 && memcmp(c->r.data, "abcd", 4) == 0,
+		"both went to the end");
+	fidop(c, Tclunk, 1);
+	o = session(addr, "9P2000.L", "");
+	if(o != NULL){
+		fidop(o, Tclunk, 0);
+		ok(attach(o, 0, "", 2000) == 0 && walk(o, 0, 1, "app") == 0, "another user (n_uname 2000) walks to it");
+		memset(&t, 0, sizeof t);
+		t.type = Tsetattr;
+		t.fid = 1;
+		t.sattr.valid = 0x1;
+		t.sattr.mode = 0777;
+		ok(rpc(o, &t) == Rlerror && o->r.errnum == 1, "and cannot chmod it: EPERM (%u)", o->r.errnum);
+		t.sattr.valid = 0x8;
+		t.sattr.size = 0;
+		ok(rpc(o, &t) == Rsetattr, "but can truncate it: its mode is 0666");
+		ok(lmkdir(o, 0, "private", 0700) == 0 && walk(c, 0, 2, "private") == 0 && lcreate(c, 2, "x", 1, 0644) < 0 &&
+			c->r.errnum == 13, "user 1000 cannot create in user 2000's 0700 directory: EACCES");
+		fidop(c, Tclunk, 2);
+		clfree(o);
+	}
 	ok(walk(c, 0, 1, "") == 0 && lopen(c, 1, 1) < 0 && c->r.errnum == 21, "lopen of a directory for writing: EISDIR");
 	ok(lopen(c, 1, 0) == 0 && walk(c, 1, 2, "ldir") == 0, "in 9P2000.L an open directory can be walked to a new fid");
 	ok(walk(c, 1, 1, "ldir") < 0, "but not moved itself");
@@ -1251,6 +1285,12 @@ testlimits(void)
 	ok(twrite(c, 2, 0, buf, 1000) == 1000, "1000 do");
 	ok(twrite(c, 1, 1ull << 62, buf, 10) < 0, "a write far out is refused cleanly: %s", errstr(c));
 	ok(fidop(c, Tremove, 1) == Rremove && twrite(c, 2, 1000, buf, 3000) == 3000, "after removing /a, 3000 more fit");
+	nulldir(&d);
+	d.length = 0;
+	ok(twstat(c, 2, &d) == 0 && twrite(c, 2, 0, buf, 3000) == 3000 && twrite(c, 2, 3000, buf, 1096) == 1096 &&
+		twrite(c, 2, 4096, buf, 1) < 0, "truncating returns the space: 4096 bytes fit again, and not one more");
+	ok(walk(c, 0, 1, "b") == 0 && topen(c, 1, P9_OWRITE | P9_OTRUNC) == 0 && fidop(c, Tclunk, 1) == Rclunk &&
+		twrite(c, 2, 0, buf, 3000) == 3000 && twrite(c, 2, 3000, buf, 1000) == 1000, "so does OTRUNC");
 	fidop(c, Tclunk, 2);
 	u = session(addr, "9P2000.u", "glenda");
 	if(u != NULL){
