@@ -3,9 +3,17 @@
 # over unix! and tcp! addresses and the name/path form.
 B=${NINEMUX_BUILD:-build}/bin
 T=$(mktemp -d /tmp/9pc_9ramfs.XXXXXX) || exit 1
+# Stop a server we started: TERM, then KILL if it has not gone in 5 s.
+stop() {
+	kill "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
 pid=
 cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$pid" ] && stop "$pid"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -34,7 +42,7 @@ SOCK=$T/ramfs.sock
 # a TCP port that is probably free; without it the tcp! check is skipped
 PORT=$(( 20000 + $$ % 20000 ))
 # tcp first: the unix socket appears only once both are announced
-timeout 300 "$B/9ramfs" -a "tcp!127.0.0.1!$PORT" -a "unix!$SOCK" 2>"$T/ramfs.err" &
+"$B/9ramfs" -a "tcp!127.0.0.1!$PORT" -a "unix!$SOCK" </dev/null >/dev/null 2>"$T/ramfs.err" &
 pid=$!
 i=0
 while [ ! -S "$SOCK" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -42,7 +50,7 @@ if [ ! -S "$SOCK" ]; then
 	# the port may have been taken: run on the unix socket alone
 	wait "$pid" 2>/dev/null
 	PORT=
-	timeout 300 "$B/9ramfs" -a "unix!$SOCK" 2>"$T/ramfs.err" &
+	"$B/9ramfs" -a "unix!$SOCK" </dev/null >/dev/null 2>"$T/ramfs.err" &
 	pid=$!
 	i=0
 	while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

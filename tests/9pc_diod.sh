@@ -4,9 +4,17 @@
 # removes is checked against the directory itself.
 B=${NINEMUX_BUILD:-build}/bin
 T=$(mktemp -d /tmp/9pc_diod.XXXXXX) || exit 1
+# Stop a server we started: TERM, then KILL if it has not gone in 5 s.
+stop() {
+	kill "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
 pids=
 cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	for p in $pids; do stop "$p"; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -40,7 +48,7 @@ chmod 640 "$E/sub/inner"
 
 # diod without munge; it must stay in the foreground to be killed by pid
 startdiod() {	# startdiod LISTEN LOG
-	timeout 300 "$DIOD" -f -n -c /dev/null -l "$1" -e "$E" >"$2" 2>&1 &
+	"$DIOD" -f -n -c /dev/null -l "$1" -e "$E" </dev/null >"$2" 2>&1 &
 	pids="$pids $!"
 	lastpid=$!
 }

@@ -3,9 +3,17 @@
 # package) against 9ramfs; the tree is made and checked with 9pc.
 B=${NINEMUX_BUILD:-build}/bin
 T=$(mktemp -d /tmp/diodclients.XXXXXX) || exit 1
+# Stop a server we started: TERM, then KILL if it has not gone in 5 s.
+stop() {
+	kill "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
 pid=
 cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$pid" ] && stop "$pid"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -35,7 +43,7 @@ for p in 9ramfs 9pc; do
 done
 
 SOCK=$T/ramfs.sock
-timeout 300 "$B/9ramfs" -a "unix!$SOCK" 2>"$T/ramfs.err" &
+"$B/9ramfs" -a "unix!$SOCK" </dev/null >/dev/null 2>"$T/ramfs.err" &
 pid=$!
 i=0
 while [ ! -S "$SOCK" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

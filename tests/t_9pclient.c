@@ -18,13 +18,13 @@
 #include "dial.h"
 
 enum {
-	Qroot, Qfile, Qslow, Qslowwalk, Qrelease,
+	Qroot, Qfile, Qslow, Qslowwalk, Qrelease, Qslowclunk,
 	Nfid = 4096,
 	Maxpark = 16,
 	Filemax = 1 << 20,
 };
 
-static const char *names[] = { "", "file", "slow", "slowwalk", "release" };
+static const char *names[] = { "", "file", "slow", "slowwalk", "release", "slowclunk" };
 
 typedef struct Pending Pending;
 struct Pending {
@@ -58,8 +58,8 @@ static struct {
 	uint32_t lastheldfid;		/* fid of the last flushed request */
 	int	heldreused;		/* ... seen again as a new fid after the Rflush */
 	int	released;
-	uint32_t clunked[64];
-	int	nclunked;
+	int	clunkparked;		/* the first Tclunk of slowclunk was parked */
+	long	clunks[Nfid];		/* Tclunks and Tremoves seen per fid */
 	int	done;
 } S;
 
@@ -273,10 +273,10 @@ serve1(Fcall *f)
 			return;
 		}
 		if(f->nwname == 1){
-			for(path = Qfile; path <= Qrelease; path++)
+			for(path = Qfile; path <= Qslowclunk; path++)
 				if(p9streq(f->wname[0], names[path]))
 					break;
-			if(path > Qrelease){
+			if(path > Qslowclunk){
 				rerror(f->tag, "file does not exist");
 				return;
 			}
@@ -370,10 +370,15 @@ serve1(Fcall *f)
 			rerror(f->tag, "unknown fid");
 			return;
 		}
+		if(f->type == Tclunk && S.fids[f->fid] - 1 == Qslowclunk && !S.clunkparked){
+			/* flushed, this clunk will never have happened */
+			S.clunkparked = 1;
+			park(f);
+			return;
+		}
 		S.fids[f->fid] = 0;
 		S.nclunk++;
-		if(S.nclunked < 64)
-			S.clunked[S.nclunked++] = f->fid;
+		S.clunks[f->fid]++;
 		if(f->type == Tremove){
 			rerror(f->tag, "permission denied");
 			return;
@@ -448,24 +453,32 @@ waitflush(int n)
 	return r;
 }
 
-/* Wait up to 10 s for the server to have clunked fid. */
+/* How often the server has seen fid clunked. */
+static long
+clunks(uint32_t fid)
+{
+	long n;
+
+	pthread_mutex_lock(&S.lk);
+	n = fid < Nfid ? S.clunks[fid] : 0;
+	pthread_mutex_unlock(&S.lk);
+	return n;
+}
+
+/* Wait up to 10 s for the server to have clunked fid more than before times. */
 static int
-waitclunk(uint32_t fid)
+waitclunk(uint32_t fid, long before)
 {
 	struct timespec ts;
-	int i, found;
+	int found;
 
+	if(fid >= Nfid)
+		return 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 10;
 	pthread_mutex_lock(&S.lk);
-	for(;;){
-		found = 0;
-		for(i = 0; i < S.nclunked; i++)
-			if(S.clunked[i] == fid)
-				found = 1;
-		if(found || pthread_cond_timedwait(&S.cond, &S.lk, &ts) == ETIMEDOUT)
-			break;
-	}
+	while(!(found = S.clunks[fid] > before) && pthread_cond_timedwait(&S.cond, &S.lk, &ts) != ETIMEDOUT)
+		;
 	pthread_mutex_unlock(&S.lk);
 	return found;
 }
@@ -521,6 +534,7 @@ main(void)
 	long n, i, nwrite0, nread0;
 	int lfd, bad, found, k;
 	uint32_t heldfid, walkfid;
+	long nclunk0;
 
 	tap_start(60);
 	pthread_mutex_init(&S.lk, NULL);
@@ -678,6 +692,7 @@ main(void)
 	pthread_mutex_lock(&S.lk);
 	walkfid = S.lastheldfid;
 	pthread_mutex_unlock(&S.lk);
+	nclunk0 = clunks(walkfid);
 	for(k = 0; k < 10; k++){
 		g = fswalk(root, "file");
 		if(g == NULL)
@@ -690,10 +705,37 @@ main(void)
 	pthread_mutex_unlock(&S.lk);
 	g = fswalk(root, "release");
 	fsclose(g);
-	ok(waitclunk(walkfid), "newfid %u of the late Rwalk clunked by the client", walkfid);
+	ok(waitclunk(walkfid, nclunk0), "newfid %u of the late Rwalk clunked by the client", walkfid);
 	pthread_mutex_lock(&S.lk);
 	is_int(S.badfid, 0, "no request on a dead fid");
 	is_int(S.tagreuse, 0, "no tag reuse at all");
+	pthread_mutex_unlock(&S.lk);
+
+	/* a flushed clunk never happened: the client clunks the fid again */
+	g = fswalk(root, "slowclunk");
+	ok(g != NULL, "walk to slowclunk");
+	fssettimeout(fs, 300);
+	ok(fsclose(g) < 0 && strstr(fserrstr(), "timed out") != NULL, "its clunk times out");
+	fssettimeout(fs, 0);
+	is_int(waitflush(3), 3, "server got Tflush for the clunk");
+	pthread_mutex_lock(&S.lk);
+	heldfid = S.lastheldfid;
+	pthread_mutex_unlock(&S.lk);
+	nclunk0 = clunks(heldfid);
+	for(k = 0; k < 6; k++)
+		keep[k] = fswalk(root, "file");
+	for(k = 0; k < 6; k++)
+		fsclose(keep[k]);
+	pthread_mutex_lock(&S.lk);
+	is_int(S.fidreuse, 0, "the clunked fid was not reused before the Rflush");
+	pthread_mutex_unlock(&S.lk);
+	is_int(clunks(heldfid), nclunk0, "fid %u not clunked before the Rflush", heldfid);
+	g = fswalk(root, "release");
+	fsclose(g);
+	ok(waitclunk(heldfid, nclunk0), "fid %u clunked again after the Rflush", heldfid);
+	pthread_mutex_lock(&S.lk);
+	is_int(S.badfid, 0, "no request on a dead fid");
+	is_int(S.released, 3, "three Rflushes sent");
 	pthread_mutex_unlock(&S.lk);
 
 	/* hang-up: a waiting RPC fails, nothing hangs */

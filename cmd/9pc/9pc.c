@@ -238,7 +238,8 @@ cmdls(int argc, char **argv)
 			rv = 1;
 			continue;
 		}
-		qsort(d, (size_t)n, sizeof *d, bynames);
+		if(n > 0)
+			qsort(d, (size_t)n, sizeof *d, bynames);
 		for(j = 0; j < n; j++){
 			e = &d[j];
 			if(strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
