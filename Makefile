@@ -56,6 +56,8 @@ PROGS	:= $(foreach c,$(CMDS),$(O)/bin/$(c))
 
 .PHONY: all test check run fuzz bench install uninstall clean deps tests
 .DEFAULT_GOAL := all
+# keep objects make would otherwise delete as intermediate
+.SECONDARY:
 
 all: $(ARCHIVES) $(SHARED) $(PROGS)
 
