@@ -610,6 +610,71 @@ version(void)
 	down();
 }
 
+/* A Tversion while a Twalk is in flight whose reply comes late anyway. */
+static void
+versionlate(void)
+{
+	Pconn *c;
+	Fcall t;
+	long fids, tags, end;
+
+	if(up("version-late", "-o -d Twalk:500", "") < 0)
+		return;
+	c = attached("9P2000", 8192, 1);
+	if(!ok(c && c->r.type == Rattach, "version-late: attached"))
+		goto out;
+	nup = upcount("Twalk");
+	pc_mkwalk(&t, 2, 1, 2, "hello");
+	post(c, &t);
+	upwaitn("Twalk", nup + 1);
+	t = mk(Tversion, P9_NOTAG);
+	t.msize = 8192;
+	t.version = p9str("9P2000");
+	post(c, &t);
+	ok(expect(c, P9_NOTAG, Rversion, T, NULL), "version-late: Rversion");
+	fids = tags = -1;
+	end = pc_now() + T;
+	while(pc_now() < end && pc_srvstate(srv, srvlog, &fids, &tags) == 0 && (fids != 0 || tags != 0))
+		pc_sleep(50);
+	is_int(fids, 0, "version-late: the old session's fids, the late walk's newfid too, are clunked upstream");
+	is_int(tags, 0, "version-late: nothing of it in flight");
+	is_int(pc_attach(c, 3, 2, "tester"), Rattach, "version-late: the new session starts clean");
+out:
+	down();
+}
+
+/* 9P2000.u: 9mux's own errors carry an errno. */
+static void
+dotu(void)
+{
+	Pconn *c;
+	Fcall t;
+	int mark;
+
+	if(up("dotu", "", "-V 9P2000.u") < 0)
+		return;
+	c = cl("9P2000.u", 8192);
+	ok(c && c->r.type == Rversion && p9streq(c->r.version, "9P2000.u"), "dotu: 9P2000.u session");
+	if(c == NULL)
+		goto out;
+	t = mk(Tattach, 1);
+	t.fid = 1;
+	t.afid = P9_NOFID;
+	t.uname = p9str("tester");
+	t.aname = p9str("");
+	t.nuname = 1234;
+	is_int(pc_rpc(c, &t, T), Rattach, "dotu: Tattach with n_uname");
+	ok(upline("Tattach", "1234", -1, NULL, 0) >= 0, "dotu: n_uname passed upstream");
+	is_int(pc_fidop(c, Tstat, 2, 1), Rstat, "dotu: Tstat (a .u stat entry)");
+	mark = upmark();
+	pc_fidop(c, Tstat, 3, 77);
+	ok(c->r.type == Rerror && c->r.errnum != 0 && c->r.ename.n > 0,
+		"dotu: unknown fid: Rerror with an errno (%u)", c->r.errnum);
+	nothingup(c, mark, 1, "a .u request on an unknown fid");
+out:
+	down();
+}
+
 static void
 tags(void)
 {
@@ -1381,6 +1446,8 @@ main(int argc, char **argv)
 	cmdline();
 	framing();
 	version();
+	versionlate();
+	dotu();
 	tags();
 	fids();
 	flush();

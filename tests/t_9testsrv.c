@@ -301,6 +301,20 @@ main(int argc, char **argv)
 	pc_close(c);
 	cleanup();
 
+	/* 9P2000.u when asked. */
+	start("dotu", NULL);
+	c = session("9P2000.u", 8192);
+	ok(c != NULL && p9streq(c->r.version, "9P2000.u"), "9P2000.u negotiated");
+	pc_attach(c, 1, 1, "u");
+	is_int(pc_fidop(c, Tstat, 2, 1), Rstat, "Tstat in .u");
+	{
+		P9dir d;
+
+		ok(p9dirdecode(c->r.stat, c->r.nstat, P9_2000U, &d) > 0, "a .u stat entry");
+	}
+	pc_close(c);
+	cleanup();
+
 	/* The server exits 1 on a bad flag. */
 	{
 		const char *av[] = { pc_prog("9testsrv"), "-d", "Tbogus:1", "-a", "unix!/nonexistent/x", NULL };

@@ -706,7 +706,9 @@ handle(Ctx *x)
 			return;
 		if(t->newfid != t->fid) {
 			addfid(x->c, t->newfid, f->node);
-			f = getfid(x->c, t->fid);	/* addfid may move the table */
+			/* addfid may move the table */
+			if((f = getfid(x->c, t->fid)) == NULL)
+				return;
 		}
 		dowalk(x, f);
 		return;
@@ -1017,6 +1019,8 @@ doversion(Conn *c, Fcall *t)
 	d = p9dialect(t->version.s, t->version.n);
 	if(d == P9_2000L && maxdialect >= P9_2000L)
 		c->dialect = P9_2000L;
+	else if(d == P9_2000U && maxdialect >= P9_2000U)
+		c->dialect = P9_2000U;
 	else if(t->version.n >= 6 && memcmp(t->version.s, "9P2000", 6) == 0)
 		c->dialect = P9_2000;
 	else
