@@ -521,6 +521,25 @@ worker(void *v)
 	return NULL;
 }
 
+/* Open slow, have the read time out, clunk: all at once in many threads. */
+static void *
+slowreader(void *v)
+{
+	Worker *w = v;
+	CFid *f;
+	char buf[16];
+
+	if((f = fsopen(w->root, "slow", P9_OREAD)) == NULL){
+		w->bad++;
+		return NULL;
+	}
+	if(fspread(f, buf, sizeof buf, 0) != -1 || strstr(fserrstr(), "timed out") == NULL)
+		w->bad++;
+	if(fsclose(f) < 0)
+		w->bad++;
+	return NULL;
+}
+
 int
 main(void)
 {
@@ -736,6 +755,44 @@ main(void)
 	pthread_mutex_lock(&S.lk);
 	is_int(S.badfid, 0, "no request on a dead fid");
 	is_int(S.released, 3, "three Rflushes sent");
+	pthread_mutex_unlock(&S.lk);
+
+	/* eight reads time out at once; their fids wait for all the Rflushes */
+	fssettimeout(fs, 300);
+	for(i = 0; i < 8; i++){
+		wk[i].root = root;
+		wk[i].bad = 0;
+		pthread_create(&thr[i], NULL, slowreader, &wk[i]);
+	}
+	bad = 0;
+	for(i = 0; i < 8; i++){
+		pthread_join(thr[i], NULL);
+		bad += wk[i].bad;
+	}
+	fssettimeout(fs, 0);
+	is_int(bad, 0, "8 threads: open, read times out, clunk");
+	is_int(waitflush(11), 11, "eight more Tflushes, each for a parked read");
+	for(k = 0; k < 6; k++)
+		keep[k] = fswalk(root, "file");
+	for(k = 0; k < 6; k++)
+		fsclose(keep[k]);
+	pthread_mutex_lock(&S.lk);
+	is_int(S.fidreuse, 0, "no held fid reused before its Rflush");
+	is_int(S.tagreuse, 0, "no held tag reused before its Rflush");
+	pthread_mutex_unlock(&S.lk);
+	g = fswalk(root, "release");
+	fsclose(g);
+	pthread_mutex_lock(&S.lk);
+	is_int(S.released, 11, "all Rflushes sent");
+	pthread_mutex_unlock(&S.lk);
+	for(k = 0; k < 12; k++)
+		if((g = fsopen(root, "file", P9_OREAD)) == NULL || fspread(g, back, 10, 0) != 10)
+			bad++;
+		else
+			fsclose(g);
+	is_int(bad, 0, "the connection works on after the flushes");
+	pthread_mutex_lock(&S.lk);
+	is_int(S.fidreuse + S.tagreuse + S.badfid, 0, "and nothing was misused");
 	pthread_mutex_unlock(&S.lk);
 
 	/* hang-up: a waiting RPC fails, nothing hangs */

@@ -326,8 +326,23 @@ muxfreemsg(Mux *mux, void *v)
 
 	if(m == NULL)
 		return;
-	if(m->isflush || m->len < P9_HDRSZ){
-		/* our own Tflush, which libmux is done with */
+	if(m->isflush){
+		/*
+		 * Our own Tflush, which libmux is done with.  If it never got
+		 * a tag, it was dropped unsent because the reply came first:
+		 * the request is over.
+		 */
+		pthread_mutex_lock(&fs->lk);
+		for(a = fs->abandoned; a != NULL; a = a->next)
+			if(a == m->ab && a->flushtag == -2){
+				finishabandon(fs, a);
+				break;
+			}
+		pthread_mutex_unlock(&fs->lk);
+		msgfree(m);
+		return;
+	}
+	if(m->len < P9_HDRSZ){
 		msgfree(m);
 		return;
 	}
