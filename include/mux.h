@@ -100,6 +100,13 @@ int muxrpcwait(Muxrpc *r, long ms);
 void *muxrpcfinish(Muxrpc *r);
 
 /*
+ * plan9port's poll: if r is finished, free it, set *reply (nil on error)
+ * and return 1; else return 0 at once.  It never reads: someone else must
+ * (muxprocs, or another waiting caller).
+ */
+int muxrpccanfinish(Muxrpc *r, void **reply);
+
+/*
  * Abandon r and free it; its reply, if one comes, goes to the free hook.
  * Never blocks: with a cancel hook the cancel request is sent, or queued
  * until a tag is free (and dropped if r's reply comes first).

@@ -107,7 +107,19 @@ timeout(void)
 	ok(r != NULL, "timeouts: an RPC the server never answers started");
 	is_int(muxrpcwait(r, 0), 0, "  muxrpcwait(r, 0) returns 0");
 	is_int(muxrpcwait(r, 30), 0, "  muxrpcwait(r, 30) returns 0 after the timeout");
+	rep = (void*)1;
+	is_int(muxrpccanfinish(r, (void**)&rep), 0, "  muxrpccanfinish returns 0 while there is no reply");
+	ok(rep == (void*)1, "  and leaves *reply alone");
 	muxrpccancel(r);
+	req = mkmsg(Tping, 3, 2000, 0, 0, 0);
+	r = muxrpcstart(&c->mux, req);
+	free(req);
+	while(!muxrpccanfinish(r, (void**)&rep)){
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	ok(rep != NULL && MID(rep) == 3, "  polling with muxrpccanfinish ends with the reply");
+	free(rep);
 	req = mkmsg(Tping, 2, 5000, 0, 0, 0);
 	r = muxrpcstart(&c->mux, req);
 	free(req);

@@ -966,6 +966,23 @@ muxrpcfinish(Muxrpc *r)
 	return reply;
 }
 
+int
+muxrpccanfinish(Muxrpc *r, void **reply)
+{
+	Mux *mux = r->mux;
+
+	pthread_mutex_lock(&mux->state->lk);
+	if(!rpcready(r)){
+		unlock(mux);
+		return 0;
+	}
+	*reply = r->reply;
+	r->reply = nil;
+	rpcfree(mux->state, r);
+	unlock(mux);
+	return 1;
+}
+
 /*
  * Give r to libmux and start the cancel request if the protocol has one:
  * it goes out now if a tag is free, else when one is.  Lock held.
