@@ -1506,10 +1506,10 @@ filehas(const char *path, const char *s)
 static void
 testaddrs(void)
 {
-	char ua[300], ta[64], log[300];
+	char ua[300], ta[64], log[300], err[256];
 	pid_t pid;
 	Cl *c, *u;
-	int port, st;
+	int port, st, i, fd;
 
 	port = freeport();
 	if(!ok(port > 0, "a free TCP port"))
@@ -1519,6 +1519,11 @@ testaddrs(void)
 	srverr = log;
 	pid = startsrv("multi", ua, sizeof ua, "-D", "-v", "-a", ta, (char*)NULL);
 	srverr = NULL;
+	/* startsrv waited for the unix socket; the TCP one is announced after it */
+	for(i = 0; i < 500 && (fd = dial(ta, err, sizeof err)) < 0; i++)
+		usleep(10000);
+	if(fd >= 0)
+		close(fd);
 	c = session(ta, "9P2000", "glenda");
 	u = session(ua, "9P2000.L", "");
 	ok(c != NULL && u != NULL, "sessions on %s and on the unix socket of the same server", ta);
