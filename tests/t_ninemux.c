@@ -450,21 +450,39 @@ main(void)
 	csend(a, tmsg(Tstat, 1, 0), P9_2000);
 	csend(a, tmsg(Tstat, 2, 0), P9_2000);
 	k = csend(a, tmsg(Tstat, 3, 0), P9_2000);
-	ok(k == 0 && nmsessinflight(a) == 2, "-t: the third request waits in the client's buffer");
 	uptake();
+	ok(k > 0 && up.n == 2, "-t 2: a third request is taken but held inside 9mux");
+	t = tmsg(Tflush, 4, 0);
+	t->oldtag = 3;
+	csend(a, t, P9_2000);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 1 && cl.f[0].type == Rflush && up.n == 0, "a Tflush of a held request: Rflush at once, nothing upstream");
+	csend(a, tmsg(Tstat, 5, 0), P9_2000);
+	csend(a, tmsg(Tstat, 6, 0), P9_2000);
+	k = csend(a, tmsg(Tstat, 7, 0), P9_2000);
+	ok(k == 0 && nmsessinflight(a) == 4, "with as many held, the next waits in the client's buffer");
 	rmsg(&r, Rerror, up.f[0].tag);
 	r.ename = p9str("x");
 	ureply(&r);
-	k = csend(a, tmsg(Tstat, 3, 0), P9_2000);
-	ok(k > 0, "and is taken once a reply frees a place");
+	uptake();
+	ok(up.n == 1 && up.f[0].type == Tstat, "a reply lets the oldest held request go upstream");
+	k = csend(a, tmsg(Tstat, 7, 0), P9_2000);
+	ok(k > 0, "and the client's next request is taken");
 	cltake(a, P9_2000);
+	rmsg(&r, Rerror, up.f[0].tag);
+	r.ename = p9str("x");
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].tag == 5, "held requests answered in turn");
 
 	/* upstream loss */
 	nmchandown(ch);
 	ch = NULL;
 	cltake(a, P9_2000);
-	ok(cl.n == 2 && iserr(&cl, 0, "upstream connection lost") && iserr(&cl, 1, "upstream connection lost"),
-		"upstream lost: each request in flight answered with an error");
+	ok(cl.n == 3 && iserr(&cl, 0, "upstream connection lost") && iserr(&cl, 1, "upstream connection lost")
+		&& iserr(&cl, 2, "upstream connection lost"),
+		"upstream lost: each request in flight or held answered with an error");
 	csend(a, tmsg(Tstat, 4, 0), P9_2000);
 	cltake(a, P9_2000);
 	ok(iserr(&cl, 0, "upstream connection lost"), "later requests of the old session too");

@@ -32,7 +32,8 @@ enum {
 
 /* Request states. */
 enum {
-	RWAIT = 1,	/* waiting for an upstream tag */
+	RHELD = 1,	/* accepted, waiting in its session's queue for admission */
+	RWAIT,		/* admitted, waiting for an upstream tag */
 	RQUEUED,	/* tagged and in the channel's queue, not written yet */
 	RSENT,		/* written (at least partly): only a reply or Rflush ends it */
 };
@@ -100,6 +101,9 @@ struct Nmreq {
 	int		hashed;		/* in the session's tag table: a client waits for it */
 	int		orphan;		/* the client will get no reply */
 	int		zombie;		/* finished, tag kept while flushes of it are in flight */
+	int		admitted;	/* counted in its session's nadm */
+	int		cflush;		/* a client's Tflush, counted in nflush */
+	Nmreq		*hnextq;	/* session's held queue */
 	Nmmsg		*msg;		/* the frame while not written */
 	Nmfid		*newfid;	/* created on success */
 	Nmfid		*fid;		/* the fid it acts on, for bookkeeping */
@@ -157,6 +161,11 @@ struct Nmsess {
 	Nmreq		**tagtab;
 	uint32_t	ntagb;
 	int		ninflight;	/* requests in its list */
+	Nmreq		*hqhead;	/* accepted but not admitted upstream, oldest first */
+	Nmreq		*hqtail;
+	int		nheld;
+	int		nadm;		/* admitted requests (not flushes) */
+	int		nflush;		/* client Tflushes in flight */
 	Nmfid		**fidtab;
 	uint32_t	nfidb;
 	int		nfids;
@@ -509,7 +518,23 @@ unsend(Nmreq *r)
 	Nmreq **pp;
 
 	c = r->chan;
-	if(r->state == RWAIT){
+	if(r->state == RHELD){
+		Nmsess *s = r->sess;
+		Nmreq *prev = NULL, *q;
+
+		for(q = s->hqhead; q != NULL && q != r; q = q->hnextq)
+			prev = q;
+		if(q == r){
+			if(prev)
+				prev->hnextq = r->hnextq;
+			else
+				s->hqhead = r->hnextq;
+			if(s->hqtail == r)
+				s->hqtail = prev;
+			s->nheld--;
+		}
+		r->hnextq = NULL;
+	}else if(r->state == RWAIT){
 		for(pp = &c->whead; *pp != NULL; pp = &(*pp)->wnext)
 			if(*pp == r){
 				*pp = r->wnext;
@@ -792,6 +817,50 @@ sessunlink(Nmreq *r)
 	r->snext = r->sprev = NULL;
 	r->sess = NULL;
 	s->ninflight--;
+	if(r->admitted){
+		r->admitted = 0;
+		s->nadm--;
+	}
+	if(r->cflush){
+		r->cflush = 0;
+		s->nflush--;
+	}
+}
+
+/*
+ * Admission: at most maxreqs requests of a session are upstream at
+ * once; the rest wait in its held queue, where a Tflush can still take
+ * them back.  (Fair sharing among sessions will be decided here.)
+ */
+static void
+admit(Nmsess *s)
+{
+	Nmreq *r;
+
+	while(s->state == SREADY && s->nadm < s->m->conf.maxreqs && (r = s->hqhead) != NULL){
+		s->hqhead = r->hnextq;
+		if(s->hqhead == NULL)
+			s->hqtail = NULL;
+		r->hnextq = NULL;
+		s->nheld--;
+		r->admitted = 1;
+		s->nadm++;
+		chansend(s->chan, r);
+	}
+}
+
+static void
+enqueue(Nmsess *s, Nmreq *r)
+{
+	r->state = RHELD;
+	r->hnextq = NULL;
+	if(s->hqtail)
+		s->hqtail->hnextq = r;
+	else
+		s->hqhead = r;
+	s->hqtail = r;
+	s->nheld++;
+	admit(s);
 }
 
 /* An internal Tclunk of f's upstream fid: it is freed when the reply comes. */
@@ -860,6 +929,7 @@ reqdone(Nmreq *r)
 		reqfree(r);
 	}
 	if(s){
+		admit(s);
 		unblock(s);
 		draincheck(s);
 	}
@@ -1110,6 +1180,8 @@ flush(Nmsess *s, uint8_t *f, size_t n)
 		return;
 	}
 	taginsert(s, r);
+	r->cflush = 1;
+	s->nflush++;
 	r->target = t;
 	r->nextflusher = t->flushers;
 	t->flushers = r;
@@ -1392,7 +1464,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		rerror(s, tag, ENOMEM_);
 		return;
 	}
-	chansend(s->chan, r);
+	enqueue(s, r);
 }
 
 long
@@ -1405,7 +1477,9 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 	off = 0;
 	while(off < len){
 		c = s->m->cur;
-		if(s->closing || s->state == SDRAIN || s->ninflight >= s->m->conf.maxreqs){
+		/* the held queue is bounded too: then the client waits in its socket */
+		if(s->closing || s->state == SDRAIN || s->nheld >= s->m->conf.maxreqs ||
+		   s->nflush >= s->m->conf.maxreqs){
 			s->blocked = 1;
 			break;
 		}
@@ -1716,6 +1790,8 @@ sessdrop(Nmsess *s)
 	}
 	s->rtail = NULL;
 	s->ninflight = 0;
+	s->hqhead = s->hqtail = NULL;
+	s->nheld = s->nadm = s->nflush = 0;
 	for(i = 0; i < s->nfidb; i++){
 		for(f = s->fidtab[i]; f != NULL; f = next){
 			next = f->hnext;
