@@ -18,13 +18,13 @@
 #include "dial.h"
 
 enum {
-	Qroot, Qfile, Qslow, Qslowwalk, Qrelease, Qslowclunk,
+	Qroot, Qfile, Qslow, Qslowwalk, Qrelease, Qslowclunk, Qauth,
 	Nfid = 4096,
 	Maxpark = 16,
 	Filemax = 1 << 20,
 };
 
-static const char *names[] = { "", "file", "slow", "slowwalk", "release", "slowclunk" };
+static const char *names[] = { "", "file", "slow", "slowwalk", "release", "slowclunk", "" };
 
 typedef struct Pending Pending;
 struct Pending {
@@ -59,6 +59,8 @@ static struct {
 	int	heldreused;		/* ... seen again as a new fid after the Rflush */
 	int	released;
 	int	clunkparked;		/* the first Tclunk of slowclunk was parked */
+	int	needauth;		/* Tattach wants an afid that said "secret" */
+	uint8_t	authed[Nfid];		/* per afid */
 	long	clunks[Nfid];		/* Tclunks and Tremoves seen per fid */
 	int	done;
 } S;
@@ -112,7 +114,7 @@ mkqid(int path)
 {
 	Qid q;
 
-	q.type = path == Qroot ? P9_QTDIR : 0;
+	q.type = path == Qroot ? P9_QTDIR : path == Qauth ? P9_QTAUTH : 0;
 	q.vers = 0;
 	q.path = (uint64_t)path;
 	return q;
@@ -231,7 +233,21 @@ serve1(Fcall *f)
 		S.msize = r.msize;
 		r.version = p9str("9P2000");
 		break;
+	case Tauth:
+		newfid(f->afid, Qauth);
+		if(f->afid < Nfid)
+			S.authed[f->afid] = 0;
+		r.qid = mkqid(Qauth);
+		break;
 	case Tattach:
+		if(f->afid != P9_NOFID && (!livefid(f->afid) || S.fids[f->afid] - 1 != Qauth || !S.authed[f->afid])){
+			rerror(f->tag, "authentication failed");
+			return;
+		}
+		if(f->afid == P9_NOFID && S.needauth){
+			rerror(f->tag, "authentication required");
+			return;
+		}
 		newfid(f->fid, Qroot);
 		r.qid = mkqid(Qroot);
 		break;
@@ -319,6 +335,11 @@ serve1(Fcall *f)
 			park(f);
 			return;
 		}
+		if(path == Qauth){
+			r.data = (const uint8_t*)(S.authed[f->fid] ? "ok" : "no");
+			r.count = f->count < 2 ? f->count : 2;
+			break;
+		}
 		if(path == Qroot){
 			/* whole entries only, from the byte offset asked for */
 			off = 0;
@@ -354,6 +375,11 @@ serve1(Fcall *f)
 		S.nwrite++;
 		if(f->count > S.maxwrite)
 			S.maxwrite = f->count;
+		if(S.fids[f->fid] - 1 == Qauth){
+			S.authed[f->fid] = f->count == 6 && memcmp(f->data, "secret", 6) == 0;
+			r.count = f->count;
+			break;
+		}
 		if(f->offset > Filemax || Filemax - f->offset < f->count){
 			rerror(f->tag, "file too big");
 			return;
@@ -519,6 +545,24 @@ worker(void *v)
 			w->bad++;
 	}
 	return NULL;
+}
+
+/* The client's half of the test's auth protocol: say the secret, hear "ok". */
+static int
+authfn(CFid *afid, void *arg)
+{
+	const char *secret = arg;
+	char buf[8];
+	long n;
+
+	if(fswrite(afid, secret, (long)strlen(secret)) != (long)strlen(secret))
+		return -1;
+	n = fsread(afid, buf, sizeof buf);
+	if(n != 2 || memcmp(buf, "ok", 2) != 0){
+		fswerrstr("auth refused");
+		return -1;
+	}
+	return 0;
 }
 
 /* Open slow, have the read time out, clunk: all at once in many threads. */
@@ -793,6 +837,28 @@ main(void)
 	is_int(bad, 0, "the connection works on after the flushes");
 	pthread_mutex_lock(&S.lk);
 	is_int(S.fidreuse + S.tagreuse + S.badfid, 0, "and nothing was misused");
+	pthread_mutex_unlock(&S.lk);
+
+	/* authentication through the caller's function */
+	S.needauth = 1;
+	ok(fsattach(fs, NULL, "test", "") == NULL && strcmp(fserrstr(), "authentication required") == 0,
+		"attach without auth refused: %s", fserrstr());
+	nclunk0 = S.nclunk;
+	g = fsmount(fs, "test", "", authfn, (void*)"secret");
+	ok(g != NULL, "fsmount with the right secret: %s", g ? "" : fserrstr());
+	ok(g != NULL && fsqid(g).type == P9_QTDIR, "root qid is a directory");
+	is_int(S.nclunk - nclunk0, 1, "the afid was clunked");
+	fsclose(g);
+	g = fsmount(fs, "test", "", authfn, (void*)"wrong!");
+	ok(g == NULL && strcmp(fserrstr(), "auth refused") == 0, "fsmount with a wrong secret fails: %s", fserrstr());
+	f = fsauth(fs, "test", "");
+	ok(f != NULL && (fsqid(f).type & P9_QTAUTH), "fsauth gives an auth fid");
+	ok(fsattach(fs, f, "test", "") == NULL && strcmp(fserrstr(), "authentication failed") == 0,
+		"attach with an afid that did not authenticate fails");
+	fsclose(f);
+	S.needauth = 0;
+	pthread_mutex_lock(&S.lk);
+	is_int(S.fidreuse + S.tagreuse + S.badfid, 0, "nothing misused during auth");
 	pthread_mutex_unlock(&S.lk);
 
 	/* hang-up: a waiting RPC fails, nothing hangs */

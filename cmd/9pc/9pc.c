@@ -299,6 +299,7 @@ cmdwrite(int argc, char **argv)
 	const char *path;
 	char *buf;
 	size_t len, n;
+	long w;
 
 	if(argc != 1)
 		usage();
@@ -308,9 +309,13 @@ cmdwrite(int argc, char **argv)
 	len = fsmsize(curfs);
 	if((buf = malloc(len)) == NULL)
 		fatal("out of memory");
-	while((n = fread(buf, 1, len, stdin)) > 0)
-		if(fswrite(f, buf, (long)n) != (long)n)
+	while((n = fread(buf, 1, len, stdin)) > 0){
+		w = fswrite(f, buf, (long)n);
+		if(w < 0)
 			fatal("%s", fserrstr());
+		if(w != (long)n)
+			fatal("short write");
+	}
 	if(ferror(stdin))
 		fatal("read standard input: %s", strerror(errno));
 	free(buf);

@@ -158,7 +158,12 @@ fsmount(CFsys *fs, const char *uname, const char *aname, Fsauthfn auth, void *ar
 		if((afid = fsauth(fs, uname, aname)) == NULL)
 			return NULL;
 		if(auth(afid, arg) < 0){
+			char save[256];
+
+			strncpy(save, fserrstr(), sizeof save - 1);
+			save[sizeof save - 1] = '\0';
 			fsclose(afid);
+			fswerrstr("%s", save);
 			return NULL;
 		}
 	}
