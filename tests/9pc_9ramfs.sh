@@ -105,6 +105,26 @@ for V in 9P2000 9P2000.L; do
 	$P write "$D/nothere" <"$T/short" 2>"$T/err"; st=$?
 	[ $st -ne 0 ] && [ -s "$T/err" ]; ok "$V: write needs an existing file"
 
+	# a path of more than 16 elements takes several Twalks
+	deep=$D
+	st=0
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		deep=$deep/l$i
+		$P mkdir "$deep" 2>"$T/err" || st=1
+	done
+	[ $st -eq 0 ]; ok "$V: mkdir 20 nested directories"
+	$P create "$deep/f" 2>"$T/err" && printf 'deep\n' | $P write "$deep/f" 2>"$T/err"; ok "$V: create and write a file 22 elements down"
+	is "$($P read "$deep/f" 2>&1)" "deep" "$V: read it back"
+	$P read "$D/l1/l2/l3/l4/l5/l6/l7/l8/l9/l10/l11/l12/l13/l14/l15/l16/l17/nope/f" >/dev/null 2>"$T/err"; st=$?
+	[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "$V: a long walk that falls short fails ($(cat "$T/err"))"
+	$P rm "$deep/f" 2>"$T/err"
+	st=0
+	while [ "$deep" != "$D" ]; do
+		$P rm "$deep" 2>"$T/err" || st=1
+		deep=${deep%/*}
+	done
+	[ $st -eq 0 ]; ok "$V: remove them again"
+
 	$P rm "$D/sub" 2>"$T/err"; ok "$V: rm an empty directory"
 	$P rm "$D/a" "$D/b" 2>"$T/err"; ok "$V: rm two files"
 	$P ls "$D" >"$T/out" 2>"$T/err"; ok "$V: ls after rm"
