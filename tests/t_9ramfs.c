@@ -1423,6 +1423,39 @@ teststdio(void)
 	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exits 0 at end of input");
 }
 
+static int
+filehas(const char *path, const char *s)
+{
+	char buf[65536];
+	size_t n;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if(f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, s) != NULL;
+}
+
+/* The number of newlines in a file. */
+static int
+nlines(const char *path)
+{
+	FILE *f;
+	int ch, n;
+
+	f = fopen(path, "r");
+	if(f == NULL)
+		return -1;
+	n = 0;
+	while((ch = getc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
 static void
 testprocess(const char *addr, pid_t pid)
 {
@@ -1455,6 +1488,19 @@ testprocess(const char *addr, pid_t pid)
 	servers[nservers++] = p2;
 	st = waitexit(p2, 5000);
 	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "a bad -m exits 1");
+	snprintf(path, sizeof path, "%s/usage.err", tmpdir);
+	p2 = fork();
+	if(p2 == 0){
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		alarm(0);
+		dup2(fd, 2);
+		execl(prog, prog, "-x", (char*)NULL);
+		_exit(127);
+	}
+	servers[nservers++] = p2;
+	st = waitexit(p2, 5000);
+	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1 && filehas(path, "unknown option -x; usage: 9ramfs") &&
+		nlines(path) == 1, "an unknown option: one line and exit 1");
 
 	p = addrpath(addr);
 	snprintf(path, sizeof path, "%s", p ? p : "");
@@ -1484,22 +1530,6 @@ freeport(void)
 	if(fd >= 0)
 		close(fd);
 	return port;
-}
-
-static int
-filehas(const char *path, const char *s)
-{
-	char buf[65536];
-	size_t n;
-	FILE *f;
-
-	f = fopen(path, "r");
-	if(f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, s) != NULL;
 }
 
 /* -D and -v, a TCP address and a unix one at once. */

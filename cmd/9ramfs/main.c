@@ -34,9 +34,14 @@ static Listener listeners[Maxaddr];
 static int nlisteners;
 static pthread_attr_t tattr;
 
+/* One line: what was wrong (why, and the option letter c if not 0), and the usage. */
 static void
-usage(void)
+usage(const char *why, int c)
 {
+	if(c != 0)
+		fprintf(stderr, "9ramfs: %s -%c; ", why, c);
+	else
+		fprintf(stderr, "9ramfs: %s; ", why);
 	fprintf(stderr, "usage: 9ramfs [-a addr]... [-m msize] [-S maxbytes] [-F maxfiles] [-u owner] [-D] [-v]\n");
 	exit(1);
 }
@@ -172,7 +177,8 @@ main(int argc, char **argv)
 	maxbytes = 256ull * 1024 * 1024;
 	maxfiles = 100000;
 	owner = NULL;
-	while((ch = getopt(argc, argv, "a:m:S:F:u:Dv")) != -1){
+	opterr = 0;
+	while((ch = getopt(argc, argv, ":a:m:S:F:u:Dv")) != -1){
 		switch(ch){
 		case 'a':
 			if(naddr >= Maxaddr){
@@ -218,12 +224,15 @@ main(int argc, char **argv)
 			if(level < LOG_CONN)
 				level = LOG_CONN;
 			break;
+		case ':':
+			usage("a value is needed after", optopt);
+			break;
 		default:
-			usage();
+			usage("unknown option", optopt);
 		}
 	}
 	if(optind != argc)
-		usage();
+		usage("unexpected argument", 0);
 	loginit("9ramfs", 0, level);
 	if(owner == NULL){
 		pw = getpwuid(getuid());
