@@ -163,18 +163,6 @@ bynames(const void *a, const void *b)
 	return strcmp(((const Fsdir*)a)->name, ((const Fsdir*)b)->name);
 }
 
-/* 9P2000.L readdir gives names only: fetch the rest for ls -l. */
-static Fsdir *
-fullentry(CFid *dir, const Fsdir *e)
-{
-	Fsdir *d;
-
-	if(fsdialect(fsfsys(dir)) != P9_2000L)
-		return NULL;
-	d = fsdirstat(dir, e->name);
-	return d;
-}
-
 static int
 cmdls(int argc, char **argv)
 {
@@ -248,8 +236,9 @@ cmdls(int argc, char **argv)
 				printf("%s%s\n", e->name, e->mode & P9_DMDIR ? "/" : "");
 				continue;
 			}
+			/* 9P2000.L readdir gives names only: fetch the rest */
 			full = NULL;
-			if(fsdialect(fsfsys(dir)) == P9_2000L && (full = fullentry(dir, e)) == NULL){
+			if(fsdialect(curfs) == P9_2000L && (full = fsdirstat(dir, e->name)) == NULL){
 				fprintf(stderr, "%s: %s: %s\n", argv0, e->name, fserrstr());
 				rv = 1;
 				continue;

@@ -503,7 +503,7 @@ abandon(CFsys *fs, Muxrpc *r, Msg *m, const Fcall *tx)
 }
 
 static void
-servererror(CFsys *fs, const Fcall *rx)
+servererror(const Fcall *rx)
 {
 	if(rx->type == Rerror)
 		fswerrstr("%.*s", (int)rx->ename.n, rx->ename.s ? rx->ename.s : "");
@@ -514,7 +514,6 @@ servererror(CFsys *fs, const Fcall *rx)
 			snprintf(s, sizeof s, "error %u", rx->errnum);
 		fswerrstr("%s", s);
 	}
-	(void)fs;
 }
 
 int
@@ -554,7 +553,7 @@ fsrpc(CFsys *fs, Fcall *tx, Fcall *rx, Msg **rmsg)
 	}
 	*rmsg = rm;
 	if(rx->type == Rerror || rx->type == Rlerror){
-		servererror(fs, rx);
+		servererror(rx);
 		return -1;
 	}
 	if(rx->type != tx->type + 1){
@@ -600,7 +599,7 @@ version(CFsys *fs, int dialect, uint32_t msize)
 	if(p9decode(rm->buf, rm->len, msize, dialect, &rx) <= 0 || rx.tag != P9_NOTAG){
 		if(rm->len >= P9_HDRSZ && (rm->buf[4] == Rerror || rm->buf[4] == Rlerror)
 		&& p9decode(rm->buf, rm->len, msize, rm->buf[4] == Rerror ? P9_2000 : P9_2000L, &rx) > 0)
-			servererror(fs, &rx);
+			servererror(&rx);
 		else
 			fswerrstr("bad Rversion");
 		msgfree(rm);
@@ -608,7 +607,7 @@ version(CFsys *fs, int dialect, uint32_t msize)
 	}
 	if(rx.type != Rversion){
 		if(rx.type == Rerror || rx.type == Rlerror)
-			servererror(fs, &rx);
+			servererror(&rx);
 		else
 			fswerrstr("bad Rversion");
 		msgfree(rm);
