@@ -16,6 +16,7 @@
  * Everything below is under Muxstate.lk except the calls of send and recv.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,8 @@
 enum {
 	Firsttags = 64,		/* tag table entries allocated at first */
 };
+
+#define Tagtop	((uint)INT_MAX + 1)	/* tags in use stay below */
 
 /* Where a request is on its way out. */
 enum {
@@ -129,6 +132,7 @@ void
 muxinit(Mux *mux)
 {
 	Muxstate *s;
+	uint top;
 
 	mux->state = nil;
 	s = calloc(1, sizeof *s);
@@ -141,7 +145,9 @@ muxinit(Mux *mux)
 	pthread_cond_init(&s->sendcond, nil);
 	pthread_cond_init(&s->rdcond, nil);
 	s->sleep.next = s->sleep.prev = &s->sleep;
-	s->ntag = mux->maxtag > mux->mintag ? mux->maxtag - mux->mintag : 0;
+	/* gettag returns an int: tags above INT_MAX could never be read back */
+	top = mux->maxtag < Tagtop ? mux->maxtag : Tagtop;
+	s->ntag = top > mux->mintag ? top - mux->mintag : 0;
 	s->freemsg = dfltfree;
 	mux->state = s;
 }
