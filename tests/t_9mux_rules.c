@@ -11,6 +11,7 @@
 
 #include "tap.h"
 #include "p9conv.h"
+#include "dial.h"
 
 enum { T = 3000 };	/* ms to wait for anything that should happen */
 
@@ -536,6 +537,56 @@ framing(void)
 	ok(refused(b, T), "framing: NUL in a name: error or hang-up");
 	nothingup(a, mark, 1, "a name with a NUL");
 
+	/* more than 16 names in a Twalk */
+	b = attached("9P2000", 8192, 1);
+	mark = upmark();
+	{
+		uint8_t w[128];
+		size_t k, off;
+
+		off = 17;
+		p9put16(w + 15, 17);
+		for(k = 0; k < 17; k++) {
+			p9put16(w + off, 1);
+			w[off + 2] = 'a';
+			off += 3;
+		}
+		p9put32(w, (uint32_t)off);
+		w[4] = Twalk;
+		p9put16(w + 5, 5);
+		p9put32(w + 7, 1);
+		p9put32(w + 11, 2);
+		sendraw(b, w, off);
+	}
+	ok(refused(b, T), "framing: Twalk of 17 names: error or hang-up");
+	nothingup(a, mark, 1, "a Twalk of 17 names");
+
+	/* a size field of 4 GB */
+	b = attached("9P2000", 8192, 1);
+	mark = upmark();
+	p9put32(raw, 0xFFFFFFFFu);
+	raw[4] = Tread;
+	sendraw(b, raw, 7);
+	ok(refused(b, T), "framing: size 0xFFFFFFFF: error or hang-up");
+	nothingup(a, mark, 1, "a message claiming 4 GB");
+
+	/* a frame that arrives one byte at a time is one message */
+	b = attached("9P2000", 8192, 1);
+	{
+		Fcall w;
+		uint8_t buf[64];
+		size_t k, len;
+
+		pc_mkwalk(&w, 6, 1, 2, "hello");
+		len = p9encode(buf, sizeof buf, &w, P9_2000);
+		for(k = 0; k < len; k++) {
+			sendraw(b, buf + k, 1);
+			pc_sleep(5);
+		}
+		ok(pc_next(b, T) > 0 && b->r.type == Rwalk && b->r.tag == 6 && b->r.nwqid == 1,
+			"framing: a Twalk sent a byte at a time is served");
+	}
+
 	/* a is undisturbed, and a frame of exactly msize passes */
 	ok(pc_walk(a, 2, 1, 2, "big") == Rwalk && pc_open1(a, 3, 2, P9_ORDWR) == Ropen,
 		"framing: client a still served");
@@ -747,6 +798,77 @@ tags(void)
 			got++;
 	}
 	is_int(got, 40, "tags: 20 pipelined reads each from two clients, all answered right");
+out:
+	down();
+}
+
+/* A client that never reads its replies must not hold up another. */
+static void
+slow(void)
+{
+	Pconn *a, *b;
+	Fcall t;
+	int i, good;
+	uint8_t *buf;
+	size_t n, len;
+
+	if(up("slow-reader", "", "") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	b = attached("9P2000", 8192, 1);
+	if(!ok(a && b && a->r.type == Rattach && b->r.type == Rattach, "slow-reader: two clients"))
+		goto out;
+	pc_walk(a, 2, 1, 2, "big");
+	pc_open1(a, 3, 2, P9_OREAD);
+	pc_walk(b, 2, 1, 2, "hello");
+	pc_open1(b, 3, 2, P9_OREAD);
+	/* 2000 reads of 8 KB from a, pipelined, never read: 16 MB of replies */
+	fdnonblock(a->fd, 1);
+	buf = malloc(2000 * 32);
+	len = 0;
+	for(i = 0; i < 2000; i++) {
+		pc_mkread(&t, (uint16_t)(10 + i), 2, 0, 8192 - 11);
+		n = p9encode(buf + len, 64, &t, P9_2000);
+		len += n;
+	}
+	{
+		size_t off = 0;
+		long end = pc_now() + 2000;
+		ssize_t w;
+
+		while(off < len && pc_now() < end) {
+			w = send(a->fd, buf + off, len - off, MSG_NOSIGNAL);
+			if(w > 0)
+				off += (size_t)w;
+			else
+				pc_sleep(10);
+		}
+		diag("slow-reader: a sent %zu of %zu bytes of Treads", off, len);
+	}
+	free(buf);
+	good = 0;
+	for(i = 0; i < 20; i++) {
+		pc_mkread(&t, (uint16_t)(100 + i), 2, 0, 100);
+		if(pc_rpc(b, &t, T) == Rread && b->r.count == 13)
+			good++;
+	}
+	is_int(good, 20, "slow-reader: the other client is served while a's replies pile up");
+	ok(pc_alive(mux, NULL), "slow-reader: 9mux still running");
+	{
+		/* Now a reads everything: every read answered in full. */
+		int got, bad;
+		long r;
+
+		fdnonblock(a->fd, 0);
+		got = bad = 0;
+		while(got + bad < 2000 && (r = pc_next(a, 5000)) > 0) {
+			if(a->r.type == Rread && a->r.count == 8192 - 11)
+				got++;
+			else
+				bad++;
+		}
+		ok(got + bad == 2000, "slow-reader: a's replies all arrive once it reads (%d, %d errors)", got, bad);
+	}
 out:
 	down();
 }
@@ -1281,6 +1403,53 @@ out:
 	down();
 }
 
+/* A server that sends replies nobody asked for, or garbage. */
+static void
+badupstream(void)
+{
+	Pconn *a, *b, *c;
+	Fcall t;
+	long end;
+	int good;
+
+	if(up("junk-upstream", "-j Tstat", "") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	b = attached("9P2000", 8192, 1);
+	if(!ok(a && b, "junk-upstream: two clients"))
+		goto out1;
+	ok(sentinel(a, 2, 1), "junk-upstream: Tstat answered");
+	ok(pc_waitcount(srvlog, "JUNK", 1, T) >= 1, "junk-upstream: (the server sent an Rclunk for a tag not in flight)");
+	ok(pc_next(a, 300) == PC_TIMEOUT && pc_next(b, 10) == PC_TIMEOUT, "junk-upstream: no client got it");
+	ok(sentinel(b, 2, 1) && pc_walk(b, 3, 1, 2, "hello") == Rwalk, "junk-upstream: sessions go on");
+out1:
+	down();
+
+	if(up("garbage-upstream", "-g Tstat", "") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	if(!ok(a && a->r.type == Rattach, "garbage-upstream: attached"))
+		goto out2;
+	pc_mkfid(&t, Tstat, 2, 1);
+	post(a, &t);
+	ok(refused(a, T), "garbage-upstream: the request whose reply was garbage gets an error (or hang-up)");
+	ok(pc_alive(mux, NULL), "garbage-upstream: 9mux stays up");
+	end = pc_now() + 15000;
+	good = 0;
+	while(!good && pc_now() < end) {
+		c = attached("9P2000", 8192, 1);
+		good = c && c->r.type == Rattach && pc_walk(c, 2, 1, 2, "hello") == Rwalk;
+		if(!good) {
+			if(c)
+				hangup(c);
+			pc_sleep(250);
+		}
+	}
+	ok(good, "garbage-upstream: a new upstream connection serves new sessions");
+out2:
+	down();
+}
+
 static void
 pinning(void)
 {
@@ -1449,11 +1618,13 @@ main(int argc, char **argv)
 	versionlate();
 	dotu();
 	tags();
+	slow();
 	fids();
 	flush();
 	hang();
 	sizes();
 	dotl();
+	badupstream();
 	pinning();
 	limits();
 	loss();

@@ -315,6 +315,17 @@ main(int argc, char **argv)
 	pc_close(c);
 	cleanup();
 
+	/* -j: an unsolicited reply first; -g: garbage instead of the reply. */
+	start("junk", "-j", "Tstat", "-g", "Tclunk", NULL);
+	c = session("9P2000", 8192);
+	pc_attach(c, 1, 1, "u");
+	is_int(pc_fidop(c, Tstat, 2, 1), Rclunk, "-j Tstat: an Rclunk first");
+	ok(c->r.tag != 2, "for another tag (%u)", c->r.tag);
+	ok(pc_next(c, 3000) > 0 && c->r.type == Rstat && c->r.tag == 2, "then the Rstat");
+	is_int(pc_fidop(c, Tclunk, 3, 1), P9_ESHORT, "-g Tclunk: a 5-byte frame instead of Rclunk");
+	pc_close(c);
+	cleanup();
+
 	/* The server exits 1 on a bad flag. */
 	{
 		const char *av[] = { pc_prog("9testsrv"), "-d", "Tbogus:1", "-a", "unix!/nonexistent/x", NULL };

@@ -110,6 +110,8 @@ static uint64_t npath;
 static int delayms[NTYPES];
 static int dropit[NTYPES];
 static int errit[NTYPES];
+static int junkit[NTYPES];	/* -j: an unsolicited reply first */
+static int garbit[NTYPES];	/* -g: garbage instead of the reply */
 static int flushorig;		/* -o */
 static uint32_t maxmsize = 65536;
 static uint32_t iounit;
@@ -376,7 +378,27 @@ static void
 answered(Conn *c, Req *r)
 {
 	Fid *f;
+	uint8_t junk[7];
+	uint16_t tag;
 
+	if(junkit[r->type]) {
+		/* An Rclunk for a tag nobody has in flight here. */
+		for(tag = (uint16_t)(r->tag + 1000); tag == P9_NOTAG || tag == r->tag
+		|| getreq(c, tag) != NULL; tag++)
+			;
+		p9put32(junk, 7);
+		junk[4] = Rclunk;
+		p9put16(junk + 5, tag);
+		sendall(c, junk, 7);
+		lprint("JUNK c%d Rclunk tag %u", c->id, tag);
+	}
+	if(garbit[r->type]) {
+		p9put32(junk, 5);
+		junk[4] = Rread;
+		sendall(c, junk, 5);
+		lprint("GARBAGE c%d instead of the reply to tag %u", c->id, r->tag);
+		return;
+	}
 	sendall(c, r->reply, r->rlen);
 	if(r->newfid != P9_NOFID) {
 		if(r->ok && (f = getfid(c, r->newfid)) != NULL)
@@ -1202,6 +1224,8 @@ request(Conn *c, const uint8_t *buf, size_t len, Fcall *t)
 		Req r;
 
 		memset(&r, 0, sizeof r);
+		r.type = t->type;
+		r.tag = t->tag;
 		r.reply = p;
 		r.rlen = n;
 		r.ok = x.ok;
@@ -1391,7 +1415,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: 9testsrv [-Ao] [-l log] [-m msize] [-i iounit] [-V dialect] "
-		"[-d Ttype:ms] [-x Ttype] [-e Ttype] -a unix!/path\n");
+		"[-d Ttype:ms] [-x Ttype] [-e Ttype] [-j Ttype] [-g Ttype] -a addr\n");
 	exit(1);
 }
 
@@ -1420,7 +1444,7 @@ main(int argc, char **argv)
 	int opt, lfd, fd, t;
 
 	addr = NULL;
-	while((opt = getopt(argc, argv, "a:l:m:i:V:d:x:e:oA")) != -1) {
+	while((opt = getopt(argc, argv, "a:l:m:i:V:d:x:e:j:g:oA")) != -1) {
 		switch(opt) {
 		case 'a':
 			addr = optarg;
@@ -1455,6 +1479,12 @@ main(int argc, char **argv)
 			break;
 		case 'x':
 			dropit[typearg(optarg)] = 1;
+			break;
+		case 'j':
+			junkit[typearg(optarg)] = 1;
+			break;
+		case 'g':
+			garbit[typearg(optarg)] = 1;
 			break;
 		case 'e':
 			errit[typearg(optarg)] = 1;
