@@ -11,6 +11,8 @@
 #	BENCH_SESSIONS	idle sessions for the memory test (10000)
 #	BENCH_CLIENTS	client counts for small-op throughput ("1 16 64 256")
 #	NINEPSERVE	path of plan9port's 9pserve, to include it
+#	NINEMUX_ALT	path of another 9mux (a change being tried), measured
+#			as the configuration "alt" beside this build's
 #	BENCH_9PSERVE_SESSIONS	idle sessions for 9pserve, which opens about
 #			300 a second (2000)
 #
@@ -77,9 +79,9 @@ rsskib() {
 }
 
 # Start one of everything: 9ramfs, and in front of it 9mux, the relay, 9pserve.
-# start_mux NAME: a 9mux listening on unix!$T/NAME; its pid in $lastpid.
+# start_mux NAME [PROGRAM]: a 9mux listening on unix!$T/NAME; its pid in $lastpid.
 start_mux() {
-	"$B/9mux" -c 20000 -a "unix!$T/$1" "unix!$T/ramfs" 2>>"$T/$1.log" &
+	"${2:-$B/9mux}" -c 20000 -a "unix!$T/$1" "unix!$T/ramfs" 2>>"$T/$1.log" &
 	lastpid=$!
 	pids="$pids $lastpid"
 	waitsock "$T/$1"
@@ -101,6 +103,10 @@ start_mux mux
 pids="$pids $!"
 waitsock "$T/relay"
 CONFIGS="direct relay 9mux"
+if [ -n "$NINEMUX_ALT" ]; then
+	start_mux alt "$NINEMUX_ALT"
+	CONFIGS="$CONFIGS alt"
+fi
 if [ -n "$NINEPSERVE" ]; then
 	start_9pserve 9pserve
 	CONFIGS="$CONFIGS 9pserve"
@@ -112,6 +118,7 @@ addr() {
 	relay)	echo "unix!$T/relay" ;;
 	9mux)	echo "unix!$T/mux" ;;
 	9pserve) echo "unix!$T/9pserve" ;;
+	alt)	echo "unix!$T/alt" ;;
 	esac
 }
 
@@ -181,6 +188,8 @@ echo "  9mux -c 20000 -a unix!DIR/mux unix!DIR/ramfs          9mux:   ADDR=unix!
 echo "  9pload relay unix!DIR/relay unix!DIR/ramfs            relay:  ADDR=unix!DIR/relay"
 [ -n "$NINEPSERVE" ] &&
 echo "  9pload -a unix!DIR/ramfs stdio $NINEPSERVE -u unix!DIR/9pserve   9pserve: ADDR=unix!DIR/9pserve (msize 8192)"
+[ -n "$NINEMUX_ALT" ] &&
+echo "  $NINEMUX_ALT -c 20000 -a unix!DIR/alt unix!DIR/ramfs   alt: ADDR=unix!DIR/alt"
 echo "relay: a byte copier, one thread per direction per client: the least any one-hop proxy costs"
 echo "whole run: NINEMUX_BUILD=$BUILD sh bench/9mux.sh   (or make bench)"
 
@@ -334,11 +343,16 @@ printf '%-9s %8s %12s %12s %14s %12s\n' config N "RSS before" "RSS idle" "per se
 hr
 echo "config before_kib idle_kib" >"$OUT/memory.dat"
 memcfgs=9mux
-[ -n "$NINEPSERVE" ] && memcfgs="9mux 9pserve"
+[ -n "$NINEMUX_ALT" ] && memcfgs="$memcfgs alt"
+[ -n "$NINEPSERVE" ] && memcfgs="$memcfgs 9pserve"
 for c in $memcfgs; do
 	if [ $c = 9mux ]; then
 		start_mux memmux
 		a="unix!$T/memmux"
+		n=$SESSIONS
+	elif [ $c = alt ]; then
+		start_mux memalt "$NINEMUX_ALT"
+		a="unix!$T/memalt"
 		n=$SESSIONS
 	else
 		start_9pserve mem9pserve
