@@ -1568,7 +1568,8 @@ testaddrs(void)
 	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit 0");
 	ok(filehas(log, "< Tversion tag 65535 msize") && filehas(log, "> Rversion tag 65535") &&
 		filehas(log, "< Tcreate") && filehas(log, "> Rcreate"), "-D traces each message and its reply");
-	ok(filehas(log, "connected") && filehas(log, "gone"), "-v logs connections");
+	ok(filehas(log, "connected") && filehas(log, ": 9P2000.L, msize") && filehas(log, "gone"),
+		"-v logs connections and their versions");
 }
 
 int

@@ -534,6 +534,7 @@ rversion(Conn *c, const Fcall *t, Fcall *r)
 	c->dialect = d;
 	c->versioned = 1;
 	r->version = p9str(p9dialectname(d));
+	logmsg(LOG_CONN, "%s: %s, msize %u", c->name, p9dialectname(d), c->msize);
 	return Eok;
 }
 
