@@ -111,24 +111,56 @@ enum {
 };
 
 /* fs.c */
+
+/* Make the root, owned by owner (ownerid in 9P2000.L), and set the limits: 0, or -1. */
 int	fsinit(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles);
+
+/* The interned name s[0..n) with a reference for the caller, or NULL when out of memory. */
 Str	*strintern(const char *s, size_t n);
 Str	*strincref(Str *s);
 void	strdecref(Str *s);
+
+/* The number 9P2000.L shows for a user: a decimal name's value, the owner's uid, else 65534. */
+uint32_t	strid(const Str *s);
+
+/* Take and drop a reference; the last drop frees the file and drops its parent. */
 void	fileincref(File *f);
 void	filedecref(File *f);
+
+/* The child name[0..n) of dir, or NULL. */
 File	*filelookup(File *dir, const char *name, size_t n);
+
+/* Make name in dir owned by user; *fp gets a reference for the caller.  Eok or an error. */
 int	filecreate(File *dir, const char *name, size_t n, uint32_t mode, Str *user, File **fp);
+
+/* Take f, not the root nor a non-empty directory, out of the tree.  Eok or an error. */
 int	fileunlink(File *f);
+
+/* Move f to name in newdir, which must not hold that name.  Eok or an error. */
 int	filerename(File *f, File *newdir, const char *name, size_t n);
+
+/* Set the length, zero-filling, within the byte limit.  Eok or an error. */
 int	filesetlen(File *f, uint64_t len);
+
+/* Write n bytes at off, extending the file.  Eok or an error. */
 int	filewrite(File *f, uint64_t off, const uint8_t *p, uint32_t n);
+
+/* Whether user has all of the permission bits p (Pread...) on f. */
 int	hasperm(const File *f, const Str *user, int p);
+
+/* Whether user owns f or leads its group. */
 int	isleader(const File *f, const Str *user);
+
+/* Whether name[0..n) may name a file: not empty, ".", ".." and without a slash. */
 int	validname(const char *name, size_t n);
+
+/* The first child of dir with a readdir cookie above after, or NULL. */
 File	*filefirst(File *dir, uint64_t after);
+
+/* Update f's times and version as what (Tatime...) says. */
 void	filetouch(File *f, int what);
-uint32_t	strid(const Str *s);
+
+/* The time now. */
 void	nowts(struct timespec *ts);
 
 /* What filetouch updates. */
