@@ -151,7 +151,7 @@ int	hasperm(const File *f, const Str *user, int p);
 /* Whether user owns f or leads its group. */
 int	isleader(const File *f, const Str *user);
 
-/* Whether name[0..n) may name a file: not empty, ".", ".." and without a slash. */
+/* Whether name[0..n) may name a file: 1 to 255 bytes, not "." or "..", no slash. */
 int	validname(const char *name, size_t n);
 
 /* The first child of dir with a readdir cookie above after, or NULL. */
