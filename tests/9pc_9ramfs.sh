@@ -62,7 +62,7 @@ awk 'BEGIN { for(i = 0; i < 3000; i++) printf "line %05d of the 9pc test data\n"
 printf 'short\n' > "$T/short"
 
 for V in 9P2000 9P2000.L; do
-	P="timeout 20 $B/9pc -a unix!$SOCK -V $V"
+	P="timeout -k 5 20 $B/9pc -a unix!$SOCK -V $V"
 	D=dir$V
 
 	$P mkdir "$D" >"$T/out" 2>"$T/err"; ok "$V: mkdir $D"
@@ -135,7 +135,7 @@ for V in 9P2000 9P2000.L; do
 done
 
 # both dialects see the same tree
-P="timeout 20 $B/9pc -a unix!$SOCK"
+P="timeout -k 5 20 $B/9pc -a unix!$SOCK"
 $P mkdir shared && $P create shared/x && printf 'both\n' | $P -V 9P2000.L write shared/x; ok "make a file in 9P2000, write it in 9P2000.L"
 is "$($P read shared/x)" "both" "read it back in 9P2000"
 is "$($P -V 9P2000.L ls shared)" "x" "ls in 9P2000.L"
@@ -143,20 +143,20 @@ is "$($P -V 9P2000.L ls shared)" "x" "ls in 9P2000.L"
 # the name/path form: unix!$NAMESPACE/name
 mkdir "$T/ns"
 ln -s "$SOCK" "$T/ns/ramfs"
-is "$(NAMESPACE=$T/ns timeout 20 "$B/9pc" read ramfs/shared/x 2>&1)" "both" "9pc read ramfs/shared/x with NAMESPACE"
-is "$(NAMESPACE=$T/ns timeout 20 "$B/9pc" -V 9P2000.L ls ramfs/shared 2>&1)" "x" "9pc -V 9P2000.L ls ramfs/shared"
-NAMESPACE=$T/ns timeout 20 "$B/9pc" read nosuch/x >/dev/null 2>"$T/err"; st=$?
+is "$(NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" read ramfs/shared/x 2>&1)" "both" "9pc read ramfs/shared/x with NAMESPACE"
+is "$(NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" -V 9P2000.L ls ramfs/shared 2>&1)" "x" "9pc -V 9P2000.L ls ramfs/shared"
+NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" read nosuch/x >/dev/null 2>"$T/err"; st=$?
 [ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "a service that is not posted: error ($(cat "$T/err"))"
 
 if [ -n "$PORT" ]; then
-	is "$(timeout 20 "$B/9pc" -a "tcp!127.0.0.1!$PORT" read shared/x 2>&1)" "both" "9pc over tcp!127.0.0.1!$PORT"
+	is "$(timeout -k 5 20 "$B/9pc" -a "tcp!127.0.0.1!$PORT" read shared/x 2>&1)" "both" "9pc over tcp!127.0.0.1!$PORT"
 else
 	n=$((n + 1)); echo "ok $n # SKIP no free TCP port"
 fi
 
-timeout 20 "$B/9pc" -a "unix!$SOCK" -V 9P2000.u ls >/dev/null 2>&1; st=$?
+timeout -k 5 20 "$B/9pc" -a "unix!$SOCK" -V 9P2000.u ls >/dev/null 2>&1; st=$?
 [ $st -ne 0 ]; ok "9P2000.u is refused by 9pc"
-timeout 20 "$B/9pc" -a "unix!$SOCK" frob >/dev/null 2>&1; st=$?
+timeout -k 5 20 "$B/9pc" -a "unix!$SOCK" frob >/dev/null 2>&1; st=$?
 [ $st -ne 0 ]; ok "unknown command fails"
 
 kill -0 "$pid" 2>/dev/null; ok "9ramfs still running"

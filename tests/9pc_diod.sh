@@ -59,7 +59,7 @@ while [ ! -S "$SOCK" ] && kill -0 "$lastpid" 2>/dev/null && [ $i -lt 100 ]; do s
 [ -S "$SOCK" ]; ok "diod is serving $E on $SOCK"
 if [ ! -S "$SOCK" ]; then sed 's/^/# /' "$T/diod.log"; echo "1..$n"; exit 1; fi
 
-P="timeout 20 $B/9pc -a unix!$SOCK -V 9P2000.L -A $E"
+P="timeout -k 5 20 $B/9pc -a unix!$SOCK -V 9P2000.L -A $E"
 
 # ls against the directory's own listing
 $P ls >"$T/out" 2>"$T/err"; ok "ls"
@@ -127,17 +127,17 @@ is "$(cat "$E/hello.txt")" "changed locally" "... and the file is untouched"
 PORT=$(( 20000 + ($$ * 7) % 20000 ))
 startdiod "127.0.0.1:$PORT" "$T/diodtcp.log"
 i=0
-until grep -q . "$T/diodtcp.log" 2>/dev/null || timeout 5 "$B/9pc" -a "tcp!127.0.0.1!$PORT" -V 9P2000.L -A "$E" ls >/dev/null 2>&1 || [ $i -ge 50 ]; do
+until grep -q . "$T/diodtcp.log" 2>/dev/null || timeout -k 2 5 "$B/9pc" -a "tcp!127.0.0.1!$PORT" -V 9P2000.L -A "$E" ls >/dev/null 2>&1 || [ $i -ge 50 ]; do
 	sleep 0.1; i=$((i + 1))
 done
 if kill -0 "$lastpid" 2>/dev/null; then
-	is "$(timeout 20 "$B/9pc" -a "tcp!127.0.0.1!$PORT" -V 9P2000.L -A "$E" read sub/inner 2>&1)" "inner" "read over tcp!127.0.0.1!$PORT"
+	is "$(timeout -k 5 20 "$B/9pc" -a "tcp!127.0.0.1!$PORT" -V 9P2000.L -A "$E" read sub/inner 2>&1)" "inner" "read over tcp!127.0.0.1!$PORT"
 else
 	n=$((n + 1)); echo "ok $n # SKIP port $PORT was taken"
 fi
 mkdir "$T/ns"
 ln -s "$SOCK" "$T/ns/diod"
-is "$(NAMESPACE=$T/ns timeout 20 "$B/9pc" -V 9P2000.L -A "$E" read diod/sub/inner 2>&1)" "inner" "9pc read diod/sub/inner through NAMESPACE"
+is "$(NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" -V 9P2000.L -A "$E" read diod/sub/inner 2>&1)" "inner" "9pc read diod/sub/inner through NAMESPACE"
 
 kill -0 $pids 2>/dev/null; ok "diod still running"
 echo "1..$n"

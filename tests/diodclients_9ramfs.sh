@@ -49,7 +49,7 @@ i=0
 while [ ! -S "$SOCK" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -S "$SOCK" ]; ok "9ramfs is serving $SOCK"
 
-P="timeout 20 $B/9pc -a unix!$SOCK -V 9P2000.L"
+P="timeout -k 5 20 $B/9pc -a unix!$SOCK -V 9P2000.L"
 awk 'BEGIN { for(i = 0; i < 5000; i++) printf "%05d the quick brown fox\n", i }' > "$T/big"
 printf 'hello, diod\n' > "$T/hello"
 $P mkdir d && $P create d/hello d/big zero null &&
@@ -57,30 +57,30 @@ $P mkdir d && $P create d/hello d/big zero null &&
 ok "9pc makes the tree"
 
 # diodcat: file contents, several msizes
-timeout 20 diodcat -s "$SOCK" -a / d/hello >"$T/out" 2>"$T/err"; ok "diodcat d/hello"
+timeout -k 5 20 diodcat -s "$SOCK" -a / d/hello >"$T/out" 2>"$T/err"; ok "diodcat d/hello"
 cmp -s "$T/out" "$T/hello"; ok "diodcat prints the file"
 [ ! -s "$T/err" ] || { sed 's/^/# /' "$T/err"; false; }; ok "diodcat says nothing on stderr"
-timeout 20 diodcat -s "$SOCK" -a / -m 4096 d/big >"$T/out" 2>"$T/err"; ok "diodcat -m 4096 d/big"
+timeout -k 5 20 diodcat -s "$SOCK" -a / -m 4096 d/big >"$T/out" 2>"$T/err"; ok "diodcat -m 4096 d/big"
 cmp -s "$T/out" "$T/big"; ok "diodcat reads $(wc -c <"$T/big") bytes right"
-timeout 20 diodcat -s "$SOCK" -a / d/nothere >"$T/out" 2>"$T/err"; st=$?
+timeout -k 5 20 diodcat -s "$SOCK" -a / d/nothere >"$T/out" 2>"$T/err"; st=$?
 [ $st -ne 0 ]; ok "diodcat of a missing file fails ($(head -1 "$T/err"))"
 
 # diodls: names.  (diodls -l walks from the directory fid it has opened,
 # which 9P forbids and 9ramfs refuses with EBADF, so it is not run.)
-timeout 20 diodls -s "$SOCK" -a / d >"$T/out" 2>"$T/err"; ok "diodls d"
+timeout -k 5 20 diodls -s "$SOCK" -a / d >"$T/out" 2>"$T/err"; ok "diodls d"
 is "$(grep -v '^\.\.\?$' "$T/out" | LC_ALL=C sort)" "$(printf 'big\nhello')" "diodls names the files"
 [ ! -s "$T/err" ] || { sed 's/^/# /' "$T/err"; false; }; ok "diodls says nothing on stderr"
 
 # diodload: threads reading zero and writing null on one connection each;
 # it attaches to aname "ctl", which 9ramfs must accept as its root
-timeout 60 diodload -s "$SOCK" -m 8192 -n 4 -r 1 >"$T/out" 2>&1; ok "diodload exits 0"
+timeout -k 5 60 diodload -s "$SOCK" -m 8192 -n 4 -r 1 >"$T/out" 2>&1; ok "diodload exits 0"
 sed 's/^/# /' "$T/out"
 ! grep -v 'ops/s' "$T/out" | grep -q .; ok "diodload reports no errors"
 ops=$(sed -n 's/.*: \([0-9][0-9]*\) ops\/s.*/\1/p' "$T/out")
 [ -n "$ops" ] && [ "$ops" -gt 0 ]; ok "diodload did work: ${ops:-no} ops/s"
 # its npc_pwrite sends one Twrite of msize-IOHDRSZ bytes
 is "$($P stat null | awk '$1 == "length" { print $2 }')" $((8192 - 24)) "null holds what diodload wrote"
-timeout 60 diodload -g -s "$SOCK" -n 4 -r 1 >"$T/out" 2>&1; ok "diodload -g exits 0"
+timeout -k 5 60 diodload -g -s "$SOCK" -n 4 -r 1 >"$T/out" 2>&1; ok "diodload -g exits 0"
 ! grep -v 'ops/s' "$T/out" | grep -q .; ok "diodload -g reports no errors"
 ops=$(sed -n 's/.*: \([0-9][0-9]*\) ops\/s.*/\1/p' "$T/out")
 [ -n "$ops" ] && [ "$ops" -gt 0 ]; ok "diodload -g did work: ${ops:-no} ops/s"
