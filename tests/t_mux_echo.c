@@ -153,9 +153,9 @@ main(void)
 	single();
 	/* the full count once; the other shapes with fewer, to stay quick */
 	storm(0, 0, 0xFFFF, n, 100);
-	storm(1, 0, 0xFFFF, n / 5 + 1, 100);
-	storm(0, 1000, 1016, n / 20 + 1, 50);
-	storm(1, 1000, 1016, n / 20 + 1, 50);
-	storm(2, 0, 0xFFFF, n / 10 + 1, 100);
+	storm(1, 0, 0xFFFF, n / 10 + 1, 100);
+	storm(0, 1000, 1016, n / 40 + 1, 50);
+	storm(1, 1000, 1016, n / 40 + 1, 50);
+	storm(2, 0, 0xFFFF, n / 20 + 1, 100);
 	return done_testing();
 }
