@@ -943,6 +943,11 @@ testfmt(void)
 	p9fmt(line, sizeof line, &f, P9_2000);
 	ok(strcmp(line, "Rerror tag 2 ename 'a\\nb\\'\\\\\\x01\\xff'") == 0, "fmt escapes: %s", line);
 
+	f.ename.s = NULL;
+	f.ename.n = 5;
+	p9fmt(line, sizeof line, &f, P9_2000);
+	ok(strcmp(line, "Rerror tag 2 ename ''") == 0, "fmt a NULL string as empty: %s", line);
+
 	memset(&f, 0, sizeof f);
 	f.type = Rread;
 	f.tag = 4;

@@ -937,6 +937,8 @@ outstr(Out *o, P9str s)
 	unsigned c;
 
 	out(o, " '");
+	if(s.s == NULL)
+		s.n = 0;
 	for(i = 0; i < s.n; i += run){
 		/* copy runs of plain characters in one call */
 		for(run = 0; i + run < s.n; run++){
