@@ -56,6 +56,7 @@ struct Muxrpc
 	int	iscancel;	/* a cancel request: libmux's own */
 	int	replied;	/* cancelled, and its own reply has come */
 	int	waitsent;	/* the owner waits for the send, not the reply */
+	int	sendrv;		/* what send returned, in the sender thread */
 	Muxrpc	*canceller;	/* the cancel request in flight for us */
 	Muxrpc	*cancels;	/* we are a cancel request for this one */
 	pthread_cond_t	cond;
@@ -781,25 +782,28 @@ sendproc(void *a)
 {
 	Mux *mux = a;
 	Muxstate *s = mux->state;
-	Muxrpc *r;
-	void *req;
-	int n;
+	Muxrpc *r, *batch;
 
 	pthread_mutex_lock(&s->lk);
 	for(;;){
 		while(s->sqhead == nil && !s->quit)
 			pthread_cond_wait(&s->sendcond, &s->lk);
-		if((r = s->sqhead) == nil)
+		if((batch = s->sqhead) == nil)
 			break;
-		s->sqhead = r->qnext;
-		if(s->sqhead == nil)
-			s->sqtail = nil;
-		r->sstate = Ssending;
-		req = r->req;
+		/* take the whole queue: one round of the lock for all of it */
+		s->sqhead = s->sqtail = nil;
+		for(r = batch; r != nil; r = r->qnext)
+			r->sstate = Ssending;
 		pthread_mutex_unlock(&s->lk);
-		n = mux->send(mux, req);
+		/* while Ssending, nobody else touches r->req or r->qnext */
+		for(r = batch; r != nil; r = r->qnext)
+			r->sendrv = mux->send(mux, r->req);
 		pthread_mutex_lock(&s->lk);
-		sentq(mux, r, req, n);
+		while((r = batch) != nil){
+			batch = r->qnext;
+			r->qnext = nil;
+			sentq(mux, r, r->req, r->sendrv);
+		}
 	}
 	pthread_mutex_unlock(&s->lk);
 	return nil;
