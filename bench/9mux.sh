@@ -96,21 +96,27 @@ start_9pserve() {
 }
 
 "$B/9ramfs" -S 2g -a "unix!$T/ramfs" 2>"$T/ramfs.log" &
+pid_direct=$!
 pids="$pids $!"
 waitsock "$T/ramfs"
 start_mux mux
+pid_9mux=$lastpid
 "$B/9pload" relay "unix!$T/relay" "unix!$T/ramfs" 2>"$T/relay.log" &
+pid_relay=$!
 pids="$pids $!"
 waitsock "$T/relay"
 CONFIGS="direct relay 9mux"
 if [ -n "$NINEMUX_ALT" ]; then
 	start_mux alt "$NINEMUX_ALT"
+	pid_alt=$lastpid
 	CONFIGS="$CONFIGS alt"
 fi
 if [ -n "$NINEPSERVE" ]; then
 	start_9pserve 9pserve
+	pid_9pserve=$lastpid
 	CONFIGS="$CONFIGS 9pserve"
 fi
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 addr() {
 	case $1 in
@@ -133,13 +139,28 @@ ratio() {
 }
 
 # load CONFIG ARGS...: one 9pload run; its line on stdout, or nothing
+# cputicks CONFIG: CPU time so far of 9ramfs and of CONFIG's hop, in ticks
+cputicks() {
+	eval "hop=\$pid_$1"
+	[ "$1" = direct ] && hop=
+	cat "/proc/$pid_direct/stat" ${hop:+"/proc/$hop/stat"} 2>/dev/null |
+	    awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+
+# load CONFIG ARGS...: one 9pload run; its line on stdout, or nothing.
+# srvcpu_us is the CPU time 9ramfs and the hop spent per round trip: a
+# cost that, unlike the times, other work on the machine hardly moves.
 load() {
 	c=$1
 	shift
+	t0=$(cputicks "$c")
 	line=$("$B/9pload" -a "$(addr "$c")" "$@" 2>>"$T/9pload.err") || {
 		fail "9pload $* against $c failed: $(tail -n 3 "$T/9pload.err")"
 		line=
 	}
+	t1=$(cputicks "$c")
+	[ -n "$line" ] && line="$line srvcpu_us=$(awk -v a="$t0" -v b="$t1" -v n="$(field ops "$line")" -v hz="$HZ" \
+	    'BEGIN { if (n > 0) printf "%.2f", (b - a) * 1e6 / hz / n; else print "-" }')"
 	echo "$line"
 }
 
@@ -204,7 +225,7 @@ echo
 echo "1. small-op round trip, 1 client (walk, stat, clunk: each one round trip)"
 echo "   command: 9pload -a ADDR -c 1 -d $SECS small"
 hr
-printf '%-9s %10s %10s %12s %12s %12s\n' config p50_us p99_us ops/s "p50/direct" "p50/relay"
+printf '%-9s %10s %10s %10s %12s %12s %12s\n' config p50_us p99_us ops/s "p50/direct" "p50/relay" "srv CPU us"
 hr
 echo "config p50_us p99_us ops_per_s" >"$OUT/rtt.dat"
 point p50_us -c 1 -d "$SECS" small
@@ -213,11 +234,12 @@ for c in $CONFIGS; do
 	eval "rtt_p50_$c=\$(field p50_us \"\$l\")"
 	eval "rtt_p99_$c=\$(field p99_us \"\$l\")"
 	eval "rtt_ops_$c=\$(field ops_per_s \"\$l\")"
+	eval "rtt_cpu_$c=\$(field srvcpu_us \"\$l\")"
 done
 for c in $CONFIGS; do
-	eval "p50=\$rtt_p50_$c p99=\$rtt_p99_$c ops=\$rtt_ops_$c"
-	printf '%-9s %10s %10s %12s %12s %12s\n' "$c" "$p50" "$p99" "$ops" \
-	    "$(ratio "$p50" "$rtt_p50_direct")" "$(ratio "$p50" "$rtt_p50_relay")"
+	eval "p50=\$rtt_p50_$c p99=\$rtt_p99_$c ops=\$rtt_ops_$c cpu=\$rtt_cpu_$c"
+	printf '%-9s %10s %10s %10s %12s %12s %12s\n' "$c" "$p50" "$p99" "$ops" \
+	    "$(ratio "$p50" "$rtt_p50_direct")" "$(ratio "$p50" "$rtt_p50_relay")" "$cpu"
 	echo "$c ${p50:-0} ${p99:-0} ${ops:-0}" >>"$OUT/rtt.dat"
 done
 r=$(ratio "$rtt_p50_9mux" "$rtt_p50_relay")
@@ -267,7 +289,7 @@ echo "   command: 9pload -a ADDR -c N -d $SECS small"
 hr
 printf '%-8s' clients
 for c in $CONFIGS; do printf ' %10s' "$c"; done
-printf ' %12s %10s %10s\n' "9mux/direct" "p99 direct" "p99 9mux"
+printf ' %12s %10s %10s %s\n' "9mux/direct" "p99 direct" "p99 9mux" "  srv CPU us/op:$(for c in $CONFIGS; do printf ' %s' "$c"; done)"
 hr
 printf 'clients' >"$OUT/smallops.dat"
 for c in $CONFIGS; do printf ' %s' "$c" >>"$OUT/smallops.dat"; done
@@ -281,13 +303,18 @@ for n in $CLIENTS; do
 		v=$(field ops_per_s "$l")
 		eval "ops_$c=\$v"
 		eval "p99_$c=\$(field p99_us \"\$l\")"
+		eval "cpu_$c=\$(field srvcpu_us \"\$l\")"
 		printf ' %10s' "${v:--}"
 		printf ' %s' "${v:-0}" >>"$OUT/smallops.dat"
 	done
 	echo >>"$OUT/smallops.dat"
 	r=$(ratio "$ops_9mux" "$ops_direct")
 	[ "$n" = 64 ] && r64=$r
-	printf ' %12s %10s %10s\n' "$r" "$p99_direct" "$p99_9mux"
+	printf ' %12s %10s %10s   ' "$r" "$p99_direct" "$p99_9mux"
+	for c in $CONFIGS; do
+		eval "printf ' %s' \"\$cpu_$c\""
+	done
+	echo
 done
 [ -n "$r64" ] &&
 target "64-client throughput through 9mux at least direct's: $r64 -> $(awk -v r="$r64" 'BEGIN { print (r != "-" && r >= 1.0) ? "MET" : "NOT MET" }')"
