@@ -198,8 +198,10 @@ down(void)
 	st = pc_killwait(mux, SIGTERM, 15000);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: 9mux exits 0 on SIGTERM", fixname);
 	mux = -1;
-	pc_kill(srv, SIGTERM);
+	st = pc_kill(srv, SIGTERM);
 	srv = -1;
+	if(!ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: 9testsrv exits 0", fixname))
+		diag("  %s", pc_slurp(srverr));
 }
 
 /* ---- reading the server's log ---- */
