@@ -51,7 +51,8 @@ while [ $i -le $N ]; do
 			echo "MISMATCH reading back $f"; exit 1
 		fi
 		"$B/9pc" -a "$A" -u "user$i" mkdir /dir$i || exit 1
-		echo "hello from client $i" | "$B/9pc" -a "$A" -u "user$i" create /dir$i/greeting || exit 1
+		"$B/9pc" -a "$A" -u "user$i" create /dir$i/greeting || exit 1
+		echo "hello from client $i" | "$B/9pc" -a "$A" -u "user$i" write /dir$i/greeting || exit 1
 		"$B/9pc" -a "$A" -u "user$i" read /dir$i/greeting
 	) &
 	pids="$pids $!"

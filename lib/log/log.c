@@ -25,7 +25,7 @@ loglevel(void)
 	return level;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vlog(int prio, const char *fmt, va_list ap)
 {
 	char line[1024];
