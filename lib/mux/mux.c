@@ -98,7 +98,7 @@ struct Muxstate
 	Muxrpc	*all;		/* every malloc'd Muxrpc */
 	int	reading;	/* a recv is in progress */
 	int	hung;
-	pthread_mutex_t	sendlk;	/* one send at a time without muxprocs */
+	int	sending;	/* a thread is draining the send queue */
 
 	int	procs;
 	int	quit;
@@ -140,7 +140,6 @@ muxinit(Mux *mux)
 	if(s == nil)
 		return;		/* every RPC will fail */
 	pthread_mutex_init(&s->lk, nil);
-	pthread_mutex_init(&s->sendlk, nil);
 	pthread_condattr_init(&s->cattr);
 	pthread_condattr_setclock(&s->cattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->sendcond, nil);
@@ -692,34 +691,48 @@ sendfailed(Mux *mux, Muxrpc *r)
 }
 
 /*
- * Send r's request (tag set): in the caller without muxprocs, else by
- * the sender thread, whose work the caller waits for unless nowait.
+ * Send r's request (tag set): by flushq without muxprocs, else by the
+ * sender thread; the caller waits for it to be sent unless nowait.
  * Lock held on entry and exit.
  */
 static void
 sendrpc(Mux *mux, Muxrpc *r, int nowait)
 {
-	Muxstate *s = mux->state;
-	int n;
-
-	if(s->procs){
-		enqueue(s, r);
-		if(!nowait){
-			r->waitsent = 1;
-			awaitrpc(mux, r, 1, nil);
-			r->waitsent = 0;
-		}
-		return;
+	enqueue(mux->state, r);
+	flushq(mux);
+	if(!nowait){
+		r->waitsent = 1;
+		awaitrpc(mux, r, 1, nil);
+		r->waitsent = 0;
 	}
-	r->sstate = Ssending;
+}
+
+/*
+ * Send everything queued now, with the lock released: one round of the
+ * lock for the lot.  The caller has set s->sending, so this is the only
+ * send running; while Ssending nobody else touches r->req or r->qnext.
+ */
+static void sentq(Mux*, Muxrpc*, void*, int);
+
+static void
+sendbatch(Mux *mux)
+{
+	Muxstate *s = mux->state;
+	Muxrpc *r, *batch;
+
+	batch = s->sqhead;
+	s->sqhead = s->sqtail = nil;
+	for(r = batch; r != nil; r = r->qnext)
+		r->sstate = Ssending;
 	pthread_mutex_unlock(&s->lk);
-	pthread_mutex_lock(&s->sendlk);
-	n = mux->send(mux, r->req);
-	pthread_mutex_unlock(&s->sendlk);
+	for(r = batch; r != nil; r = r->qnext)
+		r->sendrv = mux->send(mux, r->req);
 	pthread_mutex_lock(&s->lk);
-	r->sstate = Ssent;
-	if(n < 0)
-		sendfailed(mux, r);
+	while((r = batch) != nil){
+		batch = r->qnext;
+		r->qnext = nil;
+		sentq(mux, r, r->req, r->sendrv);
+	}
 }
 
 /* Sent r's queued request: the sender thread's or flushq's epilogue. */
@@ -743,30 +756,24 @@ sentq(Mux *mux, Muxrpc *r, void *req, int n)
 }
 
 /*
- * Without muxprocs, send what is queued (cancel requests that got a tag
- * from whoever released it) in this thread.  Lock held.
+ * Without muxprocs, whoever queues a request (or frees a tag a queued
+ * cancel request takes) sends what is queued, unless another thread is
+ * at it already: then that one sends ours too.  Callers never wait for
+ * each other's sends, so they are free to read meanwhile.  Lock held.
  */
 static void
 flushq(Mux *mux)
 {
 	Muxstate *s = mux->state;
-	Muxrpc *r;
-	void *req;
-	int n;
 
-	while(!s->procs && (r = s->sqhead) != nil){
-		s->sqhead = r->qnext;
-		if(s->sqhead == nil)
-			s->sqtail = nil;
-		r->sstate = Ssending;
-		req = r->req;
-		pthread_mutex_unlock(&s->lk);
-		pthread_mutex_lock(&s->sendlk);
-		n = mux->send(mux, req);
-		pthread_mutex_unlock(&s->sendlk);
-		pthread_mutex_lock(&s->lk);
-		sentq(mux, r, req, n);
-	}
+	if(s->procs || s->sending)
+		return;
+	s->sending = 1;
+	while(!s->procs && s->sqhead != nil)
+		sendbatch(mux);
+	s->sending = 0;
+	if(s->procs)
+		pthread_cond_signal(&s->sendcond);
 }
 
 /* Leave a public function: send what others left queued, then unlock. */
@@ -782,28 +789,16 @@ sendproc(void *a)
 {
 	Mux *mux = a;
 	Muxstate *s = mux->state;
-	Muxrpc *r, *batch;
 
 	pthread_mutex_lock(&s->lk);
 	for(;;){
-		while(s->sqhead == nil && !s->quit)
+		while((s->sqhead == nil || s->sending) && !s->quit)
 			pthread_cond_wait(&s->sendcond, &s->lk);
-		if((batch = s->sqhead) == nil)
+		if(s->sqhead == nil || s->sending)
 			break;
-		/* take the whole queue: one round of the lock for all of it */
-		s->sqhead = s->sqtail = nil;
-		for(r = batch; r != nil; r = r->qnext)
-			r->sstate = Ssending;
-		pthread_mutex_unlock(&s->lk);
-		/* while Ssending, nobody else touches r->req or r->qnext */
-		for(r = batch; r != nil; r = r->qnext)
-			r->sendrv = mux->send(mux, r->req);
-		pthread_mutex_lock(&s->lk);
-		while((r = batch) != nil){
-			batch = r->qnext;
-			r->qnext = nil;
-			sentq(mux, r, r->req, r->sendrv);
-		}
+		s->sending = 1;
+		sendbatch(mux);
+		s->sending = 0;
 	}
 	pthread_mutex_unlock(&s->lk);
 	return nil;
@@ -1089,7 +1084,6 @@ muxfree(Mux *mux)
 	pthread_cond_destroy(&s->sendcond);
 	pthread_cond_destroy(&s->rdcond);
 	pthread_condattr_destroy(&s->cattr);
-	pthread_mutex_destroy(&s->sendlk);
 	pthread_mutex_destroy(&s->lk);
 	free(s);
 	mux->state = nil;
