@@ -84,8 +84,9 @@ void muxsetfree(Mux *mux, void (*freemsg)(Mux *mux, void *msg));
 void muxsetcancel(Mux *mux, void *(*mkcancel)(Mux *mux, uint oldtag));
 
 /*
- * Send request and return at once: a handle for muxrpcfinish, or nil on
- * error.  Once it returns libmux no longer uses request.
+ * Send request (waiting for a tag if need be) without waiting for the
+ * reply: a handle for muxrpcfinish, or nil on error.  Once it returns
+ * libmux no longer uses request.
  */
 Muxrpc *muxrpcstart(Mux *mux, void *request);
 
@@ -108,8 +109,9 @@ int muxrpccanfinish(Muxrpc *r, void **reply);
 
 /*
  * Abandon r and free it; its reply, if one comes, goes to the free hook.
- * Never blocks: with a cancel hook the cancel request is sent, or queued
- * until a tag is free (and dropped if r's reply comes first).
+ * Never waits for a tag or a reply: with a cancel hook the cancel request
+ * is sent, or queued until a tag is free (and dropped if r's reply comes
+ * first).
  */
 void muxrpccancel(Muxrpc *r);
 
