@@ -464,15 +464,17 @@ decode1(const uint8_t *buf, size_t len, uint32_t msize, int dialect, Fcall *f,
 }
 
 /*
- * Clear f but for the walk arrays, which are 40% of it and meaningful
- * only up to nwname and nwqid.
+ * gcc turns a memset of constant size into rep stosq, which costs more
+ * here than all the rest of decoding a small message; calling libc's
+ * vector memset through a pointer the compiler cannot see through
+ * makes clearing an Fcall about three times cheaper.
  */
+static void *(*volatile zero)(void *, int, size_t) = memset;
+
 static void
 clear(Fcall *f)
 {
-	memset(f, 0, offsetof(Fcall, wname));
-	f->nwqid = 0;
-	memset((char *)f + offsetof(Fcall, offset), 0, sizeof *f - offsetof(Fcall, offset));
+	zero(f, 0, sizeof *f);
 }
 
 /*
