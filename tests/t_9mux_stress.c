@@ -22,6 +22,7 @@ enum {
 static const char *dir;
 static char srvsock[400], muxsock[400], srvlog[400];
 static pid_t srv = -1, mux = -1;
+static int chaos;	/* the upstream is killed and restarted during the round */
 
 static const char *paths[] = { "hello", "sub/file", "sub", "nothere" };
 static const char *content[] = { "hello, world\n", "sub file\n", NULL, NULL };
@@ -43,6 +44,9 @@ struct Client {
 	int		replies;
 	int		flushes;
 	int		hungup;
+	int		resets;
+	int		errreplies;
+	int		redials;
 	char		why[256];
 };
 
@@ -109,6 +113,10 @@ apply(Client *cl, Pconn *c, Op *op, Fidst *f)
 		fail(cl, "%s tag %u answered by type %u", p9typename(t->type), t->tag, r->type);
 		return;
 	}
+	if(chaos && r->type == Rerror) {
+		cl->errreplies++;
+		return;	/* the upstream may be gone: errors are the rule then */
+	}
 	switch(t->type) {
 	case Twalk:
 		if(op->path == 3) {
@@ -151,6 +159,27 @@ apply(Client *cl, Pconn *c, Op *op, Fidst *f)
 	}
 }
 
+/* Dial 9mux, Tversion and attach fid 1 (retrying for a while in chaos rounds). */
+static Pconn *
+connect1(Client *cl)
+{
+	Pconn *c;
+	long end;
+
+	end = pc_now() + (chaos ? 15000 : 0);
+	do {
+		c = pc_open(muxsock, P9_2000);
+		if(c != NULL && pc_version(c, cl->id % 3 == 0 ? 4096 : 8192, "9P2000") == Rversion
+		&& pc_attach(c, 1, 1, "stress") == Rattach && c->r.tag == 1)
+			return c;
+		pc_close(c);
+		if(chaos)
+			pc_sleep(100);
+	} while(pc_now() < end);
+	fail(cl, "cannot dial, version and attach");
+	return NULL;
+}
+
 static void *
 client(void *a)
 {
@@ -159,21 +188,12 @@ client(void *a)
 	Fidst f[NF];
 	Op ops[MAXOPS];
 	uint16_t tag;
-	int b, i, k, nops, left, hang;
+	int b, i, k, nops, left, hang, reset;
 	long r;
 
 	cl = a;
-	c = pc_open(muxsock, P9_2000);
-	if(c == NULL) {
-		fail(cl, "cannot dial 9mux");
+	if((c = connect1(cl)) == NULL)
 		return NULL;
-	}
-	if(pc_version(c, cl->id % 3 == 0 ? 4096 : 8192, "9P2000") != Rversion
-	|| pc_attach(c, 1, 1, "stress") != Rattach) {
-		fail(cl, "cannot attach");
-		pc_close(c);
-		return NULL;
-	}
 	memset(f, 0, sizeof f);
 	f[1].held = 1;
 	f[1].path = -1;
@@ -250,14 +270,69 @@ client(void *a)
 			cl->hungup = 1;
 			goto out;
 		}
+		/* Now and then a Tversion right behind the batch resets the session. */
+		reset = rnd(cl, 25) == 0;
+		if(reset) {
+			Fcall v;
+
+			memset(&v, 0, sizeof v);
+			v.type = Tversion;
+			v.tag = P9_NOTAG;
+			v.msize = 8192;
+			v.version = p9str("9P2000");
+			pc_send(c->fd, &v, P9_2000);
+			cl->resets++;
+		}
 		left = nops;
-		while(left > 0) {
+		while(left > 0 || reset) {
 			r = pc_next(c, 5000);
+			if(r == PC_EOF && chaos) {
+				/* 9mux may drop sessions whose upstream went away. */
+				pc_close(c);
+				if((c = connect1(cl)) == NULL)
+					return NULL;
+				memset(f, 0, sizeof f);
+				f[1].held = 1;
+				f[1].path = -1;
+				cl->redials++;
+				break;
+			}
 			if(r <= 0) {
 				fail(cl, "batch %d: no reply (%ld) with %d requests unresolved", b, r, left);
 				goto out;
 			}
 			cl->replies++;
+			if(reset && chaos && c->r.tag == P9_NOTAG && c->r.type == Rerror) {
+				/* Tversion refused while the upstream is away: start over. */
+				pc_close(c);
+				if((c = connect1(cl)) == NULL)
+					return NULL;
+				memset(f, 0, sizeof f);
+				f[1].held = 1;
+				f[1].path = -1;
+				cl->redials++;
+				break;
+			}
+			if(reset && c->r.type == Rversion) {
+				/* Nothing of the old session may follow; it had nothing left. */
+				reset = 0;
+				memset(f, 0, sizeof f);
+				f[1].held = 1;
+				f[1].path = -1;
+				if(pc_attach(c, 1, 1, "stress") == Rerror && c->r.tag == 1 && chaos) {
+					/* No upstream to attach to yet. */
+					pc_close(c);
+					if((c = connect1(cl)) == NULL)
+						return NULL;
+					cl->redials++;
+					break;
+				}
+				if(c->r.type != Rattach || c->r.tag != 1) {
+					fail(cl, "batch %d: after Tversion, attach got tag %u type %u", b, c->r.tag, c->r.type);
+					goto out;
+				}
+				break;
+			}
 			for(i = 0; i < nops; i++)
 				if(ops[i].t.tag == c->r.tag && !ops[i].resolved)
 					break;
@@ -300,18 +375,25 @@ onalarm(int sig)
 	_exit(1);
 }
 
-/* One round: 9testsrv with the delays (and -o if orig), 9mux, the clients. */
+/*
+ * One round: 9testsrv with the delays, 9mux, the clients.  mode 1 adds
+ * -o to 9testsrv; mode 2 kills 9testsrv in the middle and starts a new
+ * one at the same address.
+ */
 static void
-round1(int orig, unsigned seed)
+round1(int mode, unsigned seed)
 {
+	char oldlog[400];
+	int orig = mode;
 	char sa[420], ma[420], serr[420], merr[420];
 	pthread_t th[NCLIENT];
 	Client cl[NCLIENT];
 	long fids, tags, end;
-	int i, errors, replies, flushes, st;
+	int i, errors, replies, flushes, st, resets, redials, errreplies;
 	const char *name;
 
-	name = orig ? "-o" : "plain";
+	name = mode == 0 ? "plain" : mode == 1 ? "-o" : "upstream restarted";
+	chaos = mode == 2;
 	snprintf(srvsock, sizeof srvsock, "%s/srv%d.sock", dir, orig);
 	snprintf(muxsock, sizeof muxsock, "%s/mux%d.sock", dir, orig);
 	snprintf(srvlog, sizeof srvlog, "%s/srv%d.log", dir, orig);
@@ -322,7 +404,7 @@ round1(int orig, unsigned seed)
 	{
 		const char *av[] = { pc_prog("9testsrv"), "-l", srvlog, "-a", sa,
 			"-d", "Tread:7", "-d", "Twalk:5", "-d", "Tclunk:6", "-d", "Tflush:3",
-			"-d", "Topen:2", orig ? "-o" : NULL, NULL };
+			"-d", "Topen:2", mode == 1 ? "-o" : NULL, NULL };
 
 		srv = pc_spawn(av, serr);
 	}
@@ -343,16 +425,38 @@ round1(int orig, unsigned seed)
 		cl[i].seed = seed + (unsigned)i * 7919;
 		pthread_create(&th[i], NULL, client, &cl[i]);
 	}
+	oldlog[0] = 0;
+	if(chaos) {
+		pc_sleep(300);
+		pc_kill(srv, SIGKILL);
+		snprintf(oldlog, sizeof oldlog, "%s", srvlog);
+		snprintf(srvlog, sizeof srvlog, "%s/srv%d.new.log", dir, orig);
+		{
+			const char *av[] = { pc_prog("9testsrv"), "-l", srvlog, "-a", sa,
+				"-d", "Tread:7", "-d", "Twalk:5", "-d", "Tclunk:6", "-d", "Tflush:3",
+				"-d", "Topen:2", NULL };
+
+			srv = pc_spawn(av, serr);
+		}
+		ok(pc_waitsock(srvsock, 5000) == 0, "%s: a new 9testsrv listens", name);
+	}
 	errors = replies = flushes = 0;
+	resets = redials = errreplies = 0;
 	for(i = 0; i < NCLIENT; i++) {
 		pthread_join(th[i], NULL);
+		resets += cl[i].resets;
+		errreplies += cl[i].errreplies;
+		redials += cl[i].redials;
 		errors += cl[i].errors;
 		replies += cl[i].replies;
 		flushes += cl[i].flushes;
 		if(cl[i].errors)
 			diag("client %d: %d errors, first: %s", i, cl[i].errors, cl[i].why);
 	}
-	diag("%s: %d replies checked, %d flushes", name, replies, flushes);
+	diag("%s: %d replies checked, %d flushes, %d Tversion resets, %d redials, %d error replies",
+		name, replies, flushes, resets, redials, errreplies);
+	if(chaos)
+		ok(errreplies > 0, "%s: the loss was felt (error replies)", name);
 	is_int(errors, 0, "%s: %d clients, %d batches each: every reply right", name, NCLIENT, NBATCH);
 	ok(replies > NCLIENT * NBATCH, "%s: they did real work", name);
 
@@ -367,7 +471,7 @@ round1(int orig, unsigned seed)
 	}
 	is_int(fids, 0, "%s: server holds no fid after every client left", name);
 	is_int(tags, 0, "%s: server has no tag in flight", name);
-	i = pc_count(srvlog, "VIOLATION");
+	i = pc_count(srvlog, "VIOLATION") + (oldlog[0] ? pc_count(oldlog, "VIOLATION") : 0);
 	is_int(i, 0, "%s: server saw no violation", name);
 	if(i > 0) {
 		char line[512];
@@ -405,6 +509,7 @@ main(int argc, char **argv)
 	diag("seed %u (STRESS_SEED to repeat)", seed);
 	round1(0, seed);
 	round1(1, seed);
+	round1(2, seed);
 	pc_rmdir(dir);
 	return done_testing();
 }
