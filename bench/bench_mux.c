@@ -30,6 +30,7 @@
 enum {
 	Msize	= 16,		/* tag[4] seq[4] pad[8] */
 	Maxconn	= 64,
+	Trials	= 3,
 };
 
 static const int nthreads[] = {1, 8, 64};
@@ -340,10 +341,10 @@ int
 main(int argc, char **argv)
 {
 	const char *outdir = "build/bench";
-	double secs = 1.5, r[3][3];
+	double secs = 1.5, r[3][3], v;
 	char path[1024];
 	FILE *f;
-	int i, k, opt;
+	int i, k, t, opt;
 	size_t nt = sizeof nthreads / sizeof nthreads[0];
 
 	signal(SIGPIPE, SIG_IGN);
@@ -362,11 +363,17 @@ main(int argc, char **argv)
 	}
 	if(secs <= 0)
 		secs = 1.5;
-	printf("bench_mux: 16-byte echo RPCs per second, %.1fs per point, one server process\n", secs);
+	printf("bench_mux: 16-byte echo RPCs per second, best of %d runs of %.2fs per point, one server process\n",
+		Trials, secs / Trials);
 	printf("%8s %14s %14s %14s %10s %10s\n", "threads", "mux 1 conn", "mux+procs", "lockstep N conn", "mux/lock", "procs/lock");
 	for(i = 0; i < (int)nt; i++){
+		/* interleaved trials, best kept: other load on the machine only slows */
 		for(k = 0; k < 3; k++)
-			r[i][k] = run(k, nthreads[i], secs);
+			r[i][k] = 0;
+		for(t = 0; t < Trials; t++)
+			for(k = 0; k < 3; k++)
+				if((v = run(k, nthreads[i], secs / Trials)) > r[i][k])
+					r[i][k] = v;
 		printf("%8d %14.0f %14.0f %14.0f %10.2f %10.2f\n", nthreads[i], r[i][0], r[i][1], r[i][2],
 			r[i][0] / r[i][2], r[i][1] / r[i][2]);
 	}
