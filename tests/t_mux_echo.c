@@ -107,6 +107,69 @@ storm(int procs, uint mintag, uint maxtag, long n, uint32_t maxdelay)
 	echoclose(c, pid);
 }
 
+/*
+ * Requests and replies far bigger than the socket buffers, from many
+ * threads: sends block until the server's replies are read, so some
+ * caller must read while another is stuck in send.
+ */
+typedef struct Big Big;
+struct Big
+{
+	Conn	*c;
+	int	id;
+	int	good;
+};
+
+static void*
+bigworker(void *a)
+{
+	Big *g = a;
+	unsigned char *req, *rep;
+	uint64_t id;
+	int i;
+
+	for(i = 0; i < 20; i++){
+		id = (uint64_t)g->id << 32 | (uint64_t)i;
+		req = mkmsg(Tping, id, 0, 0, 0, 60000);
+		rep = muxrpc(&g->c->mux, req);
+		if(rep != NULL && MID(rep) == id && MLEN(rep) == MLEN(req) && paycheck(rep, id))
+			g->good++;
+		free(req);
+		free(rep);
+	}
+	return NULL;
+}
+
+static void
+big(int procs)
+{
+	Srvopt o = {0, 0};
+	Conn *c;
+	pid_t pid;
+	pthread_t t[32];
+	Big a[32];
+	int i, good;
+
+	c = echoconn(o, 0, 0xFFFF, &pid);
+	if(procs)
+		muxprocs(&c->mux);
+	for(i = 0; i < 32; i++){
+		a[i].c = c;
+		a[i].id = i;
+		a[i].good = 0;
+		if(pthread_create(&t[i], NULL, bigworker, &a[i]) != 0)
+			abort();
+	}
+	good = 0;
+	for(i = 0; i < 32; i++){
+		pthread_join(t[i], NULL);
+		good += a[i].good;
+	}
+	is_int(good, 32 * 20, "%s: 32 threads x 20 RPCs of 60 kB each way, beyond the socket buffers",
+		procs ? "muxprocs" : "no procs");
+	echoclose(c, pid);
+}
+
 static void
 single(void)
 {
@@ -151,6 +214,8 @@ main(void)
 	if(sc != 1)
 		diag("RPC counts scaled by %g (MUX_TEST_SCALE, or the ThreadSanitizer default)", sc);
 	single();
+	big(0);
+	big(1);
 	/* the full count once; the other shapes with fewer, to stay quick */
 	storm(0, 0, 0xFFFF, n, 100);
 	storm(1, 0, 0xFFFF, n / 10 + 1, 100);

@@ -571,10 +571,12 @@ dispatch(Mux *mux, void *m)
 	pthread_cond_signal(&r->cond);
 }
 
-/* Read one message with the lock released, and dispatch it. */
+/* Read one message with the lock released, and dispatch it; me: the reader's cond. */
 static void
-readone(Mux *mux)
+readone(Mux *mux, pthread_cond_t *me)
 {
+	Sleeper *sl;
+
 	Muxstate *s = mux->state;
 	void *m;
 
@@ -589,8 +591,19 @@ readone(Mux *mux)
 		dispatch(mux, m);
 	if(s->procs)
 		pthread_cond_broadcast(&s->rdcond);
-	else
-		flushq(mux);	/* cancel requests given the tags just freed */
+	else if(s->sqhead != nil && !s->sending){
+		/*
+		 * Send the cancel requests given the tags just freed.  A send
+		 * may block until the peer's replies are read: let another
+		 * waiter read meanwhile.
+		 */
+		for(sl = s->sleep.next; sl != &s->sleep; sl = sl->next)
+			if(sl->cond != me){
+				pthread_cond_signal(sl->cond);
+				break;
+			}
+		flushq(mux);
+	}
 }
 
 /*
@@ -612,7 +625,7 @@ await(Mux *mux, pthread_cond_t *cond, int (*ready)(void*), void *arg, const stru
 	s->sleep.prev = &me;
 	while(!ready(arg)){
 		if(!s->reading && !s->procs && !s->hung){
-			readone(mux);
+			readone(mux, cond);
 			continue;
 		}
 		if(deadline != nil){
