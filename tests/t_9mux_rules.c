@@ -8,6 +8,7 @@
  * saw no violation.
  */
 #include <pwd.h>
+#include <sys/stat.h>
 
 #include "tap.h"
 #include "p9conv.h"
@@ -884,7 +885,7 @@ fids(void)
 	char line[512];
 	long long x;
 
-	if(up("fids", "-d Tclunk:300 -e Tremove -A", "") < 0)
+	if(up("fids", "-d Tclunk:300 -d Tremove:300 -e Tremove -A", "") < 0)
 		return;
 	a = attached("9P2000", 8192, 1);
 	ok(a && a->r.type == Rattach, "fids: attached");
@@ -950,6 +951,25 @@ fids(void)
 	if(!eq(violations(), 0, "fids: upstream fid not reused before its Rclunk"))
 		showviolations();
 
+	/* The same after a Tremove (which fails upstream, 300 ms late). */
+	pc_walk(a, 6, 1, 7, "hello");
+	t = mk(Tremove, 20);
+	t.fid = 7;
+	post(a, &t);
+	pc_mkwalk(&t, 21, 1, 7, "sub");
+	post(a, &t);
+	got = 0;
+	for(n = 0; n < 2 && pc_next(a, T) > 0; n++) {
+		if(a->r.tag == 20 && a->r.type == Rerror)
+			got |= 1;
+		if(a->r.tag == 21 && a->r.type == Rwalk && a->r.nwqid == 1)
+			got |= 2;
+	}
+	ok(got & 2, "fids: fid reused right after Tremove (before its reply): Rwalk");
+	ok(got & 1, "fids: and the Tremove's Rerror arrives");
+	if(!eq(violations(), 0, "fids: upstream fid not reused before its Tremove's reply"))
+		showviolations();
+
 	/* Auth: afid translated like any fid. */
 	t = mk(Tauth, 13);
 	t.afid = 20;
@@ -971,6 +991,22 @@ fids(void)
 
 		ok(linefids(line, f) == 2 && f[1] == x && f[0] != x && x >= 0,
 			"fids: upstream Tattach names the upstream afid of Tauth (%lld)", x);
+	}
+	{
+		/* I/O on the afid names the same upstream fid. */
+		long long f[2];
+
+		t = mk(Twrite, 15);
+		t.fid = 20;
+		t.count = 3;
+		t.data = (const uint8_t *)"abc";
+		is_int(pc_rpc(a, &t, T), Rwrite, "fids: Twrite on the afid");
+		upline("Twrite", NULL, -1, line, sizeof line);
+		ok(linefids(line, f) == 1 && f[0] == x, "fids: upstream Twrite names the upstream afid");
+		t = mk(Tattach, 14);
+		t.uname = p9str("tester");
+		t.aname = p9str("");
+		t.nuname = P9_NOFID;
 	}
 	mark = upmark();
 	t.fid = 22;
@@ -1473,6 +1509,73 @@ pinning(void)
 		diag("  %s", line);
 out:
 	down();
+
+	/* 9P2000.L: n_uname is pinned too, in Tauth and Tattach. */
+	if(up("pin-dotl", "-A", "-u -V 9P2000.L") < 0)
+		return;
+	a = cl("9P2000.L", 8192);
+	if(!ok(a && pw && a->r.type == Rversion, "pin-dotl: connected"))
+		goto out2;
+	{
+		Fcall t;
+		char nu[64];
+
+		t = mk(Tauth, 1);
+		t.afid = 5;
+		t.uname = p9str("mallory");
+		t.aname = p9str("");
+		t.nuname = 4242;
+		is_int(pc_rpc(a, &t, T), Rauth, "pin-dotl: Tauth");
+		upline("Tauth", NULL, -1, line, sizeof line);
+		snprintf(want, sizeof want, " uname=%s", pw->pw_name);
+		snprintf(nu, sizeof nu, "n_uname %u", (unsigned)getuid());
+		ok(strstr(line, want) && strstr(line, nu), "pin-dotl: Tauth uname and n_uname pinned (%s)", line);
+		t = mk(Tattach, 2);
+		t.fid = 1;
+		t.afid = 5;
+		t.uname = p9str("mallory");
+		t.aname = p9str("");
+		t.nuname = 4242;
+		is_int(pc_rpc(a, &t, T), Rattach, "pin-dotl: Tattach");
+		upline("Tattach", NULL, -1, line, sizeof line);
+		ok(strstr(line, want) && strstr(line, nu), "pin-dotl: Tattach uname and n_uname pinned (%s)", line);
+	}
+out2:
+	down();
+
+	/* The pin is the connecting user's, not 9mux's: a client that is nobody. */
+	if(getuid() == 0 && (pw = getpwnam("nobody")) != NULL) {
+		pid_t kid;
+		int st;
+		uid_t nuid = pw->pw_uid;
+		char nname[64];
+
+		snprintf(nname, sizeof nname, "%s", pw->pw_name);
+		if(up("pin-other", "", "-u -M 0666") < 0)
+			return;
+		chmod(dir, 0755);
+		fflush(stdout);
+		kid = fork();
+		if(kid == 0) {
+			Pconn *k;
+
+			if(setgid(pw->pw_gid) < 0 || setuid(nuid) < 0)
+				_exit(2);
+			k = pc_open(muxsock, P9_2000);
+			if(k == NULL || pc_version(k, 8192, "9P2000") != Rversion
+			|| pc_attach(k, 1, 1, "root") != Rattach)
+				_exit(3);
+			_exit(0);
+		}
+		st = pc_waitexit(kid, 10000);
+		ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "pin-other: a client running as %s attached", nname);
+		upline("Tattach", NULL, -1, line, sizeof line);
+		snprintf(want, sizeof want, " uname=%s", nname);
+		ok(strstr(line, want) != NULL, "pin-other: its uname is pinned to %s, not root (%s)", nname, line);
+		chmod(dir, 0700);
+		down();
+	} else
+		diag("pin-other: not root or no user nobody; the other-user case is not run");
 
 	if(up("nopin", "", "") < 0)
 		return;
