@@ -5,6 +5,8 @@
 # reproduces it; those that draw write PNG plots under $O/bench/.
 O=${1:-build}
 export NINEMUX_BUILD=$O
+# gnuplot for the plots; without it the tables still come
+sh mk/deps.sh bench || echo "bench: no gnuplot, so no plots"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 status=0
 for b in "$O"/bench/*; do
