@@ -110,7 +110,7 @@ up(const char *name, const char *srvflags, const char *muxflags)
 	snprintf(muxerr, sizeof muxerr, "%s/mux%d.err", dir, nfix);
 	snprintf(srvaddr, sizeof srvaddr, "unix!%s", srvsock);
 	snprintf(muxaddr, sizeof muxaddr, "unix!%s", muxsock);
-	diag("fixture %s: 9testsrv %s; 9mux %s", name, srvflags, muxflags);
+	diag("fixture %s: 9testsrv %.60s; 9mux %s", name, srvflags, muxflags);
 	if(startsrv(srvflags) < 0)
 		return -1;
 	snprintf(fl, sizeof fl, "%s", muxflags);
@@ -1248,6 +1248,53 @@ out:
 	down();
 }
 
+/* Replies a small-msize client gets must fit its msize, whatever upstream sends. */
+static void
+fits(void)
+{
+	Pconn *big, *c;
+	Fcall t;
+	char name[201], flags[700];
+	long n;
+	int i;
+
+	memset(name, 'n', 200);
+	name[200] = 0;
+	snprintf(flags, sizeof flags, "-e Tclunk -E ");
+	for(i = 0; i < 600; i++)
+		strcat(flags, "E");
+	if(up("fits", flags, "") < 0)
+		return;
+	big = attached("9P2000", 8192, 1);
+	c = cl("9P2000", 256);
+	if(!ok(big && c && c->r.type == Rversion, "fits: a client with msize 256 (got %u)", c ? c->msize : 0))
+		goto out;
+	pc_attach(c, 1, 1, "tester");
+	pc_walk(big, 2, 1, 2, "");
+	t = mk(Tcreate, 3);
+	t.fid = 2;
+	t.name = p9str(name);
+	t.perm = 0644;
+	t.mode = P9_OREAD;
+	is_int(pc_rpc(big, &t, T), Rcreate, "fits: a file with a 200-byte name");
+	pc_mkfid(&t, Tclunk, 4, 1);
+	pc_walk(c, 2, 1, 2, "hello");
+	t.fid = 2;
+	pc_send(c->fd, &t, P9_2000);
+	n = pc_next(c, T);
+	ok(n > 0 && pc_iserr(c) && (uint32_t)n <= c->msize,
+		"fits: a 600-byte upstream error reaches the client within its msize (%ld bytes)", n);
+	pc_walk(c, 5, 1, 3, name);
+	pc_mkfid(&t, Tstat, 6, 3);
+	pc_send(c->fd, &t, P9_2000);
+	n = pc_next(c, T);
+	ok(n > 0 && c->r.tag == 6 && (uint32_t)n <= c->msize,
+		"fits: an Rstat too big for msize 256 is not sent as is (%ld bytes, type %u)", n, c->r.type);
+	ok(pc_alive(mux, NULL), "fits: 9mux still running");
+out:
+	down();
+}
+
 /* Send t on c and check the upstream line of its type names want[] upstream fids. */
 static void
 lcheck(Pconn *c, Fcall *t, int nwant, const long long *want)
@@ -1728,6 +1775,7 @@ main(int argc, char **argv)
 	flush();
 	hang();
 	sizes();
+	fits();
 	dotl();
 	badupstream();
 	pinning();

@@ -112,6 +112,7 @@ static int dropit[NTYPES];
 static int errit[NTYPES];
 static int junkit[NTYPES];	/* -j: an unsolicited reply first */
 static int garbit[NTYPES];	/* -g: garbage instead of the reply */
+static const char *injected = "injected error";	/* -E */
 static int flushorig;		/* -o */
 static uint32_t maxmsize = 65536;
 static uint32_t iounit;
@@ -698,7 +699,7 @@ handle(Ctx *x)
 	x->r.type = (uint8_t)(t->type + 1);
 	x->r.tag = t->tag;
 	if(errit[t->type]) {
-		rerror(x, LEIO, "injected error");
+		rerror(x, LEIO, injected);
 		return;
 	}
 	switch(t->type) {
@@ -1415,7 +1416,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: 9testsrv [-Ao] [-l log] [-m msize] [-i iounit] [-V dialect] "
-		"[-d Ttype:ms] [-x Ttype] [-e Ttype] [-j Ttype] [-g Ttype] -a addr\n");
+		"[-d Ttype:ms] [-x Ttype] [-e Ttype] [-E ename] [-j Ttype] [-g Ttype] -a addr\n");
 	exit(1);
 }
 
@@ -1444,7 +1445,7 @@ main(int argc, char **argv)
 	int opt, lfd, fd, t;
 
 	addr = NULL;
-	while((opt = getopt(argc, argv, "a:l:m:i:V:d:x:e:j:g:oA")) != -1) {
+	while((opt = getopt(argc, argv, "a:l:m:i:V:d:x:e:E:j:g:oA")) != -1) {
 		switch(opt) {
 		case 'a':
 			addr = optarg;
@@ -1479,6 +1480,9 @@ main(int argc, char **argv)
 			break;
 		case 'x':
 			dropit[typearg(optarg)] = 1;
+			break;
+		case 'E':
+			injected = optarg;
 			break;
 		case 'j':
 			junkit[typearg(optarg)] = 1;
