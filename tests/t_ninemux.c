@@ -16,6 +16,7 @@ enum { MAXF = 64 };
 typedef struct Frames Frames;
 struct Frames {
 	int	n;
+	int	dropped;
 	uint8_t	buf[MAXF][512];
 	Fcall	f[MAXF];
 };
@@ -40,15 +41,20 @@ take(Nmq *q, Frames *fr, int d)
 	size_t n;
 
 	fr->n = 0;
+	fr->dropped = 0;
 	while(!nmqempty(q)){
 		k = nmqiov(q, iov, MAXF);
 		n = 0;
-		for(i = 0; i < k && fr->n < MAXF; i++){
+		for(i = 0; i < k; i++){
+			n += iov[i].iov_len;
+			if(fr->n == MAXF){
+				fr->dropped++;	/* counted, not kept */
+				continue;
+			}
 			memcpy(fr->buf[fr->n], iov[i].iov_base, iov[i].iov_len < 512 ? iov[i].iov_len : 512);
 			if(p9decode(fr->buf[fr->n], iov[i].iov_len, 1 << 20, d, &fr->f[fr->n]) <= 0)
 				fr->f[fr->n].type = 0;
 			fr->n++;
-			n += iov[i].iov_len;
 		}
 		nmqadvance(q, n);
 	}
@@ -501,6 +507,49 @@ main(void)
 	ok(cl.f[0].type == Rattach, "and attach works");
 	nmsessclose(a);
 	nmsessclose(b);
+	nmfree(m);
+
+	/* many fids: the table grows; a long walk path is kept */
+	setup(P9_2000, 1000, 64);
+	a = client("9P2000", 8192);
+	attach(a, 0, P9_2000);
+	got0 = 0;
+	for(i = 1; i <= 600; i++){
+		t = tmsg(Twalk, 2, 0);
+		t->newfid = (uint32_t)i * 7919u;
+		t->nwname = 16;
+		for(k = 0; k < 16; k++)
+			t->wname[k] = p9str("a-rather-long-directory-name");
+		csend(a, t, P9_2000);
+		uptake();
+		if(up.n != 1 || up.f[0].type != Twalk)
+			break;
+		rmsg(&r, Rwalk, up.f[0].tag);
+		r.nwqid = 16;
+		ureply(&r);
+		cltake(a, P9_2000);
+		got0 += cl.n == 1 && cl.f[0].type == Rwalk;
+	}
+	ok(got0 == 600, "600 fids made");
+	got1 = 0;
+	for(i = 1; i <= 600; i++){
+		csend(a, tmsg(Tstat, 3, (uint32_t)i * 7919u), P9_2000);
+		uptake();
+		if(up.n == 1 && up.f[0].type == Tstat){
+			got1++;
+			rmsg(&r, Rerror, up.f[0].tag);
+			r.ename = p9str("x");
+			ureply(&r);
+		}
+		cltake(a, P9_2000);
+	}
+	ok(got1 == 600, "and each one found again");
+	nmsessclose(a);
+	uptake();
+	got0 = 0;
+	for(i = 0; i < up.n; i++)
+		got0 += up.f[i].type == Tclunk;
+	ok(got0 == MAXF && got0 + up.dropped == 601, "hang-up clunks all 601 fids");
 	nmfree(m);
 
 	/* dialect errors and pinning */

@@ -1009,6 +1009,10 @@ main(int argc, char **argv)
 	g.up.wasready = 1;
 	logmsg(LOG_CONN, "upstream %s: %s, msize %u", g.upaddr,
 		p9dialectname(nmchandialect(g.up.c)), nmchanmsize(g.up.c));
+	if(nmchandialect(g.up.c) != conf.dialect)
+		logerror("upstream %s answered %s to %s: clients get %s", g.upaddr,
+			p9dialectname(nmchandialect(g.up.c)), p9dialectname(conf.dialect),
+			p9dialectname(nmchandialect(g.up.c)));
 
 	for(i = 0; i < nlisaddr; i++)
 		listen1(lisaddr[i], mode);
