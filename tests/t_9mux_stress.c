@@ -21,7 +21,7 @@ enum {
 
 static const char *dir;
 static char srvsock[400], muxsock[400], srvlog[400];
-static pid_t srv = -1, mux = -1;
+static pid_t srv = -1, mux = -1, back = -1;
 static int chaos;	/* the upstream is killed and restarted during the round */
 
 static const char *paths[] = { "hello", "sub/file", "sub", "nothere" };
@@ -367,6 +367,8 @@ static void
 onalarm(int sig)
 {
 	(void)sig;
+	if(back > 0)
+		kill(back, SIGKILL);
 	if(mux > 0)
 		kill(mux, SIGKILL);
 	if(srv > 0)
@@ -385,14 +387,14 @@ round1(int mode, unsigned seed)
 {
 	char oldlog[400];
 	int orig = mode;
-	char sa[420], ma[420], serr[420], merr[420];
+	char sa[460], ma[420], serr[420], merr[420];
 	pthread_t th[NCLIENT];
 	Client cl[NCLIENT];
 	long fids, tags, end;
 	int i, errors, replies, flushes, st, resets, redials, errreplies;
 	const char *name;
 
-	name = mode == 0 ? "plain" : mode == 1 ? "-o" : "upstream restarted";
+	name = mode == 0 ? "plain" : mode == 1 ? "-o" : mode == 2 ? "upstream restarted" : "9mux behind 9mux";
 	chaos = mode == 2;
 	snprintf(srvsock, sizeof srvsock, "%s/srv%d.sock", dir, orig);
 	snprintf(muxsock, sizeof muxsock, "%s/mux%d.sock", dir, orig);
@@ -410,6 +412,22 @@ round1(int mode, unsigned seed)
 	}
 	if(!ok(pc_waitsock(srvsock, 5000) == 0, "%s: 9testsrv listens", name))
 		goto out;
+	if(mode == 3) {
+		/* 9mux in front of 9mux: the front one's upstream is the back one. */
+		char bs[420], ba[440], berr[420];
+
+		snprintf(bs, sizeof bs, "%s/back%d.sock", dir, mode);
+		snprintf(ba, sizeof ba, "unix!%s", bs);
+		snprintf(berr, sizeof berr, "%s/back%d.err", dir, mode);
+		{
+			const char *av[] = { pc_prog("9mux"), "-a", ba, sa, NULL };
+
+			back = pc_spawn(av, berr);
+		}
+		if(!ok(pc_waitsock(bs, 5000) == 0, "%s: the back 9mux listens", name))
+			goto out;
+		snprintf(sa, sizeof sa, "%s", ba);
+	}
 	{
 		const char *av[] = { pc_prog("9mux"), "-a", ma, sa, NULL };
 
@@ -480,15 +498,23 @@ round1(int mode, unsigned seed)
 			diag("  %s", line);
 	}
 	ok(pc_alive(mux, NULL), "%s: 9mux still running", name);
-	st = pc_kill(mux, SIGTERM);
+	st = pc_killwait(mux, SIGTERM, 15000);
 	mux = -1;
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: 9mux exits 0 on SIGTERM", name);
+	if(back > 0) {
+		ok(pc_alive(back, NULL), "%s: the back 9mux still running", name);
+		st = pc_killwait(back, SIGTERM, 15000);
+		back = -1;
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the back 9mux exits 0 on SIGTERM", name);
+	}
 out:
 	if(mux > 0)
 		pc_kill(mux, SIGKILL);
+	if(back > 0)
+		pc_kill(back, SIGKILL);
 	if(srv > 0)
 		pc_kill(srv, SIGTERM);
-	mux = srv = -1;
+	mux = srv = back = -1;
 }
 
 int
@@ -510,6 +536,7 @@ main(int argc, char **argv)
 	round1(0, seed);
 	round1(1, seed);
 	round1(2, seed);
+	round1(3, seed);
 	pc_rmdir(dir);
 	return done_testing();
 }
