@@ -49,7 +49,6 @@ struct Muxrpc
 	int	hastag;		/* tag is ours: in the table */
 	int	done;		/* reply came, or the RPC failed */
 	int	sstate;
-	int	heap;		/* malloc'd: on Muxstate.all */
 	int	cancelled;	/* abandoned by its owner: libmux frees it */
 	int	wantorig;	/* muxrpcflush waits: keep the original reply */
 	int	freereq;	/* req is ours: to the free hook once sent */
@@ -210,7 +209,6 @@ rpcalloc(Mux *mux)
 	if(r == nil)
 		return nil;
 	rpcinit(mux, r);
-	r->heap = 1;
 	r->anext = s->all;
 	if(s->all != nil)
 		s->all->aprev = r;
