@@ -8,7 +8,8 @@
  *	bench_mux [-s seconds-per-point] [-o outdir]
  *
  * Prints a table; writes outdir/mux.dat and outdir/mux.gp, and
- * outdir/mux.png when gnuplot is there.
+ * outdir/mux.png when gnuplot is there (outdir: $NINEMUX_BUILD/bench,
+ * build/bench without it).
  */
 #include <errno.h>
 #include <poll.h>
@@ -340,7 +341,8 @@ run(int kind, int nthr, double secs)
 int
 main(int argc, char **argv)
 {
-	const char *outdir = "build/bench";
+	const char *bdir, *outdir;
+	char dflt[512];
 	double secs = 1.5, r[3][3], v;
 	char path[1024];
 	FILE *f;
@@ -348,6 +350,11 @@ main(int argc, char **argv)
 	size_t nt = sizeof nthreads / sizeof nthreads[0];
 
 	signal(SIGPIPE, SIG_IGN);
+	/* make bench sets NINEMUX_BUILD to its build directory */
+	if((bdir = getenv("NINEMUX_BUILD")) == nil || *bdir == 0)
+		bdir = "build";
+	snprintf(dflt, sizeof dflt, "%s/bench", bdir);
+	outdir = dflt;
 	while((opt = getopt(argc, argv, "s:o:")) != -1){
 		switch(opt){
 		case 's':
@@ -377,7 +384,8 @@ main(int argc, char **argv)
 		printf("%8d %14.0f %14.0f %14.0f %10.2f %10.2f\n", nthreads[i], r[i][0], r[i][1], r[i][2],
 			r[i][0] / r[i][2], r[i][1] / r[i][2]);
 	}
-	printf("reproduce: make O=build build/bench/bench_mux && build/bench/bench_mux -s %g\n", secs);
+	printf("reproduce: make O=%s %s/bench/bench_mux && NINEMUX_BUILD=%s %s/bench/bench_mux -s %g\n",
+		bdir, bdir, bdir, bdir, secs);
 	printf("(mux: one connection shared by all threads through libmux; lockstep: one connection per thread,\n"
 		" each thread writing a request and reading its reply; the same server answers both)\n");
 
