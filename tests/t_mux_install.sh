@@ -176,5 +176,25 @@ if $CC $san -o "$tmp/progs" "$tmp/prog.c" $($PKG --cflags mux) "$tmp/usr/lib/lib
 else
 	t fail "against libmux.a"; sed 's/^/# /' "$tmp/cc.err"
 fi
+# From C++ too, and from old C where the system headers may or may not declare uint.
+printf '#include <mux.h>\nint main(){ Mux m{}; m.maxtag = 1; uint u = 0; muxinit(&m); muxfree(&m); return (int)u; }\n' >"$tmp/cxx.cc"
+if command -v c++ >/dev/null 2>&1; then
+	# shellcheck disable=SC2086
+	if c++ $san -Wall -Werror -o "$tmp/cxx" "$tmp/cxx.cc" $flags 2>"$tmp/cc.err" &&
+		LD_LIBRARY_PATH="$tmp/usr/lib" timeout 60 "$tmp/cxx"; then
+		t ok "a C++ program builds against <mux.h> and runs"
+	else
+		t fail "C++ program"; sed 's/^/# /' "$tmp/cc.err"
+	fi
+fi
+printf '#include <mux.h>\nint main(void){ uint u = 0; return (int)u; }\n' >"$tmp/c89.c"
+for std in c89 gnu89; do
+	# shellcheck disable=SC2086
+	if $CC -std=$std -pedantic -Werror -c -o "$tmp/c89.o" "$tmp/c89.c" $($PKG --cflags mux) 2>"$tmp/cc.err"; then
+		t ok "<mux.h> compiles with -std=$std -pedantic"
+	else
+		t fail "<mux.h> with -std=$std"; sed 's/^/# /' "$tmp/cc.err"
+	fi
+done
 echo "1..$n"
 exit $fail
