@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -40,6 +41,7 @@ enum {
 	KUPR,		/* upstream, the descriptor we read */
 	KUPW,		/* upstream, the one we write, when it is another (standard output) */
 	KSIG,
+	KDIAL,		/* a redial thread's result */
 	BUFSZ		= 64 * 1024,
 	NIOV		= 64,
 	MAXLISTEN	= 32,
@@ -121,6 +123,9 @@ static struct {
 	int		backoff;
 	int		sigfd;
 	Ev		sigev;
+	int		dialpipe[2];
+	Ev		dialev;
+	int		dialing;	/* a redial thread is running */
 	int		everready;
 } g;
 
@@ -642,23 +647,12 @@ updown(const char *why)
 	g.redialat = now() + g.backoff;
 }
 
-/* Connect to the upstream and queue its Tversion: 0, or -1 with err. */
+/* Take the connected descriptors as the upstream and queue its Tversion: 0, or -1 with err. */
 static int
-upconnect(char *err, size_t errlen)
+upsetup(int rfd, int wfd, pid_t pid, char *err, size_t errlen)
 {
-	int fd;
-	pid_t pid;
-
-	if(strcmp(g.upaddr, "-") == 0){
-		g.up.rfd = 0;
-		g.up.wfd = 1;
-		pid = -1;
-	}else{
-		fd = dialpid(g.upaddr, &pid, err, errlen);
-		if(fd < 0)
-			return -1;
-		g.up.rfd = g.up.wfd = fd;
-	}
+	g.up.rfd = rfd;
+	g.up.wfd = wfd;
 	g.up.pid = pid;
 	if(fdnonblock(g.up.rfd, 1) < 0 || fdnonblock(g.up.wfd, 1) < 0){
 		snprintf(err, errlen, "non-blocking upstream: %s", strerror(errno));
@@ -686,16 +680,97 @@ upconnect(char *err, size_t errlen)
 	return 0;
 }
 
+/* Connect to the upstream, blocking, and set it up: 0, or -1 with err. */
+static int
+upconnect(char *err, size_t errlen)
+{
+	pid_t pid;
+	int fd;
+
+	if(strcmp(g.upaddr, "-") == 0)
+		return upsetup(0, 1, -1, err, errlen);
+	fd = dialpid(g.upaddr, &pid, err, errlen);
+	if(fd < 0)
+		return -1;
+	return upsetup(fd, fd, pid, err, errlen);
+}
+
+/*
+ * Redialing happens in a thread of its own, so that a TCP connect
+ * that takes minutes to fail stops nobody: it writes its Dialres to
+ * a pipe the loop watches.
+ */
+typedef struct Dialres Dialres;
+struct Dialres {
+	int	fd;
+	pid_t	pid;
+	char	err[256];
+};
+
+static void *
+dialthread(void *arg)
+{
+	Dialres r;
+
+	(void)arg;
+	memset(&r, 0, sizeof r);
+	r.fd = dialpid(g.upaddr, &r.pid, r.err, sizeof r.err);
+	/* smaller than PIPE_BUF: one atomic write */
+	if(write(g.dialpipe[1], &r, sizeof r) != (ssize_t)sizeof r && r.fd >= 0)
+		close(r.fd);
+	return NULL;
+}
+
+static void
+redialfailed(const char *err)
+{
+	logmsg(LOG_CONN, "redial %s: %s", g.upaddr, err);
+	g.backoff = g.backoff * 2 > MAXBACKOFF ? MAXBACKOFF : g.backoff * 2;
+	g.redialat = now() + g.backoff;
+}
+
 static void
 redial(void)
 {
-	char err[256];
+	pthread_attr_t a;
+	pthread_t t;
+	int e;
 
 	g.redialat = 0;
-	if(upconnect(err, sizeof err) < 0){
-		logmsg(LOG_CONN, "redial %s: %s", g.upaddr, err);
-		g.backoff = g.backoff * 2 > MAXBACKOFF ? MAXBACKOFF : g.backoff * 2;
-		g.redialat = now() + g.backoff;
+	if(g.dialing)
+		return;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	e = pthread_create(&t, &a, dialthread, NULL);
+	pthread_attr_destroy(&a);
+	if(e != 0){
+		redialfailed(strerror(e));
+		return;
+	}
+	g.dialing = 1;
+}
+
+static void
+dialed(void)
+{
+	Dialres r;
+	char err[256];
+
+	if(read(g.dialpipe[0], &r, sizeof r) != (ssize_t)sizeof r)
+		return;
+	g.dialing = 0;
+	if(r.fd < 0){
+		redialfailed(r.err);
+		return;
+	}
+	if(g.stopping || g.up.c != NULL){
+		close(r.fd);
+		if(r.pid > 0)
+			kill(r.pid, SIGTERM);
+		return;
+	}
+	if(upsetup(r.fd, r.fd, r.pid, err, sizeof err) < 0){
+		redialfailed(err);
 		return;
 	}
 	logmsg(LOG_CONN, "redialed %s", g.upaddr);
@@ -995,6 +1070,10 @@ main(int argc, char **argv)
 		fatal("signalfd/epoll: %s", strerror(errno));
 	g.sigev.kind = KSIG;
 	addev(g.sigfd, &g.sigev, EPOLLIN);
+	if(pipe2(g.dialpipe, O_CLOEXEC) < 0)
+		fatal("pipe: %s", strerror(errno));
+	g.dialev.kind = KDIAL;
+	addev(g.dialpipe[0], &g.dialev, EPOLLIN);
 	g.m = nmnew(&conf);
 	if(g.m == NULL)
 		fatal("out of memory");
@@ -1044,6 +1123,9 @@ main(int argc, char **argv)
 			switch(ev->kind){
 			case KSIG:
 				onsignal();
+				break;
+			case KDIAL:
+				dialed();
 				break;
 			case KLISTEN:
 				if(!g.stopping)
