@@ -65,7 +65,8 @@ void muxprocs(Mux *mux);
 void muxthreads(Mux *mux);
 
 /*
- * Extensions.  Set hooks after muxinit, before the first RPC.
+ * Extensions.  Set hooks after muxinit, before the first RPC.  The calls
+ * taking a Muxrpc accept nil (a failed muxrpcstart) as a failed RPC.
  */
 
 /*

@@ -88,6 +88,14 @@ hangup(int procs, uint ntag, long closeafter)
 	r = muxrpcstart(&c->mux, req);
 	ok(r == NULL, "  so does muxrpcstart");
 	free(req);
+	if(procs && ntag == 64){
+		void *v = (void*)1;
+
+		ok(muxrpcwait(r, -1) == 1 && muxrpcfinish(r) == NULL && muxrpcflush(r) == NULL
+		&& muxrpccanfinish(r, &v) == 1 && v == NULL,
+			"  and the nil handle works as a failed RPC everywhere");
+		muxrpccancel(r);
+	}
 	echoclose(c, pid);
 }
 

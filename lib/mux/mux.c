@@ -942,16 +942,19 @@ muxrpcstart(Mux *mux, void *request)
 uint
 muxrpctag(Muxrpc *r)
 {
-	return r->tag;
+	return r != nil ? r->tag : 0;
 }
 
 int
 muxrpcwait(Muxrpc *r, long ms)
 {
-	Muxstate *s = r->mux->state;
+	Muxstate *s;
 	struct timespec ts;
 	int rv;
 
+	if(r == nil)
+		return 1;	/* a failed muxrpcstart: finished */
+	s = r->mux->state;
 	if(ms >= 0){
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += ms / 1000;
@@ -970,9 +973,12 @@ muxrpcwait(Muxrpc *r, long ms)
 void*
 muxrpcfinish(Muxrpc *r)
 {
-	Mux *mux = r->mux;
+	Mux *mux;
 	void *reply;
 
+	if(r == nil)
+		return nil;
+	mux = r->mux;
 	pthread_mutex_lock(&mux->state->lk);
 	awaitrpc(mux, r, 0, nil);
 	reply = r->reply;
@@ -985,8 +991,13 @@ muxrpcfinish(Muxrpc *r)
 int
 muxrpccanfinish(Muxrpc *r, void **reply)
 {
-	Mux *mux = r->mux;
+	Mux *mux;
 
+	if(r == nil){
+		*reply = nil;
+		return 1;
+	}
+	mux = r->mux;
 	pthread_mutex_lock(&mux->state->lk);
 	if(!rpcready(r)){
 		unlock(mux);
@@ -1043,8 +1054,11 @@ cancel(Mux *mux, Muxrpc *r)
 void
 muxrpccancel(Muxrpc *r)
 {
-	Mux *mux = r->mux;
+	Mux *mux;
 
+	if(r == nil)
+		return;
+	mux = r->mux;
 	pthread_mutex_lock(&mux->state->lk);
 	/* if cancel gave r to libmux, r may be gone already */
 	if(cancel(mux, r))
@@ -1055,9 +1069,12 @@ muxrpccancel(Muxrpc *r)
 void*
 muxrpcflush(Muxrpc *r)
 {
-	Mux *mux = r->mux;
+	Mux *mux;
 	void *reply;
 
+	if(r == nil)
+		return nil;
+	mux = r->mux;
 	pthread_mutex_lock(&mux->state->lk);
 	r->wantorig = 1;
 	cancel(mux, r);
