@@ -11,6 +11,8 @@
 #	BENCH_SESSIONS	idle sessions for the memory test (10000)
 #	BENCH_CLIENTS	client counts for small-op throughput ("1 16 64 256")
 #	NINEPSERVE	path of plan9port's 9pserve, to include it
+#	BENCH_NICE	a niceness for the whole run (e.g. -10, as root) so that
+#			other work on a shared machine disturbs it less
 #	NINEMUX_ALT	path of another 9mux (a change being tried), measured
 #			as the configuration "alt" beside this build's
 #	BENCH_9PSERVE_SESSIONS	idle sessions for 9pserve, which opens about
@@ -31,6 +33,8 @@ for p in 9ramfs 9mux 9pload; do
 	[ -x "$B/$p" ] || { echo "bench/9mux.sh: no $B/$p: build first (make)" >&2; exit 1; }
 done
 mkdir -p "$OUT" || exit 1
+# everything started from here on inherits it
+[ -n "$BENCH_NICE" ] && { renice -n "$BENCH_NICE" -p $$ >/dev/null || exit 1; }
 # 10,000 sessions are 10,000 descriptors in 9mux and in 9pload
 ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
@@ -202,7 +206,7 @@ hr() {
 }
 
 echo "9mux benchmark: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "each point: the median of $REPEAT runs of $SECS s, the configurations taking turns"
+echo "each point: the median of $REPEAT runs of $SECS s, the configurations taking turns${BENCH_NICE:+; niceness $BENCH_NICE}"
 echo "servers (DIR is $T, removed at exit):"
 echo "  9ramfs -S 2g -a unix!DIR/ramfs                        direct: ADDR=unix!DIR/ramfs"
 echo "  9mux -c 20000 -a unix!DIR/mux unix!DIR/ramfs          9mux:   ADDR=unix!DIR/mux"
