@@ -12,40 +12,40 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set yrange [0:*]
 
-set output dir."/rtt.png"
+set output dir."/9mux-rtt.png"
 set title "small-op round trip, 1 client (walk, stat, clunk)"
 set ylabel "microseconds (log scale)"
 set logscale y
 set yrange [1:*]
-plot dir."/rtt.dat" using 2:xtic(1) title "p50", \
+plot dir."/9mux-rtt.dat" using 2:xtic(1) title "p50", \
      "" using 3 title "p99"
 
 unset logscale y
 set yrange [0:*]
-set output dir."/seq.png"
+set output dir."/9mux-seq.png"
 set title "sequential throughput (msize 128 KiB + 24)"
 set ylabel "MB/s"
-plot for [i=2:*] dir."/seq.dat" using i:xtic(1) title columnheader(i)
+plot for [i=2:*] dir."/9mux-seq.dat" using i:xtic(1) title columnheader(i)
 
-set output dir."/fairness.png"
+set output dir."/9mux-fairness.png"
 set title "small-op p99, 1 client: alone and while 1 client streams reads"
 set ylabel "p99, microseconds (log scale)"
 set logscale y
 set yrange [1:*]
-plot dir."/fairness.dat" using 2:xtic(1) title "alone", \
+plot dir."/9mux-fairness.dat" using 2:xtic(1) title "alone", \
      "" using 3 title "with a stream"
 
 unset logscale y
 set yrange [0:*]
-set output dir."/memory.png"
+set output dir."/9mux-memory.png"
 set title "resident size with idle sessions"
 set ylabel "MiB"
 set key top right
-plot dir."/memory.dat" using ($2/1024):xtic(1) title "before", \
+plot dir."/9mux-memory.dat" using ($2/1024):xtic(1) title "before", \
      "" using ($3/1024) title "with the idle sessions"
 
 # throughput by clients: lines on a log scale of clients
-set output dir."/smallops.png"
+set output dir."/9mux-smallops.png"
 set style data linespoints
 set title "small-op throughput by clients (one connection each; 9mux: one upstream)"
 set ylabel "round trips per second"
@@ -55,4 +55,4 @@ set xrange [*:*]
 set key top right
 unset xtics
 set xtics
-plot for [i=2:*] dir."/smallops.dat" using 1:i title columnheader(i) lw 2 pt 7
+plot for [i=2:*] dir."/9mux-smallops.dat" using 1:i title columnheader(i) lw 2 pt 7

@@ -231,7 +231,7 @@ echo "   command: 9pload -a ADDR -c 1 -d $SECS small"
 hr
 printf '%-9s %10s %10s %10s %12s %12s %12s\n' config p50_us p99_us ops/s "p50/direct" "p50/relay" "srv CPU us"
 hr
-echo "config p50_us p99_us ops_per_s" >"$OUT/rtt.dat"
+echo "config p50_us p99_us ops_per_s" >"$OUT/9mux-rtt.dat"
 point p50_us -c 1 -d "$SECS" small
 for c in $CONFIGS; do
 	eval "l=\$line_$c"
@@ -244,7 +244,7 @@ for c in $CONFIGS; do
 	eval "p50=\$rtt_p50_$c p99=\$rtt_p99_$c ops=\$rtt_ops_$c cpu=\$rtt_cpu_$c"
 	printf '%-9s %10s %10s %10s %12s %12s %12s\n' "$c" "$p50" "$p99" "$ops" \
 	    "$(ratio "$p50" "$rtt_p50_direct")" "$(ratio "$p50" "$rtt_p50_relay")" "$cpu"
-	echo "$c ${p50:-0} ${p99:-0} ${ops:-0}" >>"$OUT/rtt.dat"
+	echo "$c ${p50:-0} ${p99:-0} ${ops:-0}" >>"$OUT/9mux-rtt.dat"
 done
 r=$(ratio "$rtt_p50_9mux" "$rtt_p50_relay")
 target "9mux p50 within 1.10x of the relay: $r -> $(awk -v r="$r" 'BEGIN { print (r != "-" && r <= 1.10) ? "MET" : "NOT MET" }')"
@@ -259,9 +259,9 @@ printf '%-10s' test
 for c in $CONFIGS; do printf ' %10s' "$c"; done
 printf ' %12s %12s\n' "9mux/direct" "9mux/relay"
 hr
-printf 'test' >"$OUT/seq.dat"
-for c in $CONFIGS; do printf ' %s' "$c" >>"$OUT/seq.dat"; done
-echo >>"$OUT/seq.dat"
+printf 'test' >"$OUT/9mux-seq.dat"
+for c in $CONFIGS; do printf ' %s' "$c" >>"$OUT/9mux-seq.dat"; done
+echo >>"$OUT/9mux-seq.dat"
 for op in read write; do
 	for n in 1 16; do
 		if [ $op = read ]; then
@@ -270,7 +270,7 @@ for op in read write; do
 			args="-f /w -s 8m write"
 		fi
 		printf '%-10s' "$op-$n"
-		printf '%s' "$op-$n" >>"$OUT/seq.dat"
+		printf '%s' "$op-$n" >>"$OUT/9mux-seq.dat"
 		# shellcheck disable=SC2086
 		point MBps -c $n -d "$SECS" $args
 		for c in $CONFIGS; do
@@ -278,9 +278,9 @@ for op in read write; do
 			v=$(field MBps "$l")
 			eval "seq_$c=\$v"
 			printf ' %10s' "${v:--}"
-			printf ' %s' "${v:-0}" >>"$OUT/seq.dat"
+			printf ' %s' "${v:-0}" >>"$OUT/9mux-seq.dat"
 		done
-		echo >>"$OUT/seq.dat"
+		echo >>"$OUT/9mux-seq.dat"
 		printf ' %12s %12s\n' "$(ratio "$seq_9mux" "$seq_direct")" "$(ratio "$seq_9mux" "$seq_relay")"
 	done
 done
@@ -295,12 +295,12 @@ printf '%-8s' clients
 for c in $CONFIGS; do printf ' %10s' "$c"; done
 printf ' %12s %10s %10s %s\n' "9mux/direct" "p99 direct" "p99 9mux" "  srv CPU us/op:$(for c in $CONFIGS; do printf ' %s' "$c"; done)"
 hr
-printf 'clients' >"$OUT/smallops.dat"
-for c in $CONFIGS; do printf ' %s' "$c" >>"$OUT/smallops.dat"; done
-echo >>"$OUT/smallops.dat"
+printf 'clients' >"$OUT/9mux-smallops.dat"
+for c in $CONFIGS; do printf ' %s' "$c" >>"$OUT/9mux-smallops.dat"; done
+echo >>"$OUT/9mux-smallops.dat"
 for n in $CLIENTS; do
 	printf '%-8s' "$n"
-	printf '%s' "$n" >>"$OUT/smallops.dat"
+	printf '%s' "$n" >>"$OUT/9mux-smallops.dat"
 	point ops_per_s -c "$n" -d "$SECS" small
 	for c in $CONFIGS; do
 		eval "l=\$line_$c"
@@ -309,9 +309,9 @@ for n in $CLIENTS; do
 		eval "p99_$c=\$(field p99_us \"\$l\")"
 		eval "cpu_$c=\$(field srvcpu_us \"\$l\")"
 		printf ' %10s' "${v:--}"
-		printf ' %s' "${v:-0}" >>"$OUT/smallops.dat"
+		printf ' %s' "${v:-0}" >>"$OUT/9mux-smallops.dat"
 	done
-	echo >>"$OUT/smallops.dat"
+	echo >>"$OUT/9mux-smallops.dat"
 	r=$(ratio "$ops_9mux" "$ops_direct")
 	[ "$n" = 64 ] && r64=$r
 	printf ' %12s %10s %10s   ' "$r" "$p99_direct" "$p99_9mux"
@@ -331,7 +331,7 @@ echo "   stream:  9pload -a ADDR -c 1 -m $STREAMMSIZE -d $(awk -v s="$SECS" 'BEG
 hr
 printf '%-9s %12s %12s %12s %12s %12s\n' config "p99 alone" "p99 stream" ratio "p50 stream" "stream MB/s"
 hr
-echo "config alone stream" >"$OUT/fairness.dat"
+echo "config alone stream" >"$OUT/9mux-fairness.dat"
 for c in $CONFIGS; do
 	: >"$T/alone.$c"
 	: >"$T/with.$c"
@@ -360,7 +360,7 @@ for c in $CONFIGS; do
 	[ "$c" = 9mux ] && rfair=$r
 	printf '%-9s %12s %12s %12s %12s %12s\n' "$c" "$alone" "$with" "$r" "$(field p50_us "$l")" \
 	    "$(field streamMBps "$l")"
-	echo "$c ${alone:-0} ${with:-0}" >>"$OUT/fairness.dat"
+	echo "$c ${alone:-0} ${with:-0}" >>"$OUT/9mux-fairness.dat"
 done
 target "9mux p99 with a stream within 2x of alone: $rfair -> $(awk -v r="$rfair" 'BEGIN { print (r != "-" && r <= 2.0) ? "MET" : "NOT MET" }')"
 
@@ -372,7 +372,7 @@ echo "   command: 9pload -a ADDR -c N idle   (VmRSS from /proc/PID/status once i
 hr
 printf '%-9s %8s %12s %12s %14s %12s\n' config N "RSS before" "RSS idle" "per session" "open secs"
 hr
-echo "config before_kib idle_kib" >"$OUT/memory.dat"
+echo "config before_kib idle_kib" >"$OUT/9mux-memory.dat"
 memcfgs=9mux
 [ -n "$NINEMUX_ALT" ] && memcfgs="$memcfgs alt"
 [ -n "$NINEPSERVE" ] && memcfgs="$memcfgs 9pserve"
@@ -412,7 +412,7 @@ for c in $memcfgs; do
 	    "$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')" \
 	    "$(field secs "$(cat "$T/idle.out")")"
 	[ $c = 9mux ] && mux_idle=$after
-	echo "$c($n) ${before:-0} ${after:-0}" >>"$OUT/memory.dat"
+	echo "$c($n) ${before:-0} ${after:-0}" >>"$OUT/9mux-memory.dat"
 done
 target "9mux with $SESSIONS idle sessions under 40 MiB: $(awk -v k="$mux_idle" 'BEGIN { printf "%.1f MiB -> %s", k / 1024, (k != "" && k < 40 * 1024) ? "MET" : "NOT MET" }')"
 
@@ -424,11 +424,11 @@ cat "$T/targets"
 echo
 if command -v gnuplot >/dev/null 2>&1; then
 	if gnuplot -e "dir='$OUT'" bench/9mux.gp 2>"$T/gnuplot.err"; then
-		echo "plots: $(ls "$OUT"/*.png | tr '\n' ' ')"
+		echo "plots: $(ls "$OUT"/9mux-*.png | tr '\n' ' ')"
 	else
 		fail "gnuplot failed: $(head -n 5 "$T/gnuplot.err")"
 	fi
 else
-	echo "no gnuplot: data in $OUT/*.dat, no plots"
+	echo "no gnuplot: data in $OUT/9mux-*.dat, no plots"
 fi
 exit $status
