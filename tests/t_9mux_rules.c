@@ -208,6 +208,12 @@ down(void)
 /* ---- reading the server's log ---- */
 
 /* Messages the server has received so far. */
+static void
+mark_unused(int x)
+{
+	(void)x;
+}
+
 static int
 upmark(void)
 {
@@ -1207,6 +1213,148 @@ out:
 	down();
 }
 
+/* Wait until the server holds want fids and no tag: the fid count then. */
+static long
+fidsettle(long want)
+{
+	long fids, tags, end;
+
+	fids = tags = -1;
+	end = pc_now() + T;
+	while(pc_srvstate(srv, srvlog, &fids, &tags) == 0 && (fids != want || tags != 0) && pc_now() < end)
+		pc_sleep(50);
+	return fids;
+}
+
+/* Flushes that race with the replies that create and destroy fids. */
+static void
+flushfids(void)
+{
+	Pconn *a;
+	Fcall t;
+	int other;
+
+	/* A Tclunk flushed upstream before the server clunked: the fid is still there. */
+	if(up("flush-clunk", "-d Tclunk:500", "") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	pc_walk(a, 2, 1, 2, "hello");
+	nup = upcount("Tclunk");
+	pc_mkfid(&t, Tclunk, 5, 2);
+	post(a, &t);
+	upwaitn("Tclunk", nup + 1);
+	t = mkflush(6, 5);
+	post(a, &t);
+	other = 0;
+	ok(expect(a, 6, Rflush, T, &other), "flush-clunk: Rflush");
+	mark_unused(other);
+	ok(pc_fidop(a, Tstat, 7, 2) == Rerror, "flush-clunk: the client's fid is gone anyway");
+	is_int(fidsettle(1), 1, "flush-clunk: 9mux clunks the upstream fid the flushed Tclunk left behind");
+	down();
+
+	/* The same, but the client leaves before the Rflush comes. */
+	if(up("flush-clunk-leave", "-d Tclunk:500 -d Tflush:300", "") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	pc_walk(a, 2, 1, 2, "hello");
+	nup = upcount("Tclunk");
+	pc_mkfid(&t, Tclunk, 5, 2);
+	post(a, &t);
+	upwaitn("Tclunk", nup + 1);
+	nup = upcount("Tflush");
+	t = mkflush(6, 5);
+	post(a, &t);
+	upwaitn("Tflush", nup + 1);
+	hangup(a);
+	is_int(fidsettle(0), 0, "flush-clunk-leave: nothing left on the server");
+	down();
+
+	/* A Tversion the mux answers "unknown" ends the session too: its fids are clunked. */
+	if(up("version-unknown", "", "") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	pc_walk(a, 2, 1, 2, "hello");
+	is_int(pc_version(a, 8192, "bogus"), Rversion, "version-unknown: Tversion bogus answered");
+	ok(p9streq(a->r.version, "unknown"), "version-unknown: with unknown");
+	is_int(fidsettle(0), 0, "version-unknown: the old session's fids are clunked upstream");
+	is_int(pc_version(a, 8192, "9P2000"), Rversion, "version-unknown: a new Tversion");
+	is_int(pc_attach(a, 3, 1, "tester"), Rattach, "version-unknown: fid 1 is free again");
+	pc_walk(a, 4, 1, 2, "hello");
+	{
+		int r = pc_version(a, 100, "9P2000");
+
+		ok(r == Rversion || r == Rerror || r == PC_EOF, "version-unknown: Tversion with msize 100 answered or refused (%d)", r);
+	}
+	is_int(fidsettle(0), 0, "version-unknown: after a Tversion with msize 100 nothing is left either");
+	down();
+
+	/* A Tattach flushed after the server answered it (-o): the client holds the fid. */
+	if(up("flush-attach", "-o -d Tattach:300", "") < 0)
+		return;
+	a = cl("9P2000", 8192);
+	t = mk(Tattach, 1);
+	t.fid = 1;
+	t.afid = P9_NOFID;
+	t.uname = p9str("tester");
+	t.aname = p9str("");
+	t.nuname = P9_NOFID;
+	nup = upcount("Tattach");
+	post(a, &t);
+	upwaitn("Tattach", nup + 1);
+	t = mkflush(2, 1);
+	post(a, &t);
+	ok(pc_next(a, T) > 0 && a->r.type == Rattach && a->r.tag == 1, "flush-attach: the Rattach first");
+	ok(pc_next(a, T) > 0 && a->r.type == Rflush && a->r.tag == 2, "flush-attach: then Rflush");
+	ok(sentinel(a, 3, 1), "flush-attach: the fid it made is the client's");
+	hangup(a);
+	is_int(fidsettle(0), 0, "flush-attach: and is clunked when the client leaves");
+	down();
+
+	/* A client that leaves with a Tattach in flight, answered late or flushed. */
+	if(up("hangup-attach", "-d Tattach:300", "") < 0)
+		return;
+	a = cl("9P2000", 8192);
+	t = mk(Tattach, 1);
+	t.fid = 1;
+	t.afid = P9_NOFID;
+	t.uname = p9str("tester");
+	t.aname = p9str("");
+	t.nuname = P9_NOFID;
+	nup = upcount("Tattach");
+	post(a, &t);
+	upwaitn("Tattach", nup + 1);
+	hangup(a);
+	is_int(fidsettle(0), 0, "hangup-attach: nothing left on the server (flushed attach)");
+	down();
+	if(up("hangup-attach-o", "-o -d Tattach:300", "") < 0)
+		return;
+	a = cl("9P2000", 8192);
+	nup = upcount("Tattach");
+	post(a, &t);
+	upwaitn("Tattach", nup + 1);
+	hangup(a);
+	is_int(fidsettle(0), 0, "hangup-attach-o: the attach answered after the hang-up is clunked");
+	down();
+
+	/* A client that leaves right after an attach that is answered at once. */
+	if(up("hangup-fast", "", "") < 0)
+		return;
+	{
+		int i;
+
+		for(i = 0; i < 20; i++) {
+			a = cl("9P2000", 8192);
+			t.fid = (uint32_t)i;
+			post(a, &t);
+			if(i % 2)
+				pc_sleep(1);
+			hangup(a);
+		}
+	}
+	is_int(fidsettle(0), 0, "hangup-fast: 20 clients leaving with an attach just sent leave nothing");
+	down();
+}
+
 static void
 sizes(void)
 {
@@ -1678,10 +1826,11 @@ limits(void)
 	ok(pc_walk(a, 2, 1, 4, "") == Rwalk, "maxfids: after a clunk, it is served");
 	down();
 
-	if(up("maxtags", "-x Tread", "-t 2") < 0)
+	if(up("maxtags", "-x Tread -d Tclunk:300", "-t 2") < 0)
 		return;
 	a = attached("9P2000", 8192, 1);
 	pc_walk(a, 2, 1, 2, "hello");
+	pc_walk(a, 2, 1, 3, "sub");
 	pc_open1(a, 3, 2, P9_OREAD);
 	pc_mkread(&t, 4, 2, 0, 10);
 	post(a, &t);
@@ -1699,9 +1848,38 @@ limits(void)
 		ok(expect(a, 7, Rflush, T, NULL), "maxtags: Tflush of the queued request: Rflush");
 		is_int(pc_count(srvlog, "Tread"), 2, "maxtags: the queued request never went upstream");
 	}
-	t = mkflush(8, 4);
-	post(a, &t);
-	ok(expect(a, 8, Rflush, T, NULL), "maxtags: flush of a read at the limit answered");
+	if(queued) {
+		/*
+		 * A request waiting for room, then a Tclunk of its fid: the
+		 * clunk must not overtake it upstream (the request would name
+		 * a fid being clunked, or one reused by then).
+		 */
+		int got, n;
+
+		pc_mkfid(&t, Tstat, 11, 3);
+		post(a, &t);
+		pc_mkfid(&t, Tclunk, 12, 3);
+		post(a, &t);
+		pc_sleep(100);
+		t = mkflush(8, 4);
+		post(a, &t);
+		got = 0;
+		for(n = 0; n < 3 && pc_next(a, T) > 0; n++) {
+			if(a->r.tag == 8 && a->r.type == Rflush)
+				got |= 1;
+			if(a->r.tag == 11 && (a->r.type == Rstat || pc_iserr(a)))
+				got |= 2;
+			if(a->r.tag == 12 && a->r.type == Rclunk)
+				got |= 4;
+		}
+		is_int(got, 7, "maxtags: a queued Tstat and the Tclunk of its fid both answered");
+		if(!eq(violations(), 0, "maxtags: the Tclunk did not overtake the queued request on its fid"))
+			showviolations();
+	} else {
+		t = mkflush(8, 4);
+		post(a, &t);
+		ok(expect(a, 8, Rflush, T, NULL), "maxtags: flush of a read at the limit answered");
+	}
 	t = mkflush(9, 5);
 	post(a, &t);
 	ok(expect(a, 9, Rflush, T, NULL), "maxtags: and the other");
@@ -1774,6 +1952,7 @@ main(int argc, char **argv)
 	fids();
 	flush();
 	hang();
+	flushfids();
 	sizes();
 	fits();
 	dotl();

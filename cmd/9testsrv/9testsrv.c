@@ -253,21 +253,53 @@ resize(Node *nd, uint64_t n)
 	return 0;
 }
 
-static void
+/* A fresh tree: its root. */
+static Node *
 mktree(void)
 {
 	static const char hello[] = "hello, world\n";
 	uint8_t big[20000];
-	Node *sub;
+	Node *top, *sub;
 	size_t i;
 
-	root = mknode(NULL, "/", 1, 1);
-	setdata(mknode(root, "hello", 5, 0), hello, sizeof hello - 1);
+	top = mknode(NULL, "/", 1, 1);
+	setdata(mknode(top, "hello", 5, 0), hello, sizeof hello - 1);
 	for(i = 0; i < sizeof big; i++)
 		big[i] = (uint8_t)('a' + i % 26);
-	setdata(mknode(root, "big", 3, 0), big, sizeof big);
-	sub = mknode(root, "sub", 3, 1);
+	setdata(mknode(top, "big", 3, 0), big, sizeof big);
+	sub = mknode(top, "sub", 3, 1);
 	setdata(mknode(sub, "file", 4, 0), "sub file\n", 9);
+	return top;
+}
+
+/*
+ * The tree an attach names: the shared one for the empty aname, else
+ * one of its own per aname, made on first use (so that tests that
+ * scribble can keep away from those that read).
+ */
+static Node *
+treeof(P9str aname)
+{
+	static struct { char *name; Node *root; } trees[64];
+	static int ntrees;
+	int i;
+
+	if(aname.n == 0)
+		return root;
+	for(i = 0; i < ntrees; i++)
+		if(p9streq(aname, trees[i].name))
+			return trees[i].root;
+	if(ntrees == 64)
+		return root;
+	trees[ntrees].name = estrndup(aname.s, aname.n);
+	trees[ntrees].root = mktree();
+	return trees[ntrees++].root;
+}
+
+static int
+isroot(Node *nd)
+{
+	return nd->parent == nd;
 }
 
 static Qid
@@ -455,13 +487,24 @@ static void
 report(void)
 {
 	Conn *c;
-	size_t nf, nt;
+	size_t nf, nt, i;
 
 	nf = nt = 0;
 	for(c = conns; c; c = c->next) {
 		nf += c->nfid;
 		nt += c->nreq;
 	}
+	/* Name them when there are few: what a leak is made of. */
+	if(nf + nt <= 32)
+		for(c = conns; c; c = c->next) {
+			for(i = 0; i < c->nfid; i++)
+				lprint("FID c%d %u %s%s", c->id, c->fids[i].num, c->fids[i].node->name,
+					c->fids[i].state == FNEW ? " (being created)" :
+					c->fids[i].state == FDYING ? " (being clunked)" : "");
+			for(i = 0; i < c->nreq; i++)
+				lprint("TAG c%d %u %s%s", c->id, c->reqs[i].tag, p9typename(c->reqs[i].type),
+					c->reqs[i].zombie ? " (flushed, Rflush pending)" : "");
+		}
 	lprint("FIDS %zu", nf);
 	lprint("TAGS %zu", nt);
 }
@@ -544,7 +587,7 @@ create1(Ctx *x, Node *dir, P9str name, int isdir)
 static int
 remove1(Ctx *x, Node *nd)
 {
-	if(nd == root) {
+	if(isroot(nd)) {
 		rerror(x, LEPERM, "cannot remove root");
 		return -1;
 	}
@@ -721,8 +764,9 @@ handle(Ctx *x)
 				return;
 			}
 		}
-		addfid(x->c, t->fid, root);
-		x->r.qid = qidof(root);
+		nd = treeof(t->aname);
+		addfid(x->c, t->fid, nd);
+		x->r.qid = qidof(nd);
 		return;
 	case Twalk:
 		if((f = usefid(x, t->fid)) == NULL)
@@ -824,7 +868,7 @@ handle(Ctx *x)
 		}
 		if(st.length != ~(uint64_t)0 && !f->node->isdir)
 			resize(f->node, st.length);
-		if(st.name.n > 0 && f->node != root && !p9streq(st.name, f->node->name)) {
+		if(st.name.n > 0 && !isroot(f->node) && !p9streq(st.name, f->node->name)) {
 			if(badname(x, st.name))
 				return;
 			if(lookup(f->node->parent, st.name.s, st.name.n)) {
@@ -896,7 +940,7 @@ handle(Ctx *x)
 			return;
 		if(badname(x, t->name))
 			return;
-		if(f->node == root || lookup(dir, t->name.s, t->name.n)) {
+		if(isroot(f->node) || lookup(dir, t->name.s, t->name.n)) {
 			rerror(x, LEEXIST, "file exists");
 			return;
 		}
@@ -1514,7 +1558,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	mktree();
+	root = mktree();
 	lfd = announce(addr, 0600, err, sizeof err);
 	if(lfd < 0) {
 		fprintf(stderr, "9testsrv: %s\n", err);
