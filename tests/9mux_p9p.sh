@@ -1,0 +1,264 @@
+#!/bin/sh
+# plan9port's own clients through 9mux, used as a new user would: 9mux -n
+# posts 9ramfs in a private $NAMESPACE, and plan9port's 9p reaches it by
+# name (9p ls ramfs/) and by address (9p -a unix!...), alone and several at
+# once; 9pfuse mounts it and ordinary programs (cp, cat, ls, mkdir, mv, rm)
+# work through the mount, each result checked against what 9p sees. Then
+# the same clients run against 9testsrv, which must log no protocol
+# violation and hold no fid once they are gone.
+# plan9port is found as $PLAN9/bin/9p or 9p on PATH; its programs are run
+# by full path, so its ls, cat, rm... never replace the system's here.
+B=${NINEMUX_BUILD:-build}/bin
+if [ -n "$PLAN9" ] && [ -x "$PLAN9/bin/9p" ]; then
+	P9=$PLAN9/bin
+elif command -v 9p >/dev/null 2>&1; then
+	P9=$(dirname "$(command -v 9p)")
+else
+	echo "1..0 # SKIP plan9port not installed"
+	exit 0
+fi
+# plan9port has its own ls, cat, sort, wc...: the system's come first here.
+PATH=/usr/local/bin:/usr/bin:/bin:$PATH
+
+T=$(mktemp -d /tmp/9mux_p9p.XXXXXX) || exit 1
+pids=
+mounted() {	# mounted DIR: a file system is mounted on DIR
+	awk -v d="$1" '$2 == d { f = 1 } END { exit !f }' /proc/mounts 2>/dev/null
+}
+daemonpids() {	# daemonpids WORD: pids of plan9port daemons started here (they fork away)
+	pgrep -f "$T/$1\$" 2>/dev/null
+}
+cleanup() {
+	# Unmount before anything else: rm -rf must never walk into a mount.
+	for m in "$T/mnt" "$T/mnt2"; do
+		if mounted "$m"; then fusermount -u -z "$m" 2>/dev/null; fi
+	done
+	for p in $(daemonpids mnt) $(daemonpids ps.sock); do kill "$p" 2>/dev/null; done
+	for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	if mounted "$T/mnt" || mounted "$T/mnt2"; then
+		echo "# $T left in place: still mounted" >&2
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+n=0
+fails=0
+ok() {	# ok DESC: the status of the last command
+	st=$?
+	n=$((n + 1))
+	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+is() {	# is GOT WANT DESC
+	n=$((n + 1))
+	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
+		echo "not ok $n - $3"; fails=$((fails + 1))
+		printf '# got:  %s\n# want: %s\n' "$1" "$2"
+	fi
+}
+skip() {	# skip DESC REASON
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+waitsock() {	# waitsock PATH PID
+	i=0
+	while [ ! -S "$1" ] && kill -0 "$2" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -S "$1" ]
+}
+lines() {	# lines TAG N: N numbered lines naming TAG, as test data
+	awk -v t="$1" -v n="$2" 'BEGIN { for(k = 0; k < n; k++) printf "%s line %d of %d\n", t, k, n }'
+}
+
+for p in 9mux 9ramfs 9testsrv; do
+	if [ ! -x "$B/$p" ]; then echo "not ok 1 - $B/$p is built"; echo "1..1"; exit 1; fi
+done
+echo "# plan9port from $P9"
+
+NS=$T/ns
+mkdir -m 700 "$NS" "$T/mnt" "$T/mnt2"
+
+timeout 300 "$B/9ramfs" -a "unix!$T/ram.sock" 2>"$T/ram.err" &
+ram=$!
+pids="$pids $ram"
+waitsock "$T/ram.sock" $ram; ok "9ramfs listens"
+
+NAMESPACE=$NS timeout 300 "$B/9mux" -D -n ramfs -a "unix!$T/mux.sock" "unix!$T/ram.sock" 2>"$T/mux.err" &
+mux=$!
+pids="$pids $mux"
+waitsock "$T/mux.sock" $mux; ok "9mux listens"
+waitsock "$NS/ramfs" $mux; ok "9mux -n ramfs posts \$NAMESPACE/ramfs"
+if [ ! -S "$NS/ramfs" ]; then sed 's/^/# /' "$T/mux.err"; echo "1..$n"; exit 1; fi
+
+# 9p by service name, as plan9port's documentation has it.
+p9() {	# p9 args...: plan9port's 9p with our name space
+	NAMESPACE=$NS timeout 30 "$P9/9p" "$@"
+}
+p9a() {	# p9a args...: plan9port's 9p dialing the 9mux socket
+	timeout 30 "$P9/9p" -a "unix!$T/mux.sock" "$@"
+}
+
+out=$(p9 ls ramfs/ 2>"$T/err"); ok "9p ls ramfs/"
+is "$out$(cat "$T/err")" "" "the new tree is empty"
+
+p9 create ramfs/x 2>"$T/err"; ok "9p create ramfs/x"
+is "$(cat "$T/err")" "" "create says nothing"	# 9p create exits 0 even when it fails
+echo "hello world" | p9 write ramfs/x 2>"$T/err"; ok "9p write ramfs/x"
+is "$(p9 read ramfs/x 2>&1)" "hello world" "9p read ramfs/x gives it back"
+sx=$(p9 stat ramfs/x 2>&1); ok "9p stat ramfs/x"
+case "$sx" in "'x' "*" l 12 "*) true ;; *) echo "# $sx"; false ;; esac; ok "stat names x with length 12"
+case "$(p9 ls -l ramfs/ 2>&1)" in *" 12 "*" x") true ;; *) false ;; esac; ok "9p ls -l ramfs/ lists x, 12 bytes"
+
+is "$(p9a read /x 2>&1)" "hello world" "9p -a unix!.../mux.sock read /x"
+is "$(p9a ls / 2>&1)" "x" "9p -a ... ls /"
+
+# A file many messages long (9p's msize is 8192).
+lines big 20000 >"$T/big"
+p9 create ramfs/big 2>"$T/err" && p9 write ramfs/big <"$T/big" 2>>"$T/err"; ok "9p write of $(wc -c <"$T/big") bytes"
+p9 read ramfs/big >"$T/big.got" 2>>"$T/err"; ok "9p read of it"
+cmp -s "$T/big" "$T/big.got"; ok "it reads back the same"
+
+# Several clients at once, each with its own file.
+N=8
+client() {	# client I
+	lines "c$1" $((500 * $1)) >"$T/want$1"
+	p9 create "ramfs/c$1" &&
+	p9 write "ramfs/c$1" <"$T/want$1" &&
+	p9a read "/c$1" >"$T/got$1" &&
+	cmp -s "$T/want$1" "$T/got$1"
+}
+cpids=
+i=1
+while [ $i -le $N ]; do
+	client $i 2>"$T/cerr$i" &
+	cpids="$cpids $!"
+	i=$((i + 1))
+done
+i=1
+for p in $cpids; do
+	wait "$p"; ok "concurrent client $i wrote and read back its file"
+	i=$((i + 1))
+done
+is "$(p9 ls ramfs/ 2>&1 | wc -l | tr -d ' ')" $((N + 2)) "9p ls ramfs/ lists all $((N + 2)) files"
+
+# readfd relies on Topenfd, 9pserve's own extension: whatever 9mux does
+# with it, the client must not hang, and 9mux must go on serving.
+out=$(p9 readfd ramfs/x 2>/dev/null)
+rc=$?
+[ $rc -ne 124 ]; ok "9p readfd ends (status $rc)"
+if [ $rc -eq 0 ]; then is "$out" "hello world" "9p readfd reads x"; fi
+is "$(p9 read ramfs/x 2>&1)" "hello world" "9mux serves on after readfd"
+
+p9 rm ramfs/x 2>"$T/err"; ok "9p rm ramfs/x"
+is "$(cat "$T/err")" "" "rm says nothing"
+p9 read ramfs/x >/dev/null 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ]; ok "x is gone (status $rc)"
+
+# 9pfuse, when FUSE can be used here.
+fusewhy=
+if [ ! -x "$P9/9pfuse" ]; then fusewhy="no 9pfuse in $P9"
+elif [ ! -c /dev/fuse ]; then fusewhy="no /dev/fuse"
+elif ! command -v fusermount >/dev/null 2>&1; then fusewhy="no fusermount"
+fi
+M=$T/mnt
+if [ -z "$fusewhy" ]; then
+	timeout 30 "$P9/9pfuse" "unix!$T/mux.sock" "$M" 2>"$T/fuse.err"
+	if [ $? -ne 0 ] || ! mounted "$M"; then
+		fusewhy="9pfuse cannot mount here: $(head -n 1 "$T/fuse.err")"
+	fi
+fi
+if [ -n "$fusewhy" ]; then
+	skip "9pfuse through 9mux" "$fusewhy"
+else
+	true; ok "9pfuse unix!.../mux.sock mounts"
+	F="timeout 30"
+	is "$(LC_ALL=C $F ls "$M" | tr '\n' ' ')" "$(p9 ls ramfs/ | LC_ALL=C sort | tr '\n' ' ')" "ls of the mount lists what 9p lists"
+	$F cmp -s "$T/big" "$M/big"; ok "cat of big through the mount: what 9p wrote"
+	sz=$($F stat -c %s "$M/big"); is "$sz" "$(wc -c <"$T/big" | tr -d ' ')" "its size"
+
+	lines fused 30000 >"$T/fused"
+	$F cp "$T/fused" "$M/fused"; ok "cp a file into the mount"
+	$F cmp -s "$T/fused" "$M/fused"; ok "it reads back through the mount"
+	p9 read ramfs/fused >"$T/fused.got" 2>&1 && cmp -s "$T/fused" "$T/fused.got"; ok "9p reads the same file"
+
+	$F mkdir "$M/d"; ok "mkdir in the mount"
+	echo one >"$M/d/a" && echo two >>"$M/d/a"; ok "write and append"
+	is "$($F cat "$M/d/a" | tr '\n' ' ')" "one two " "cat gives both lines"
+	$F mv "$M/d/a" "$M/d/b"; ok "mv renames"
+	is "$($F ls "$M/d")" "b" "the directory holds only the new name"
+	is "$(p9 read ramfs/d/b 2>&1 | tr '\n' ' ')" "one two " "9p reads the renamed file"
+	$F truncate -s 3 "$M/d/b"; ok "truncate"
+	is "$(p9 read ramfs/d/b 2>&1)" "one" "9p sees it truncated"
+	$F chmod 600 "$M/d/b"; ok "chmod"
+	is "$($F stat -c %a "$M/d/b")" "600" "the mode changed"
+	$F rm "$M/d/b" && $F rmdir "$M/d"; ok "rm and rmdir"
+	p9 ls ramfs/d >/dev/null 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && [ $rc -ne 124 ]; ok "9p no longer finds d (status $rc)"
+	$F rm "$M/fused"; ok "rm fused"
+
+	timeout 30 fusermount -u "$M"; ok "fusermount -u"
+	i=0
+	while [ -n "$(daemonpids mnt)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -z "$(daemonpids mnt)" ]; ok "9pfuse exits after the unmount"
+fi
+
+# 9pserve in front of 9mux: plan9port's own multiplexer as a client of
+# 9mux (with Topenfd, which 9pserve answers itself).
+if [ -x "$P9/9pserve" ]; then
+	timeout 30 "$P9/9pserve" -c "unix!$T/mux.sock" "unix!$T/ps.sock" 2>"$T/ps.err"
+	ok "9pserve -c unix!.../mux.sock starts"
+	i=0
+	while [ ! -S "$T/ps.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	is "$(timeout 30 "$P9/9p" -a "unix!$T/ps.sock" read /c1 2>&1 | cksum)" "$(cksum <"$T/want1")" "9p through 9pserve through 9mux"
+	is "$(timeout 30 "$P9/9p" -a "unix!$T/ps.sock" readfd /c2 2>&1 | cksum)" "$(cksum <"$T/want2")" "9p readfd through 9pserve through 9mux"
+	for p in $(daemonpids ps.sock); do kill "$p" 2>/dev/null; done
+else
+	skip "9pserve in front of 9mux" "no 9pserve in $P9"
+fi
+
+kill -0 $mux 2>/dev/null; ok "9mux still runs"
+if [ $fails -ne 0 ]; then echo "# 9mux -D trace, last lines:"; tail -n 30 "$T/mux.err" | sed 's/^/# /'; fi
+
+# The same clients against 9testsrv, which checks the protocol rules.
+timeout 300 "$B/9testsrv" -l "$T/srv.log" -a "unix!$T/srv.sock" 2>"$T/srv.err" &
+srv=$!
+pids="$pids $srv"
+waitsock "$T/srv.sock" $srv; ok "9testsrv listens"
+timeout 300 "$B/9mux" -a "unix!$T/mux2.sock" "unix!$T/srv.sock" 2>"$T/mux2.err" &
+mux2=$!
+pids="$pids $mux2"
+waitsock "$T/mux2.sock" $mux2; ok "9mux in front of 9testsrv listens"
+A="timeout 30 $P9/9p -a unix!$T/mux2.sock"
+is "$($A read /hello 2>&1)" "hello, world" "9p read /hello"
+is "$($A read /big 2>&1 | wc -c | tr -d ' ')" 20000 "9p read /big gives its 20000 bytes"
+$A create /new 2>&1 && lines new 3000 | $A write /new && $A rm /new; ok "9p create, write, rm"
+$A readfd /hello >/dev/null 2>&1
+[ $? -ne 124 ]; ok "9p readfd ends"
+if [ -z "$fusewhy" ]; then
+	M=$T/mnt2
+	timeout 30 "$P9/9pfuse" "unix!$T/mux2.sock" "$M" 2>"$T/fuse2.err" && mounted "$M"; ok "9pfuse mounts 9testsrv through 9mux"
+	is "$(timeout 30 cat "$M/sub/file" 2>&1)" "sub file" "cat sub/file"
+	timeout 30 cp "$T/big" "$M/copy" && timeout 30 cmp -s "$T/big" "$M/copy" && timeout 30 rm "$M/copy"; ok "cp, cmp, rm through the mount"
+	timeout 30 ls -lR "$M" >/dev/null; ok "ls -lR"
+	timeout 30 fusermount -u "$M"; ok "fusermount -u"
+	i=0
+	while [ -n "$(daemonpids mnt2)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+# Every client has gone: 9mux must have clunked all their fids.
+i=0
+while :; do
+	pkill -USR1 -P $srv	# 9testsrv itself, not the timeout(1) around it
+	sleep 0.2
+	f=$(grep '^FIDS' "$T/srv.log" | tail -n 1)
+	[ "$f" = "FIDS 0" ] || [ $i -ge 25 ] && break
+	i=$((i + 1))
+done
+is "$f" "FIDS 0" "9testsrv holds no fid after the clients left"
+is "$(grep -c VIOLATION "$T/srv.log")" 0 "9testsrv saw no protocol violation"
+grep VIOLATION "$T/srv.log" | head -n 5 | sed 's/^/# /'
+
+echo "1..$n"
+[ $fails -eq 0 ]
