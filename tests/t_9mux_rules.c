@@ -1288,6 +1288,31 @@ flushfids(void)
 	is_int(fidsettle(0), 0, "version-unknown: after a Tversion with msize 100 nothing is left either");
 	down();
 
+	/* Clunks that are refused (tag in use, NOTAG) must not lose the upstream fid. */
+	if(up("odd-clunks", "-x Tread", "") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	pc_walk(a, 2, 1, 2, "hello");
+	pc_walk(a, 2, 1, 3, "hello");
+	pc_walk(a, 2, 1, 4, "hello");
+	pc_walk(a, 2, 1, 6, "hello");
+	pc_open1(a, 2, 2, P9_OREAD);
+	pc_mkread(&t, 5, 2, 0, 10);
+	post(a, &t);
+	ok(pc_fidop(a, Tclunk, 5, 3) > 0 && pc_iserr(a) && a->r.tag == 5, "odd-clunks: Tclunk with a tag in flight: error");
+	ok(pc_fidop(a, Tremove, 5, 6) > 0 && pc_iserr(a) && a->r.tag == 5, "odd-clunks: Tremove with a tag in flight: error");
+	{
+		int r = pc_fidop(a, Tclunk, P9_NOTAG, 4);
+
+		ok(r > 0, "odd-clunks: Tclunk with NOTAG answered (%s)", p9typename(r) ? p9typename(r) : "?");
+	}
+	t = mkflush(7, 5);
+	post(a, &t);
+	ok(expect(a, 7, Rflush, T, NULL), "odd-clunks: the read flushed");
+	hangup(a);
+	is_int(fidsettle(0), 0, "odd-clunks: after the hang-up nothing is left on the server");
+	down();
+
 	/* A Tattach flushed after the server answered it (-o): the client holds the fid. */
 	if(up("flush-attach", "-o -d Tattach:300", "") < 0)
 		return;

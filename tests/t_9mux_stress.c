@@ -11,12 +11,14 @@
 
 #include "tap.h"
 #include "p9conv.h"
+#include "dial.h"
 
 enum {
 	NCLIENT	= 24,
 	NBATCH	= 100,
 	NF	= 24,	/* client fids 1..NF-1; 1 is the attach */
 	MAXOPS	= 10,
+	NNOISE	= 3,
 };
 
 static const char *dir;
@@ -363,6 +365,106 @@ out:
 	return NULL;
 }
 
+/*
+ * A client that sends noise: random requests of every 9P2000 type with
+ * small random fids and tags, one in four with a byte flipped, reading
+ * whatever comes back, and reconnecting now and then.  It must disturb
+ * no one else and put nothing wrong on the upstream.
+ */
+static void *
+noise(void *a)
+{
+	static const uint8_t types[] = { Tversion, Tauth, Tattach, Tflush, Twalk, Topen, Tcreate,
+		Tread, Twrite, Tclunk, Tremove, Tstat, Twstat, Tgetattr, 200 };
+	static const char *names[] = { "hello", "sub", "file", "..", "x", "" };
+	static const uint8_t data[64] = "noise noise noise";
+	Client *cl;
+	Fcall t;
+	uint8_t buf[512], junk[4096];
+	size_t n;
+	int i, k, fd;
+
+	cl = a;
+	fd = -1;
+	for(i = 0; i < 3000; i++) {
+		if(fd < 0 || i % 300 == 0) {
+			if(fd >= 0)
+				close(fd);
+			if((fd = pc_dial(muxsock)) < 0) {
+				fail(cl, "noise: cannot dial");
+				return NULL;
+			}
+			fdnonblock(fd, 1);
+			memset(&t, 0, sizeof t);
+			t.type = Tversion;
+			t.tag = P9_NOTAG;
+			t.msize = 8192;
+			t.version = p9str("9P2000");
+			n = p9encode(buf, sizeof buf, &t, P9_2000);
+			pc_write(fd, buf, n);
+		}
+		memset(&t, 0, sizeof t);
+		t.type = types[rnd(cl, sizeof types)];
+		if(t.type == Tversion && rnd(cl, 10) != 0)
+			t.type = Tstat;
+		t.tag = rnd(cl, 30) == 0 ? P9_NOTAG : (uint16_t)rnd(cl, 20);
+		t.fid = rnd(cl, 15) == 0 ? P9_NOFID : (uint32_t)rnd(cl, 8);
+		t.newfid = (uint32_t)rnd(cl, 8);
+		t.afid = rnd(cl, 2) ? P9_NOFID : (uint32_t)rnd(cl, 8);
+		t.oldtag = (uint16_t)rnd(cl, 20);
+		t.msize = (uint32_t)(rnd(cl, 2) ? 8192 : rnd(cl, 100000));
+		t.version = p9str(rnd(cl, 2) ? "9P2000" : "9P2000.L");
+		t.uname = p9str("noise");
+		t.aname = p9str("noise");	/* 9testsrv: a tree of its own */
+		t.nwname = (uint16_t)rnd(cl, 4);
+		for(k = 0; k < t.nwname; k++)
+			t.wname[k] = p9str(names[rnd(cl, 6)]);
+		t.name = p9str(names[rnd(cl, 5)]);
+		t.offset = (uint64_t)rnd(cl, 40);
+		t.count = rnd(cl, 3) ? (uint32_t)rnd(cl, 64) : (uint32_t)rnd(cl, 1 << 20);
+		if(t.type == Twrite) {
+			t.count %= sizeof data;
+			t.data = data;
+		}
+		if(t.type == Twstat) {
+			t.stat = data;
+			t.nstat = (uint16_t)rnd(cl, 40);
+		}
+		t.mode = (uint32_t)rnd(cl, 4);
+		t.perm = 0644;
+		if(t.type == 200 || (n = p9encode(buf, sizeof buf, &t, P9_2000)) == 0) {
+			n = 7 + (size_t)rnd(cl, 40);
+			for(k = 0; k < (int)n; k++)
+				buf[k] = (uint8_t)rnd(cl, 256);
+			p9put32(buf, (uint32_t)n);
+			buf[4] = t.type;
+		}
+		if(rnd(cl, 40) == 0 && n > 7) {
+			k = 4 + rnd(cl, (int)n - 4);
+			buf[k] ^= (uint8_t)(1 + rnd(cl, 255));
+		}
+		if(pc_write(fd, buf, n) < 0) {
+			close(fd);
+			fd = -1;
+			cl->redials++;
+		}
+		if(fd >= 0) {
+			ssize_t got;
+
+			if(i % 10 == 9) {
+				struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+				poll(&pfd, 1, 5);
+			}
+			while((got = read(fd, junk, sizeof junk)) > 0)
+				cl->replies += (int)got;
+		}
+	}
+	if(fd >= 0)
+		close(fd);
+	return NULL;
+}
+
 static void
 onalarm(int sig)
 {
@@ -388,8 +490,8 @@ round1(int mode, unsigned seed)
 	char oldlog[400];
 	int orig = mode;
 	char sa[460], ma[420], serr[420], merr[420];
-	pthread_t th[NCLIENT];
-	Client cl[NCLIENT];
+	pthread_t th[NCLIENT], nth[NNOISE];
+	Client cl[NCLIENT], nz[NNOISE];
 	long fids, tags, end;
 	int i, errors, replies, flushes, st, resets, redials, errreplies;
 	const char *name;
@@ -429,7 +531,9 @@ round1(int mode, unsigned seed)
 		snprintf(sa, sizeof sa, "%s", ba);
 	}
 	{
-		const char *av[] = { pc_prog("9mux"), "-a", ma, sa, NULL };
+		/* STRESS_T: a -t for the front 9mux, to tell limits from the rest. */
+		const char *tl = getenv("STRESS_T");
+		const char *av[] = { pc_prog("9mux"), "-a", ma, tl ? "-t" : sa, tl ? tl : NULL, tl ? sa : NULL, NULL };
 
 		mux = pc_spawn(av, merr);
 	}
@@ -443,6 +547,13 @@ round1(int mode, unsigned seed)
 		cl[i].seed = seed + (unsigned)i * 7919;
 		pthread_create(&th[i], NULL, client, &cl[i]);
 	}
+	if(!chaos)
+		for(i = 0; i < NNOISE; i++) {
+			memset(&nz[i], 0, sizeof nz[i]);
+			nz[i].id = 1000 + i;
+			nz[i].seed = seed * 31 + (unsigned)i;
+			pthread_create(&nth[i], NULL, noise, &nz[i]);
+		}
 	oldlog[0] = 0;
 	if(chaos) {
 		pc_sleep(300);
@@ -470,6 +581,18 @@ round1(int mode, unsigned seed)
 		flushes += cl[i].flushes;
 		if(cl[i].errors)
 			diag("client %d: %d errors, first: %s", i, cl[i].errors, cl[i].why);
+	}
+	if(!chaos) {
+		int nrep = 0, nre = 0;
+
+		for(i = 0; i < NNOISE; i++) {
+			pthread_join(nth[i], NULL);
+			nrep += nz[i].replies;
+			nre += nz[i].redials;
+			if(nz[i].errors)
+				diag("noise %d: %s", i, nz[i].why);
+		}
+		diag("%s: %d noise clients sent 3000 messages each (%d bytes of replies read, dropped %d times)", name, NNOISE, nrep, nre);
 	}
 	diag("%s: %d replies checked, %d flushes, %d Tversion resets, %d redials, %d error replies",
 		name, replies, flushes, resets, redials, errreplies);
