@@ -421,6 +421,77 @@ out:
 	stopall();
 }
 
+/* Hundreds of sessions open at once, each with a fid. */
+static void
+crowd(void)
+{
+	enum { N = 300 };
+	static int fds[N];
+	uint8_t buf[8192];
+	Fcall t, r;
+	int i, good, nfd;
+	long fids = -1, tags = -1, end;
+
+	snprintf(srvlog, sizeof srvlog, "%s", path("crowd.log"));
+	if(startsrv(unixaddr("srv6.sock"), path("srv6.sock")) < 0) {
+		ok(0, "9testsrv starts");
+		return;
+	}
+	{
+		const char *a[] = { "-a", unixaddr("cr.sock"), unixaddr("srv6.sock"), NULL };
+
+		if(!ok(startmux(a, path("cr.sock")) == 0, "crowd: 9mux listens"))
+			goto out;
+	}
+	nfd = 0;
+	for(i = 0; i < N; i++) {
+		fds[i] = pc_dial(path("cr.sock"));
+		if(fds[i] < 0)
+			break;
+		nfd++;
+		memset(&t, 0, sizeof t);
+		t.type = Tversion;
+		t.tag = P9_NOTAG;
+		t.msize = 8192;
+		t.version = p9str("9P2000");
+		pc_send(fds[i], &t, P9_2000);
+	}
+	is_int(nfd, N, "crowd: %d connections accepted", N);
+	good = 0;
+	for(i = 0; i < nfd; i++) {
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Rversion)
+			continue;
+		memset(&t, 0, sizeof t);
+		t.type = Tattach;
+		t.tag = 1;
+		t.fid = 1;
+		t.afid = P9_NOFID;
+		t.uname = p9str("crowd");
+		t.aname = p9str("");
+		pc_send(fds[i], &t, P9_2000);
+	}
+	for(i = 0; i < nfd; i++) {
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Rattach)
+			continue;
+		pc_mkfid(&t, Tstat, 2, 1);
+		pc_send(fds[i], &t, P9_2000);
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) > 0 && r.type == Rstat)
+			good++;
+	}
+	is_int(good, N, "crowd: every one attached and served");
+	if(pc_srvstate(srv, srvlog, &fids, &tags) == 0)
+		is_int(fids, N, "crowd: the server holds one fid per session");
+	for(i = 0; i < nfd; i++)
+		close(fds[i]);
+	end = pc_now() + 5000;
+	while(pc_srvstate(srv, srvlog, &fids, &tags) == 0 && fids != 0 && pc_now() < end)
+		pc_sleep(50);
+	is_int(fids, 0, "crowd: all clunked when they leave");
+	ok(pc_alive(mux, NULL), "crowd: 9mux still up");
+out:
+	stopall();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -436,6 +507,7 @@ main(int argc, char **argv)
 	upstreams();
 	msizes();
 	stale();
+	crowd();
 	pc_rmdir(dir);
 	return done_testing();
 }
