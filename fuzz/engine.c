@@ -124,6 +124,19 @@ iscreating(uint32_t fid)
 	return 0;
 }
 
+/* A fid some pending request is clunking or removing: nothing may use it now. */
+static int
+isdeleting(uint32_t fid)
+{
+	int i, j;
+
+	for(i = 0; i < F.npend; i++)
+		for(j = 0; j < F.pend[i].nref; j++)
+			if((F.pend[i].refs[j].role & 0xF) == P9_FIDDEL && F.pend[i].fids[j] == fid)
+				return 1;
+	return 0;
+}
+
 /* The server receives one whole frame: check it. */
 static void
 receive(uint8_t *f, size_t n)
@@ -162,11 +175,11 @@ receive(uint8_t *f, size_t n)
 			case P9_FIDUSE:
 				if(q->fids[i] == P9_NOFID && (q->refs[i].role & P9_FIDOPT))
 					break;
-				if(!islive(q->fids[i]))
+				if(!islive(q->fids[i]) || isdeleting(q->fids[i]))
 					abort();
 				break;
 			case P9_FIDDEL:
-				if(!islive(q->fids[i]))
+				if(!islive(q->fids[i]) || isdeleting(q->fids[i]))
 					abort();
 				break;
 			case P9_FIDNEW:
@@ -337,8 +350,18 @@ answerflush(int i, int originalfirst)
 	if(j < F.npend){
 		if(originalfirst){
 			answer(j, byte() & 1, byte());
-		}else
+		}else{
+			/* a server may drop a flushed flush's own target with it, as 9testsrv does */
+			uint16_t t2 = F.pend[j].type == Tflush ? F.pend[j].oldtag : 0;
+			int drop2 = F.pend[j].type == Tflush && (byte() & 1);
+
 			unpend(j);
+			for(j = 0; drop2 && j < F.npend; j++)
+				if(F.pend[j].tag == t2 && F.pend[j].type != Tflush){
+					unpend(j);
+					break;
+				}
+		}
 		for(i = 0; i < F.npend; i++)
 			if(F.pend[i].type == Tflush && F.pend[i].oldtag == old && F.inflight[F.pend[i].tag])
 				break;
@@ -614,9 +637,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for(i = 0; i < NCLIENT; i++)
 		if(F.cl[i].s){
+			drainclient(&F.cl[i]);
 			nmsessclose(F.cl[i].s);
 			F.cl[i].s = NULL;
 		}
+	/*
+	 * Everyone has left: once the server has answered everything,
+	 * including flushes and 9mux's clunks, it must hold no fid.
+	 */
+	if(F.c != NULL && !F.vpending){
+		for(steps = 0; steps < 100000; steps++){
+			serverread(1 << 16);
+			if(F.npend == 0)
+				break;
+			i = F.npend - 1;
+			if(F.pend[i].type == Tflush)
+				answerflush(i, byte() & 1);
+			else
+				answer(i, byte() % 4 != 0, byte());
+			if(F.c == NULL)
+				break;
+		}
+		if(F.c != NULL && F.npend == 0 && F.nlive != 0)
+			abort();
+	}
 	nmfree(F.m);
 	return 0;
 }

@@ -331,6 +331,31 @@ main(void)
 	cltake(a, P9_2000);
 	ok(cl.n == 1 && cl.f[0].type == Rread && cl.f[0].tag == 20, "the read is still answered");
 
+	/* flush of a flush, answered alone: the original is flushed again, then gets an error */
+	csend(a, tmsg(Tread, 23, 3), P9_2000);
+	uptake();
+	wtag = up.f[0].tag;
+	t = tmsg(Tflush, 24, 0);
+	t->oldtag = 23;
+	csend(a, t, P9_2000);
+	uptake();
+	ftag = up.f[0].tag;
+	t = tmsg(Tflush, 25, 0);
+	t->oldtag = 24;
+	csend(a, t, P9_2000);
+	uptake();
+	rmsg(&r, Rflush, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 25 && up.n == 1 && up.f[0].type == Tflush
+		&& up.f[0].oldtag == wtag, "only the flush of the flush answered: the read is flushed again upstream");
+	rmsg(&r, Rflush, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(iserr(&cl, 0, "interrupted") && cl.f[0].tag == 23, "and its client gets an error for it, not silence");
+	(void)ftag;
+
 	/* clunk: the client's number is free at once, the upstream fid is not */
 	csend(a, tmsg(Tclunk, 30, 3), P9_2000);
 	uptake();

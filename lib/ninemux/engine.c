@@ -20,6 +20,7 @@ enum {
 	NTAGS		= 0xFFFF,	/* upstream tags 0..0xFFFE; 0xFFFF is NOTAG */
 	MAXPATH		= 16384,	/* a longer walk path is forgotten (reconnect cannot redo it) */
 	MAXPIN		= 256,
+	PREVERSION	= 8192,		/* largest frame before Tversion is answered */
 };
 
 /* Session states. */
@@ -48,7 +49,7 @@ enum {
 /* Errors 9mux answers itself, with the Linux errno for .u and .L. */
 enum {
 	EUNKFID, EFIDINUSE, EBADFID, ETAGINUSE, ETYPE, EBADMSG, ENOVERS,
-	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN,
+	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN, EINTR_,
 };
 
 static const struct {
@@ -68,6 +69,7 @@ static const struct {
 	[EBIGREPLY]	= { "reply larger than msize", 5 },
 	[ENOMEM_]	= { "out of memory in 9mux", 12 },	/* ENOMEM */
 	[EPIN]		= { "pinned uname does not fit", 22 },
+	[EINTR_]	= { "interrupted", 4 },			/* EINTR */
 };
 
 /* An attach, shared by every fid walked from it: what reconnect redoes first. */
@@ -103,6 +105,7 @@ struct Nmreq {
 	int		zombie;		/* finished, tag kept while flushes of it are in flight */
 	int		admitted;	/* counted in its session's nadm */
 	int		cflush;		/* a client's Tflush, counted in nflush */
+	int		resolve;	/* 9mux's Tflush settling a request whose flush was flushed */
 	Nmreq		*hnextq;	/* session's held queue */
 	Nmmsg		*msg;		/* the frame while not written */
 	Nmfid		*newfid;	/* created on success */
@@ -195,6 +198,7 @@ static void undo(Nmreq *r);
 static void draincheck(Nmsess *s);
 static void chansend(Nmchan *c, Nmreq *r);
 static void versionanswer(Nmsess *s);
+static void tagremove(Nmsess *s, Nmreq *r);
 
 static void __attribute__((format(printf, 3, 4)))
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -510,6 +514,54 @@ chansend(Nmchan *c, Nmreq *r)
 		c->m->conf.wake(c->aux, NM_WOUT);
 }
 
+/* Take r out of its session's held queue. */
+static void
+unhold(Nmsess *s, Nmreq *r)
+{
+	Nmreq *prev, *q;
+
+	prev = NULL;
+	for(q = s->hqhead; q != NULL && q != r; q = q->hnextq)
+		prev = q;
+	if(q == r){
+		if(prev)
+			prev->hnextq = r->hnextq;
+		else
+			s->hqhead = r->hnextq;
+		if(s->hqtail == r)
+			s->hqtail = prev;
+		s->nheld--;
+	}
+	r->hnextq = NULL;
+}
+
+/* Whether none of r has reached the wire yet. */
+static int
+canunsend(Nmreq *r)
+{
+	return r->state == RHELD || r->state == RWAIT ||
+		(r->state == RQUEUED && r->msg != NULL && r->msg->off == 0);
+}
+
+/*
+ * A Tclunk or Tremove not yet sent is flushed, or its client left: the
+ * client has given the fid up either way, so it is still clunked, in
+ * its place (requests before it may use the fid), as a Tclunk (a
+ * flushed Tremove must not remove) whose reply nobody waits for.
+ */
+static void
+keepclunk(Nmreq *r)
+{
+	r->orphan = 1;
+	if(r->sess)
+		tagremove(r->sess, r);
+	if(r->type == Tremove){
+		r->type = Tclunk;
+		if(r->msg)
+			r->msg->data[4] = Tclunk;
+	}
+}
+
 /* Take r back if none of it was written: 1 if it was. */
 static int
 unsend(Nmreq *r)
@@ -518,23 +570,9 @@ unsend(Nmreq *r)
 	Nmreq **pp;
 
 	c = r->chan;
-	if(r->state == RHELD){
-		Nmsess *s = r->sess;
-		Nmreq *prev = NULL, *q;
-
-		for(q = s->hqhead; q != NULL && q != r; q = q->hnextq)
-			prev = q;
-		if(q == r){
-			if(prev)
-				prev->hnextq = r->hnextq;
-			else
-				s->hqhead = r->hnextq;
-			if(s->hqtail == r)
-				s->hqtail = prev;
-			s->nheld--;
-		}
-		r->hnextq = NULL;
-	}else if(r->state == RWAIT){
+	if(r->state == RHELD)
+		unhold(r->sess, r);
+	else if(r->state == RWAIT){
 		for(pp = &c->whead; *pp != NULL; pp = &(*pp)->wnext)
 			if(*pp == r){
 				*pp = r->wnext;
@@ -904,9 +942,22 @@ static void
 reqdone(Nmreq *r)
 {
 	Nmsess *s;
-	Nmreq **pp;
+	Nmreq **pp, *f, *fnext;
 	Nmchan *c;
 
+	/*
+	 * A flush of r that never left 9mux has nothing left to do (and
+	 * must not keep r's tag, which it may be waiting for): it ends now,
+	 * while r still keeps its session from finishing.
+	 */
+	for(f = r->flushers; f != NULL; f = fnext){
+		fnext = f->nextflusher;
+		if(unsend(f)){
+			if(f->sess && !f->orphan)
+				rflush(f->sess, f->ctag);
+			reqdone(f);
+		}
+	}
 	s = r->sess;
 	c = r->chan;
 	sessunlink(r);
@@ -1070,6 +1121,17 @@ drainstart(Nmsess *s)
 		tagremove(s, r);
 		if(r->zombie)
 			continue;
+		if(canunsend(r) && r->delfid){
+			/* a clunk must still happen, after what was sent before it */
+			keepclunk(r);
+			if(r->state == RHELD){
+				unhold(s, r);
+				r->admitted = 1;
+				s->nadm++;
+				chansend(s->chan, r);
+			}
+			continue;
+		}
 		if(unsend(r)){
 			undo(r);
 			continue;
@@ -1167,10 +1229,15 @@ flush(Nmsess *s, uint8_t *f, size_t n)
 		rflush(s, tag);
 		return;
 	}
-	if(unsend(t)){
-		/* still inside 9mux: it never happens */
-		t->orphan = 1;
-		undo(t);
+	if(canunsend(t)){
+		if(t->delfid)
+			keepclunk(t);
+		else{
+			/* still inside 9mux: it never happens */
+			unsend(t);
+			t->orphan = 1;
+			undo(t);
+		}
 		rflush(s, tag);
 		return;
 	}
@@ -1555,10 +1622,47 @@ success(Nmreq *r, const uint8_t *f, size_t n)
 	return 1;
 }
 
+/*
+ * A flush of t was itself flushed: whether the server dropped t with
+ * it is unknown, so unless another flush of t is on its way, flush t
+ * again.  Its Rflush settles t: a reply to t that comes first is
+ * passed on as usual, else t gets an error (its client still waits
+ * for it, having flushed only the flush).
+ */
+static void
+resolve(Nmreq *t)
+{
+	uint8_t b[9];
+	Nmreq *f;
+
+	if(t->flushers != NULL || t->state != RSENT || t->msg != NULL || t->sess == NULL)
+		return;
+	f = reqnew(t->sess, t->chan, Tflush, P9_NOTAG);
+	if(f == NULL)
+		return;
+	f->orphan = 1;
+	f->resolve = 1;
+	f->target = t;
+	t->flushers = f;
+	p9put32(b, 9);
+	b[4] = Tflush;
+	p9put16(b + 5, P9_NOTAG);
+	p9put16(b + 7, t->utag);
+	if((f->msg = msgnew(b, sizeof b)) == NULL){
+		t->flushers = NULL;
+		f->target = NULL;
+		sessunlink(f);
+		reqfree(f);
+		return;
+	}
+	t->chan->m->st.flushes++;
+	chansend(t->chan, f);
+}
+
 static void
 reply(Nmchan *c, uint8_t *f, size_t n)
 {
-	Nmreq *r, *t;
+	Nmreq *r, *t, *tt;
 	Nmsess *s;
 	Nmfid *fp;
 	uint16_t utag;
@@ -1579,8 +1683,13 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		/* Rflush, or an Rerror taken as one: if the target had no reply, it never happened */
 		t = r->target;
 		if(t != NULL && !t->zombie){
+			tt = t->type == Tflush && t->target && !t->target->zombie ? t->target : NULL;
+			if(r->resolve && t->hashed && !t->orphan && t->sess)
+				rerror(t->sess, t->ctag, EINTR_);
 			t->orphan = 1;
 			undo(t);
+			if(tt)
+				resolve(tt);
 		}
 		if(s && !r->orphan)
 			rflush(s, r->ctag);
@@ -1922,9 +2031,16 @@ nmsesspin(Nmsess *s, const char *uname, uint32_t uid)
 uint32_t
 nmsessmsize(Nmsess *s)
 {
+	uint32_t up;
+
 	if(s->state != SNEW && s->msize != 0)
 		return s->msize;
-	return s->m->cur ? s->m->cur->msize : s->m->conf.msize;
+	/*
+	 * Before its version a client can only send Tversion, which is
+	 * small: a bigger frame only makes the daemon buffer megabytes.
+	 */
+	up = s->m->cur ? s->m->cur->msize : s->m->conf.msize;
+	return up < PREVERSION ? up : PREVERSION;
 }
 
 int
