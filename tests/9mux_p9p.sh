@@ -22,6 +22,18 @@ PATH=/usr/local/bin:/usr/bin:/bin:$PATH
 
 T=$(mktemp -d /tmp/9mux_p9p.XXXXXX) || exit 1
 pids=
+stop() {	# stop PID: end "timeout N PROG" started as PID; its exit status
+	# Signal the program, not timeout(1): that would add SIGCONTs, which
+	# can cancel the SIGSTOP LeakSanitizer uses at exit, and hang it.
+	pkill -TERM -P "$1"
+	i=0	# 9mux may drain for 10 s
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+	if kill -0 "$1" 2>/dev/null; then
+		echo "# still runs 15 s after SIGTERM: $(ps -o args= -p "$1")"
+		pkill -KILL -P "$1"
+	fi
+	wait "$1"
+}
 mounted() {	# mounted DIR: a file system is mounted on DIR
 	awk -v d="$1" '$2 == d { f = 1 } END { exit !f }' /proc/mounts 2>/dev/null
 }
@@ -33,8 +45,8 @@ cleanup() {
 	for m in "$T/mnt" "$T/mnt2"; do
 		if mounted "$m"; then fusermount -u -z "$m" 2>/dev/null; fi
 	done
-	for p in $(daemonpids mnt) $(daemonpids ps.sock); do kill "$p" 2>/dev/null; done
-	for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	for p in $(daemonpids mnt) $(daemonpids mnt2) $(daemonpids ps.sock) $(daemonpids ps2.sock); do kill "$p" 2>/dev/null; done
+	for p in $pids; do stop "$p" >/dev/null; done
 	if mounted "$T/mnt" || mounted "$T/mnt2"; then
 		echo "# $T left in place: still mounted" >&2
 	else
@@ -164,8 +176,7 @@ elif ! command -v fusermount >/dev/null 2>&1; then fusewhy="no fusermount"
 fi
 M=$T/mnt
 if [ -z "$fusewhy" ]; then
-	timeout 30 "$P9/9pfuse" "unix!$T/mux.sock" "$M" 2>"$T/fuse.err"
-	if [ $? -ne 0 ] || ! mounted "$M"; then
+	if ! timeout 30 "$P9/9pfuse" "unix!$T/mux.sock" "$M" 2>"$T/fuse.err" || ! mounted "$M"; then
 		fusewhy="9pfuse cannot mount here: $(head -n 1 "$T/fuse.err")"
 	fi
 fi
@@ -247,6 +258,48 @@ if [ -z "$fusewhy" ]; then
 	i=0
 	while [ -n "$(daemonpids mnt2)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 fi
+# 9pserve in front of 9mux flushes the requests of a client that hangs
+# up: a Tread that 9testsrv never answers (-x Tread), through 9pserve and
+# directly, then the clients are killed.
+if [ -x "$P9/9pserve" ]; then
+	timeout 300 "$B/9testsrv" -x Tread -l "$T/srvx.log" -a "unix!$T/srvx.sock" 2>"$T/srvx.err" &
+	srvx=$!
+	pids="$pids $srvx"
+	waitsock "$T/srvx.sock" $srvx
+	timeout 300 "$B/9mux" -a "unix!$T/mux3.sock" "unix!$T/srvx.sock" 2>"$T/mux3.err" &
+	mux3=$!
+	pids="$pids $mux3"
+	waitsock "$T/mux3.sock" $mux3; ok "9mux in front of 9testsrv -x Tread listens"
+	timeout 30 "$P9/9pserve" -c "unix!$T/mux3.sock" "unix!$T/ps2.sock" 2>"$T/ps2.err"
+	i=0
+	while [ ! -S "$T/ps2.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	k=0
+	for a in "$T/ps2.sock" "$T/mux3.sock"; do
+		k=$((k + 1))
+		timeout 30 "$P9/9p" -a "unix!$a" read /hello >/dev/null 2>&1 &
+		c=$!
+		i=0	# until its Tread is upstream
+		while [ "$(grep -c '^Tread' "$T/srvx.log" 2>/dev/null)" -lt $k ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		kill $c
+		wait $c 2>/dev/null
+	done
+	i=0
+	while [ "$(grep -c '^Tflush' "$T/srvx.log")" -lt 2 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	is "$(grep -c '^Tflush' "$T/srvx.log")" 2 "both unanswered Treads were flushed upstream"
+	i=0
+	while :; do
+		pkill -USR1 -P $srvx
+		sleep 0.2
+		f=$(grep '^FIDS' "$T/srvx.log" | tail -n 1)
+		[ "$f" = "FIDS 0" ] || [ $i -ge 25 ] && break
+		i=$((i + 1))
+	done
+	is "$f" "FIDS 0" "and every fid clunked"
+	is "$(grep '^TAGS' "$T/srvx.log" | tail -n 1)" "TAGS 0" "no tag left in flight"
+	is "$(grep -c VIOLATION "$T/srvx.log")" 0 "9testsrv -x Tread saw no protocol violation"
+	for p in $(daemonpids ps2.sock); do kill "$p" 2>/dev/null; done
+fi
+
 # Every client has gone: 9mux must have clunked all their fids.
 i=0
 while :; do
@@ -259,6 +312,14 @@ done
 is "$f" "FIDS 0" "9testsrv holds no fid after the clients left"
 is "$(grep -c VIOLATION "$T/srv.log")" 0 "9testsrv saw no protocol violation"
 grep VIOLATION "$T/srv.log" | head -n 5 | sed 's/^/# /'
+
+# Each daemon exits 0 on SIGTERM (so a sanitizer's report would count).
+for p in $pids; do
+	what=$(ps -o args= -p "$p" 2>/dev/null | awk '{ print $3 }')	# timeout 300 PROG ...
+	stop "$p"
+	is $? 0 "${what##*/} exits 0 on SIGTERM"
+done
+pids=
 
 echo "1..$n"
 [ $fails -eq 0 ]
