@@ -1544,9 +1544,7 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 	off = 0;
 	while(off < len){
 		c = s->m->cur;
-		/* the held queue is bounded too: then the client waits in its socket */
-		if(s->closing || s->state == SDRAIN || s->nheld >= s->m->conf.maxreqs ||
-		   s->nflush >= s->m->conf.maxreqs){
+		if(s->closing || s->state == SDRAIN){
 			s->blocked = 1;
 			break;
 		}
@@ -1556,6 +1554,15 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 		if(n < 0){
 			fail(err, errlen, "bad frame: %s", p9strerror((int)n));
 			return -1;
+		}
+		/*
+		 * The held queue is bounded too: then the client waits in its
+		 * socket.  A Tflush is not held, so it may still come in and
+		 * make room.
+		 */
+		if(buf[off + 4] == Tflush ? s->nflush >= s->m->conf.maxreqs : s->nheld >= s->m->conf.maxreqs){
+			s->blocked = 1;
+			break;
 		}
 		/* a Tversion waits for the upstream's own */
 		if(buf[off + 4] == Tversion && c != NULL && c->state == NM_CVERSION){
