@@ -161,7 +161,7 @@ int nmsesspin(Nmsess *s, const char *uname, uint32_t uid);
  */
 long nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen);
 
-/* Largest frame the session accepts now (its msize, or the upstream's before Tversion). */
+/* Largest frame the session accepts now: its msize, or at most 8192 before its Tversion is answered. */
 uint32_t nmsessmsize(Nmsess *s);
 
 /* Requests of the session in flight. */
