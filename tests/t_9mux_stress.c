@@ -25,6 +25,13 @@ static const char *dir;
 static char srvsock[400], muxsock[400], srvlog[400];
 static pid_t srv = -1, mux = -1, back = -1;
 static int chaos;	/* the upstream is killed and restarted during the round */
+static int dialect = P9_2000;	/* of the well-behaved clients */
+
+static int
+iserr(const Fcall *r)
+{
+	return r->type == Rerror || r->type == Rlerror;
+}
 
 static const char *paths[] = { "hello", "sub/file", "sub", "nothere" };
 static const char *content[] = { "hello, world\n", "sub file\n", NULL, NULL };
@@ -111,18 +118,18 @@ apply(Client *cl, Pconn *c, Op *op, Fidst *f)
 			fail(cl, "Tflush tag %u answered by type %u", t->tag, r->type);
 		return;
 	}
-	if(r->type != t->type + 1 && r->type != Rerror) {
+	if(r->type != t->type + 1 && !iserr(r)) {
 		fail(cl, "%s tag %u answered by type %u", p9typename(t->type), t->tag, r->type);
 		return;
 	}
-	if(chaos && r->type == Rerror) {
+	if(chaos && iserr(r)) {
 		cl->errreplies++;
 		return;	/* the upstream may be gone: errors are the rule then */
 	}
 	switch(t->type) {
 	case Twalk:
 		if(op->path == 3) {
-			if(r->type != Rerror)
+			if(!iserr(r))
 				fail(cl, "walk to nothere tag %u: type %u", t->tag, r->type);
 			break;
 		}
@@ -135,7 +142,8 @@ apply(Client *cl, Pconn *c, Op *op, Fidst *f)
 		f[t->newfid].path = op->path;
 		break;
 	case Topen:
-		if(r->type != Ropen)
+	case Tlopen:
+		if(r->type != t->type + 1)
 			fail(cl, "open tag %u fid %u: %.*s", t->tag, t->fid, r->ename.n, r->ename.s);
 		else
 			f[t->fid].open = 1;
@@ -151,7 +159,8 @@ apply(Client *cl, Pconn *c, Op *op, Fidst *f)
 				t->tag, paths[op->path], (unsigned long long)t->offset, t->count, r->type, r->count);
 		break;
 	case Tstat:
-		if(r->type != Rstat)
+	case Tgetattr:
+		if(r->type != t->type + 1)
 			fail(cl, "stat tag %u fid %u failed", t->tag, t->fid);
 		break;
 	case Tclunk:
@@ -170,8 +179,8 @@ connect1(Client *cl)
 
 	end = pc_now() + (chaos ? 15000 : 0);
 	do {
-		c = pc_open(muxsock, P9_2000);
-		if(c != NULL && pc_version(c, cl->id % 3 == 0 ? 4096 : 8192, "9P2000") == Rversion
+		c = pc_open(muxsock, dialect);
+		if(c != NULL && pc_version(c, cl->id % 3 == 0 ? 4096 : 8192, p9dialectname(dialect)) == Rversion
 		&& pc_attach(c, 1, 1, "stress") == Rattach && c->r.tag == 1)
 			return c;
 		pc_close(c);
@@ -229,12 +238,12 @@ client(void *a)
 			case 5:
 				if((fid = pickfid(cl, f, 1, -1, 0)) < 0)
 					continue;
-				pc_mkfid(&op->t, Tstat, tag, (uint32_t)fid);
+				pc_mkfid(&op->t, dialect == P9_2000L ? Tgetattr : Tstat, tag, (uint32_t)fid);
 				break;
 			case 6:
 				if((fid = pickfid(cl, f, 1, 0, 0)) < 0)
 					continue;
-				pc_mkfid(&op->t, Topen, tag, (uint32_t)fid);
+				pc_mkfid(&op->t, dialect == P9_2000L ? Tlopen : Topen, tag, (uint32_t)fid);
 				op->t.mode = P9_OREAD;
 				break;
 			case 7:
@@ -262,7 +271,7 @@ client(void *a)
 				f[fid].busy = 1;
 			if(op->t.type == Tclunk)
 				f[fid].held = 0;	/* free the moment it is sent */
-			if(pc_send(c->fd, &op->t, P9_2000) < 0) {
+			if(pc_send(c->fd, &op->t, dialect) < 0) {
 				fail(cl, "send failed");
 				goto out;
 			}
@@ -281,8 +290,8 @@ client(void *a)
 			v.type = Tversion;
 			v.tag = P9_NOTAG;
 			v.msize = 8192;
-			v.version = p9str("9P2000");
-			pc_send(c->fd, &v, P9_2000);
+			v.version = p9str(p9dialectname(dialect));
+			pc_send(c->fd, &v, dialect);
 			cl->resets++;
 		}
 		left = nops;
@@ -304,7 +313,7 @@ client(void *a)
 				goto out;
 			}
 			cl->replies++;
-			if(reset && chaos && c->r.tag == P9_NOTAG && c->r.type == Rerror) {
+			if(reset && chaos && c->r.tag == P9_NOTAG && iserr(&c->r)) {
 				/* Tversion refused while the upstream is away: start over. */
 				pc_close(c);
 				if((c = connect1(cl)) == NULL)
@@ -321,7 +330,7 @@ client(void *a)
 				memset(f, 0, sizeof f);
 				f[1].held = 1;
 				f[1].path = -1;
-				if(pc_attach(c, 1, 1, "stress") == Rerror && c->r.tag == 1 && chaos) {
+				if(pc_attach(c, 1, 1, "stress") > 0 && iserr(&c->r) && c->r.tag == 1 && chaos) {
 					/* No upstream to attach to yet. */
 					pc_close(c);
 					if((c = connect1(cl)) == NULL)
@@ -496,8 +505,10 @@ round1(int mode, unsigned seed)
 	int i, errors, replies, flushes, st, resets, redials, errreplies;
 	const char *name;
 
-	name = mode == 0 ? "plain" : mode == 1 ? "-o" : mode == 2 ? "upstream restarted" : "9mux behind 9mux";
+	name = mode == 0 ? "plain" : mode == 1 ? "-o" : mode == 2 ? "upstream restarted"
+		: mode == 3 ? "9mux behind 9mux" : "9P2000.L";
 	chaos = mode == 2;
+	dialect = mode == 4 ? P9_2000L : P9_2000;
 	snprintf(srvsock, sizeof srvsock, "%s/srv%d.sock", dir, orig);
 	snprintf(muxsock, sizeof muxsock, "%s/mux%d.sock", dir, orig);
 	snprintf(srvlog, sizeof srvlog, "%s/srv%d.log", dir, orig);
@@ -533,7 +544,8 @@ round1(int mode, unsigned seed)
 	{
 		/* STRESS_T: a -t for the front 9mux, to tell limits from the rest. */
 		const char *tl = getenv("STRESS_T");
-		const char *av[] = { pc_prog("9mux"), "-a", ma, tl ? "-t" : sa, tl ? tl : NULL, tl ? sa : NULL, NULL };
+		const char *av[] = { pc_prog("9mux"), "-V", p9dialectname(dialect), "-a", ma,
+			tl ? "-t" : sa, tl ? tl : NULL, tl ? sa : NULL, NULL };
 
 		mux = pc_spawn(av, merr);
 	}
@@ -547,7 +559,7 @@ round1(int mode, unsigned seed)
 		cl[i].seed = seed + (unsigned)i * 7919;
 		pthread_create(&th[i], NULL, client, &cl[i]);
 	}
-	if(!chaos)
+	if(!chaos && dialect == P9_2000)
 		for(i = 0; i < NNOISE; i++) {
 			memset(&nz[i], 0, sizeof nz[i]);
 			nz[i].id = 1000 + i;
@@ -582,7 +594,7 @@ round1(int mode, unsigned seed)
 		if(cl[i].errors)
 			diag("client %d: %d errors, first: %s", i, cl[i].errors, cl[i].why);
 	}
-	if(!chaos) {
+	if(!chaos && dialect == P9_2000) {
 		int nrep = 0, nre = 0;
 
 		for(i = 0; i < NNOISE; i++) {
@@ -660,6 +672,7 @@ main(int argc, char **argv)
 	round1(1, seed);
 	round1(2, seed);
 	round1(3, seed);
+	round1(4, seed);
 	pc_rmdir(dir);
 	return done_testing();
 }
