@@ -421,6 +421,48 @@ out:
 	stopall();
 }
 
+/* -D traces messages on standard error; -s (syslog) still serves. */
+static void
+logging(void)
+{
+	Pconn *c;
+	int st;
+
+	snprintf(srvlog, sizeof srvlog, "%s", path("log.log"));
+	if(startsrv(unixaddr("srv7.sock"), path("srv7.sock")) < 0) {
+		ok(0, "9testsrv starts");
+		return;
+	}
+	{
+		const char *a[] = { "-D", "-a", unixaddr("d.sock"), unixaddr("srv7.sock"), NULL };
+
+		if(!ok(startmux(a, path("d.sock")) == 0, "9mux -D listens"))
+			goto out;
+	}
+	c = pc_open(path("d.sock"), P9_2000);
+	ok(readhello(c, hello), "-D: served");
+	pc_close(c);
+	ok(pc_waitcount(path("mux.err"), "Tattach", 1, 3000) >= 1 && pc_count(path("mux.err"), "Rread") >= 1,
+		"-D: the trace on stderr names Tattach and Rread");
+	st = pc_killwait(mux, SIGTERM, 15000);
+	mux = -1;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "-D: exit 0");
+	{
+		const char *a[] = { "-s", "-v", "-a", unixaddr("s.sock"), unixaddr("srv7.sock"), NULL };
+
+		if(!ok(startmux(a, path("s.sock")) == 0, "9mux -s listens"))
+			goto out;
+	}
+	c = pc_open(path("s.sock"), P9_2000);
+	ok(readhello(c, hello), "-s: served");
+	pc_close(c);
+	st = pc_killwait(mux, SIGTERM, 15000);
+	mux = -1;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "-s: exit 0");
+out:
+	stopall();
+}
+
 /* Hundreds of sessions open at once, each with a fid. */
 static void
 crowd(void)
@@ -508,6 +550,7 @@ main(int argc, char **argv)
 	msizes();
 	stale();
 	crowd();
+	logging();
 	pc_rmdir(dir);
 	return done_testing();
 }
