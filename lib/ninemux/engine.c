@@ -584,10 +584,10 @@ unsend(Nmreq *r)
 		r->wnext = NULL;
 	}else if(r->state == RQUEUED && r->msg && r->msg->off == 0){
 		qunlink(&c->out, r->msg);
-		c->tags[r->utag] = NULL;
-		/* never on the wire: the tag is free at once, but don't hand it to a waiter now */
-		c->ring[(c->rhead + c->rcount) % NTAGS] = r->utag;
-		c->rcount++;
+		r->msg->req = NULL;
+		/* never on the wire: the tag is free at once, for whoever waits for one */
+		r->state = 0;
+		tagfree(c, r->utag);
 	}else
 		return 0;
 	free(r->msg);
