@@ -1445,7 +1445,7 @@ sigproc(void *a)
 }
 
 static int
-typeof1(const char *s, size_t n)
+typenum(const char *s, size_t n)
 {
 	const char *name;
 	int i;
@@ -1469,7 +1469,7 @@ typearg(const char *s)
 {
 	int t;
 
-	t = typeof1(s, strlen(s));
+	t = typenum(s, strlen(s));
 	if(t < 0 || (t & 1)) {
 		fprintf(stderr, "9testsrv: unknown T-message type %s\n", s);
 		exit(1);
