@@ -914,6 +914,24 @@ fids(void)
 	nothingup(a, mark, 1, "an attach creating a fid in use");
 	is_int(pc_walk(a, 3, 2, 2, ""), Rwalk, "fids: walk of a fid to itself is allowed");
 
+	/* A walk of a fid to itself that fails leaves it where it was. */
+	pc_walk(a, 4, 1, 8, "");
+	ok(pc_walk(a, 4, 8, 8, "sub/nothere") == Rwalk && a->r.nwqid == 1, "fids: short walk of a fid to itself");
+	ok(pc_walk(a, 4, 8, 8, "nothere") == Rerror, "fids: failed walk of a fid to itself");
+	{
+		P9dir d;
+
+		ok(pc_fidop(a, Tstat, 4, 8) == Rstat && p9dirdecode(a->r.stat, a->r.nstat, P9_2000, &d) > 0
+			&& p9streq(d.name, "/"), "fids: the fid is still the root");
+	}
+	is_int(pc_walk(a, 4, 8, 8, "sub"), Rwalk, "fids: a walk of a fid to itself that succeeds");
+	{
+		P9dir d;
+
+		ok(pc_fidop(a, Tstat, 4, 8) == Rstat && p9dirdecode(a->r.stat, a->r.nstat, P9_2000, &d) > 0
+			&& p9streq(d.name, "sub"), "fids: moves it");
+	}
+	pc_fidop(a, Tclunk, 4, 8);
 	ok(pc_walk(a, 4, 1, 3, "sub/nothere") == Rwalk && a->r.nwqid == 1, "fids: short walk: Rwalk with 1 qid");
 	mark = upmark();
 	ok(pc_fidop(a, Tstat, 4, 3) == Rerror, "fids: the newfid of a short walk does not exist");
