@@ -72,6 +72,8 @@ echo "== ls -l / through 9mux"
 "$B/9pc" -a "$A" ls -l / | sed 's/^/   /'
 echo "== stopping 9mux (SIGTERM); what it logged and counted:"
 kill "$mux_pid"; wait "$mux_pid"; st=$?; mux_pid=
-sed 's/^/   /' "$tmp/9mux.log"
+echo "   $(grep -c ' connected on ' "$tmp/9mux.log") client connections logged with -v, for example:"
+grep ' c[0-9]* ' "$tmp/9mux.log" | head -2 | sed 's/^/   /'
+grep -v ' c[0-9]* ' "$tmp/9mux.log" | sed 's/^/   /'
 echo "   exit status $st"
 [ $fail = 0 ] && echo "== all $N clients succeeded" || { echo "== some client FAILED"; exit 1; }

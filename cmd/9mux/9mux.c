@@ -976,6 +976,7 @@ main(int argc, char **argv)
 {
 	char *lisaddr[MAXLISTEN], err[256], dir[256], path[512];
 	const char *name, *vers;
+	const Nmstats *st;
 	struct epoll_event evs[128];
 	Nmconf conf;
 	sigset_t ss;
@@ -1176,7 +1177,13 @@ main(int argc, char **argv)
 		if(g.redialat && now() >= g.redialat && !g.stopping)
 			redial();
 		if(g.stopping && (quiet() || now() >= g.stopdeadline)){
-			logmsg(LOG_CONN, "exiting");
+			st = nmstats(g.m);
+			logmsg(LOG_CONN, "exiting: %llu sessions, %llu requests (%llu refused by 9mux), "
+			    "%llu frames sent upstream, %llu replies, %llu flushes and %llu clunks of its own, %llu stray replies",
+			    (unsigned long long)st->sessions, (unsigned long long)st->treqs,
+			    (unsigned long long)st->localerr, (unsigned long long)st->upsent,
+			    (unsigned long long)st->upreplies, (unsigned long long)st->flushes,
+			    (unsigned long long)st->clunks, (unsigned long long)st->stray);
 			unlinkall();
 			finish();
 			exit(0);
