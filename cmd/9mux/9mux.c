@@ -381,6 +381,12 @@ feed(Conn *c)
 	}
 	/* a whole frame left means the engine is holding back: stop reading until it wakes us */
 	c->stalled = p9frame(c->buf, c->len, nmsessmsize(c->s)) != P9_EINCOMPLETE;
+	if(c->len == 0){
+		/* an idle client should cost its session, not a 64 KiB buffer */
+		free(c->buf);
+		c->buf = NULL;
+		c->cap = 0;
+	}
 	return 0;
 }
 
@@ -388,6 +394,7 @@ static void
 connin(Conn *c)
 {
 	ssize_t r;
+	size_t room;
 	int i;
 
 	for(i = 0; i < 8 && !c->stalled; i++){
@@ -395,7 +402,8 @@ connin(Conn *c)
 			closeconn(c, "out of memory");
 			return;
 		}
-		r = read(c->fd, c->buf + c->len, c->cap - c->len);
+		room = c->cap - c->len;
+		r = read(c->fd, c->buf + c->len, room);
 		if(r == 0){
 			closeconn(c, "hung up");
 			return;
@@ -411,6 +419,9 @@ connin(Conn *c)
 		c->len += (size_t)r;
 		if(feed(c) < 0)
 			return;
+		/* a short read emptied the socket: epoll is level-triggered and says when there is more */
+		if((size_t)r < room)
+			break;
 	}
 	markdirty(c);
 }
@@ -423,6 +434,7 @@ upin(void)
 	long n;
 	int i;
 	uint32_t lim;
+	size_t room;
 
 	for(i = 0; i < 8 && g.up.c != NULL; i++){
 		lim = nmchanmsize(g.up.c);
@@ -430,7 +442,8 @@ upin(void)
 			updown("out of memory");
 			return;
 		}
-		r = read(g.up.rfd, g.up.buf + g.up.len, g.up.cap - g.up.len);
+		room = g.up.cap - g.up.len;
+		r = read(g.up.rfd, g.up.buf + g.up.len, room);
 		if(r == 0){
 			updown("upstream hung up");
 			return;
@@ -458,6 +471,8 @@ upin(void)
 			logmsg(LOG_CONN, "upstream %s ready: %s, msize %u", g.upaddr,
 				p9dialectname(nmchandialect(g.up.c)), nmchanmsize(g.up.c));
 		}
+		if((size_t)r < room)
+			break;
 	}
 	g.up.dirty = 1;
 }
