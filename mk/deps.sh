@@ -13,6 +13,7 @@ test|fuzz)
 		ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 ||
 		need="$need libclang-rt-dev"
 	[ "$what" = test ] && { have diod || need="$need diod"; }
+	[ "$what" = test ] && { have pkg-config || need="$need pkg-config"; }
 	;;
 bench)
 	have gnuplot || need="$need gnuplot-nox"
