@@ -46,8 +46,9 @@ int addrkind(const char *addr);
 const char *addrpath(const char *addr);
 
 /*
- * plan9port's namespace directory: $NAMESPACE, else /tmp/ns.$USER.$DISPLAY
- * (":0" when DISPLAY is unset) with any ".0" screen suffix removed.
+ * plan9port's namespace directory: $NAMESPACE, else /tmp/ns.LOGIN.$DISPLAY,
+ * LOGIN being the login name of the real user id (":0" when DISPLAY is
+ * unset) with any ".0" screen suffix removed.
  * Writes it to buf; returns 0, or -1 if it does not fit.
  */
 int nsdir(char *buf, size_t len);

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -285,7 +286,8 @@ int
 nsdir(char *buf, size_t len)
 {
 	const char *ns, *user, *disp;
-	char d[256];
+	struct passwd pwbuf, *pw;
+	char d[256], pwstr[1024];
 	size_t n;
 	int r;
 
@@ -294,7 +296,11 @@ nsdir(char *buf, size_t len)
 		r = snprintf(buf, len, "%s", ns);
 		return r < 0 || (size_t)r >= len ? -1 : 0;
 	}
-	user = getenv("USER");
+	/* the login name, as plan9port's getns takes it: $USER is often unset or stale */
+	pw = NULL;
+	if(getpwuid_r(getuid(), &pwbuf, pwstr, sizeof pwstr, &pw) != 0)
+		pw = NULL;
+	user = pw != NULL ? pw->pw_name : getenv("USER");
 	if(user == NULL || user[0] == '\0')
 		user = "none";
 	disp = getenv("DISPLAY");
