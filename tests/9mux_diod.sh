@@ -4,35 +4,8 @@
 # and removing files through the one upstream connection: what each wrote
 # is checked against the exported directory itself, and what each reads
 # back against what it wrote.
-B=${NINEMUX_BUILD:-build}/bin
-T=$(mktemp -d /tmp/9mux_diod.XXXXXX) || exit 1
-pids=
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-n=0
-fails=0
-ok() {	# ok DESC: the status of the last command
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-is() {	# is GOT WANT DESC
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf '# got:  %s\n# want: %s\n' "$1" "$2"
-	fi
-}
-waitsock() {	# waitsock PATH PID
-	i=0
-	while [ ! -S "$1" ] && kill -0 "$2" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -S "$1" ]
-}
+# shellcheck source=SCRIPTDIR/lib/tap.sh
+. "$(dirname "$0")/lib/tap.sh"
 
 DIOD=$(command -v diod || ls /usr/sbin/diod 2>/dev/null)
 if [ -z "$DIOD" ]; then echo "1..0 # SKIP diod is not installed"; exit 0; fi
@@ -121,5 +94,4 @@ kill $mux; wait $mux; st=$?
 is $st 0 "9mux exits 0 on SIGTERM"
 pids=$diod
 
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing

@@ -4,35 +4,8 @@
 # front of the same 9ramfs): each client writes its own file with its
 # own msize and reads it back; then each reads another's file, across
 # dialects; the listing holds every file.
-B=${NINEMUX_BUILD:-build}/bin
-T=$(mktemp -d /tmp/9mux_many.XXXXXX) || exit 1
-pids=
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-n=0
-fails=0
-ok() {	# ok DESC: the status of the last command
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-is() {	# is GOT WANT DESC
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf '# got:  %s\n# want: %s\n' "$1" "$2"
-	fi
-}
-waitsock() {	# waitsock PATH PID
-	i=0
-	while [ ! -S "$1" ] && kill -0 "$2" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -S "$1" ]
-}
+# shellcheck source=SCRIPTDIR/lib/tap.sh
+. "$(dirname "$0")/lib/tap.sh"
 
 for p in 9mux 9pc 9ramfs; do
 	if [ ! -x "$B/$p" ]; then echo "not ok 1 - $B/$p is built"; echo "1..1"; exit 1; fi
@@ -128,5 +101,4 @@ kill $muxL; wait $muxL; stL=$?
 is "$st0 $stL" "0 0" "both exit 0 on SIGTERM"
 pids=$ram
 
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing

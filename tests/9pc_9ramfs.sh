@@ -1,38 +1,9 @@
 #!/bin/sh
 # 9pc against 9ramfs in 9P2000 and 9P2000.L: every command, outputs checked,
 # over unix! and tcp! addresses and the name/path form.
-B=${NINEMUX_BUILD:-build}/bin
-T=$(mktemp -d /tmp/9pc_9ramfs.XXXXXX) || exit 1
-# Stop a server we started: TERM, then KILL if it has not gone in 5 s.
-stop() {
-	kill "$1" 2>/dev/null || return 0
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-pid=
-cleanup() {
-	[ -n "$pid" ] && stop "$pid"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-n=0
-fails=0
-ok() {	# ok DESC: the status of the last command
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-is() {	# is GOT WANT DESC
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf '# got:  %s\n# want: %s\n' "$1" "$2" | sed '3,$s/^/# /'
-	fi
-}
+# shellcheck source=SCRIPTDIR/lib/tap.sh
+. "$(dirname "$0")/lib/tap.sh"
+KILLAFTER=50	# servers get SIGKILL if SIGTERM has not ended them in 5 s
 
 for p in 9ramfs 9pc; do
 	if [ ! -x "$B/$p" ]; then echo "1..0 # SKIP $B/$p not built"; exit 0; fi
@@ -44,16 +15,15 @@ PORT=$(( 20000 + $$ % 20000 ))
 # tcp first: the unix socket appears only once both are announced
 "$B/9ramfs" -a "tcp!127.0.0.1!$PORT" -a "unix!$SOCK" </dev/null >/dev/null 2>"$T/ramfs.err" &
 pid=$!
-i=0
-while [ ! -S "$SOCK" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-if [ ! -S "$SOCK" ]; then
+pids=$pid
+if ! waitsock "$SOCK" "$pid"; then
 	# the port may have been taken: run on the unix socket alone
 	wait "$pid" 2>/dev/null
 	PORT=
 	"$B/9ramfs" -a "unix!$SOCK" </dev/null >/dev/null 2>"$T/ramfs.err" &
 	pid=$!
-	i=0
-	while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	pids=$pid
+	waitsock "$SOCK"
 fi
 [ -S "$SOCK" ]; ok "9ramfs is serving $SOCK"
 
@@ -160,5 +130,4 @@ timeout -k 5 20 "$B/9pc" -a "unix!$SOCK" frob >/dev/null 2>&1; st=$?
 [ $st -ne 0 ]; ok "unknown command fails"
 
 kill -0 "$pid" 2>/dev/null; ok "9ramfs still running"
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing

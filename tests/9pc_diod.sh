@@ -2,38 +2,9 @@
 # 9pc -V 9P2000.L against Debian's diod, a third-party 9P2000.L server,
 # exporting a temporary directory: what 9pc writes, lists, reads and
 # removes is checked against the directory itself.
-B=${NINEMUX_BUILD:-build}/bin
-T=$(mktemp -d /tmp/9pc_diod.XXXXXX) || exit 1
-# Stop a server we started: TERM, then KILL if it has not gone in 5 s.
-stop() {
-	kill "$1" 2>/dev/null || return 0
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-pids=
-cleanup() {
-	for p in $pids; do stop "$p"; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-n=0
-fails=0
-ok() {	# ok DESC: the status of the last command
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-is() {	# is GOT WANT DESC
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf '# got:  %s\n# want: %s\n' "$1" "$2" | sed '3,$s/^/# /'
-	fi
-}
+# shellcheck source=SCRIPTDIR/lib/tap.sh
+. "$(dirname "$0")/lib/tap.sh"
+KILLAFTER=50	# servers get SIGKILL if SIGTERM has not ended them in 5 s
 
 DIOD=$(command -v diod || ls /usr/sbin/diod 2>/dev/null)
 if [ -z "$DIOD" ]; then echo "1..0 # SKIP diod is not installed"; exit 0; fi
@@ -54,9 +25,7 @@ startdiod() {	# startdiod LISTEN LOG
 }
 SOCK=$T/diod.sock
 startdiod "$SOCK" "$T/diod.log"
-i=0
-while [ ! -S "$SOCK" ] && kill -0 "$lastpid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S "$SOCK" ]; ok "diod is serving $E on $SOCK"
+waitsock "$SOCK" "$lastpid"; ok "diod is serving $E on $SOCK"
 if [ ! -S "$SOCK" ]; then sed 's/^/# /' "$T/diod.log"; echo "1..$n"; exit 1; fi
 
 P="timeout -k 5 20 $B/9pc -a unix!$SOCK -V 9P2000.L -A $E"
@@ -140,5 +109,4 @@ ln -s "$SOCK" "$T/ns/diod"
 is "$(NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" -V 9P2000.L -A "$E" read diod/sub/inner 2>&1)" "inner" "9pc read diod/sub/inner through NAMESPACE"
 
 kill -0 $pids 2>/dev/null; ok "diod still running"
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing

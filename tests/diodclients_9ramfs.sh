@@ -1,38 +1,9 @@
 #!/bin/sh
 # diod's own 9P2000.L clients (diodcat, diodls, diodload from Debian's diod
 # package) against 9ramfs; the tree is made and checked with 9pc.
-B=${NINEMUX_BUILD:-build}/bin
-T=$(mktemp -d /tmp/diodclients.XXXXXX) || exit 1
-# Stop a server we started: TERM, then KILL if it has not gone in 5 s.
-stop() {
-	kill "$1" 2>/dev/null || return 0
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-pid=
-cleanup() {
-	[ -n "$pid" ] && stop "$pid"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-n=0
-fails=0
-ok() {	# ok DESC: the status of the last command
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-is() {	# is GOT WANT DESC
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf '# got:  %s\n# want: %s\n' "$1" "$2" | sed '3,$s/^/# /'
-	fi
-}
+# shellcheck source=SCRIPTDIR/lib/tap.sh
+. "$(dirname "$0")/lib/tap.sh"
+KILLAFTER=50	# servers get SIGKILL if SIGTERM has not ended them in 5 s
 
 for p in diodcat diodls diodload; do
 	command -v $p >/dev/null 2>&1 || [ -x /usr/sbin/$p ] || { echo "1..0 # SKIP $p is not installed"; exit 0; }
@@ -45,9 +16,8 @@ done
 SOCK=$T/ramfs.sock
 "$B/9ramfs" -a "unix!$SOCK" </dev/null >/dev/null 2>"$T/ramfs.err" &
 pid=$!
-i=0
-while [ ! -S "$SOCK" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S "$SOCK" ]; ok "9ramfs is serving $SOCK"
+pids=$pid
+waitsock "$SOCK" "$pid"; ok "9ramfs is serving $SOCK"
 
 P="timeout -k 5 20 $B/9pc -a unix!$SOCK -V 9P2000.L"
 awk 'BEGIN { for(i = 0; i < 5000; i++) printf "%05d the quick brown fox\n", i }' > "$T/big"
@@ -87,5 +57,4 @@ ops=$(sed -n 's/.*: \([0-9][0-9]*\) ops\/s.*/\1/p' "$T/out")
 
 kill -0 "$pid" 2>/dev/null; ok "9ramfs still running"
 is "$($P read d/hello)" "hello, diod" "9ramfs still serves the tree"
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing

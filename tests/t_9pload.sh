@@ -1,43 +1,15 @@
 #!/bin/sh
 # 9pload, the benchmarks' load generator, against 9ramfs: every mode runs,
 # says what it did on one line, and fails loudly when it cannot do it.
-B=${NINEMUX_BUILD:-build}/bin
-T=$(mktemp -d /tmp/t_9pload.XXXXXX) || exit 1
-pids=
-cleanup() {
-	for p in $pids; do
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+# shellcheck source=SCRIPTDIR/lib/tap.sh
+. "$(dirname "$0")/lib/tap.sh"
+WAITSTEP=0.05	# 5 s at most for a socket
 
-n=0
-fails=0
-ok() {	# ok DESC: the status of the last command
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-is() {	# is GOT WANT DESC
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf '# got:  %s\n# want: %s\n' "$1" "$2"
-	fi
-}
 field() {	# field NAME LINE
 	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 positive() {	# positive NUMBER: whether it is a number above 0
 	awk -v v="$1" 'BEGIN { exit !(v ~ /^[0-9]+(\.[0-9]+)?$/ && v + 0 > 0) }'
-}
-waitsock() {
-	i=0
-	while [ ! -S "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	[ -S "$1" ]
 }
 
 for p in 9ramfs 9pload; do
@@ -123,5 +95,4 @@ $L "$B/9pload" bogus >/dev/null 2>&1
 [ $? -eq 2 ]
 ok "an unknown op is a usage error"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing

@@ -2,15 +2,14 @@
 # t_mux_install.sh - install into a scratch DESTDIR and build a program that
 # uses only the names of the mux(3) manual page against the installed
 # header and library, with pkg-config, then run it.
+# shellcheck source=SCRIPTDIR/lib/tap.sh
+. "$(dirname "$0")/lib/tap.sh"
 cd "$(dirname "$0")/.." || exit 1
-B=${NINEMUX_BUILD:-build}
+B=${NINEMUX_BUILD:-build}	# the build directory itself, not its bin
 CC=${CC:-cc}
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-n=0; fail=0
-t() {	# t ok|fail description
-	n=$((n+1))
-	if [ "$1" = ok ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi
+t() {	# t ok|fail DESC: a test whose outcome is already known
+	[ "$1" = ok ]
+	ok "$2"
 }
 
 # Install what the build directory holds: rebuilding it here would compile
@@ -18,17 +17,17 @@ t() {	# t ok|fail description
 old=""
 [ -f "$B/lib/libmux.a" ] && old="-o all"
 # shellcheck disable=SC2086
-if timeout 300 make --no-print-directory -s $old install O="$B" DESTDIR="$tmp" PREFIX=/usr >"$tmp/make.log" 2>&1; then
-	t ok "make install O=$B DESTDIR=\$tmp PREFIX=/usr"
+if timeout 300 make --no-print-directory -s $old install O="$B" DESTDIR="$T" PREFIX=/usr >"$T/make.log" 2>&1; then
+	t ok "make install O=$B DESTDIR=\$T PREFIX=/usr"
 else
-	t fail "make install"; sed 's/^/# /' "$tmp/make.log" | tail -20
+	t fail "make install"; sed 's/^/# /' "$T/make.log" | tail -20
 fi
-[ -f "$tmp/usr/include/mux.h" ] && [ -f "$tmp/usr/lib/pkgconfig/mux.pc" ] && [ -f "$tmp/usr/lib/libmux.a" ] &&
-	[ -e "$tmp/usr/lib/libmux.so" ] && t ok "header, mux.pc, libmux.a and libmux.so installed" ||
+[ -f "$T/usr/include/mux.h" ] && [ -f "$T/usr/lib/pkgconfig/mux.pc" ] && [ -f "$T/usr/lib/libmux.a" ] &&
+	[ -e "$T/usr/lib/libmux.so" ] && t ok "header, mux.pc, libmux.a and libmux.so installed" ||
 	t fail "header, mux.pc, libmux.a and libmux.so installed"
-[ -f "$tmp/usr/share/man/man3/mux.3" ] && t ok "mux(3) installed" || t fail "mux(3) installed"
+[ -f "$T/usr/share/man/man3/mux.3" ] && t ok "mux(3) installed" || t fail "mux(3) installed"
 
-cat >"$tmp/prog.c" <<'EOF'
+cat >"$T/prog.c" <<'EOF'
 /* Only the manual page's names: an adder over a socketpair. */
 #include <mux.h>
 #include <pthread.h>
@@ -138,24 +137,24 @@ elif nm "$B/lib/libmux.a" 2>/dev/null | grep -q __tsan_; then
 	san="-fsanitize=thread"
 fi
 
-PKG="env PKG_CONFIG_PATH=$tmp/usr/lib/pkgconfig PKG_CONFIG_LIBDIR=$tmp/usr/lib/pkgconfig pkg-config --define-prefix"
-flags=$($PKG --cflags --libs mux 2>"$tmp/pc.err")
-if [ $? -eq 0 ] && echo "$flags" | grep -q -- "-I$tmp/usr/include" && echo "$flags" | grep -q -- "-lmux"; then
+PKG="env PKG_CONFIG_PATH=$T/usr/lib/pkgconfig PKG_CONFIG_LIBDIR=$T/usr/lib/pkgconfig pkg-config --define-prefix"
+flags=$($PKG --cflags --libs mux 2>"$T/pc.err")
+if [ $? -eq 0 ] && echo "$flags" | grep -q -- "-I$T/usr/include" && echo "$flags" | grep -q -- "-lmux"; then
 	t ok "pkg-config --define-prefix --cflags --libs mux: $flags"
 else
-	t fail "pkg-config --cflags --libs mux"; sed 's/^/# /' "$tmp/pc.err"
+	t fail "pkg-config --cflags --libs mux"; sed 's/^/# /' "$T/pc.err"
 fi
 
 # shellcheck disable=SC2086
-if $CC $san -o "$tmp/prog" "$tmp/prog.c" $flags 2>"$tmp/cc.err"; then
+if $CC $san -o "$T/prog" "$T/prog.c" $flags 2>"$T/cc.err"; then
 	t ok "cc prog.c \$(pkg-config --cflags --libs mux) builds (default C dialect)"
 else
-	t fail "cc prog.c builds"; sed 's/^/# /' "$tmp/cc.err"
+	t fail "cc prog.c builds"; sed 's/^/# /' "$T/cc.err"
 fi
-out=$(LD_LIBRARY_PATH="$tmp/usr/lib" timeout 60 "$tmp/prog" 2>&1)
+out=$(LD_LIBRARY_PATH="$T/usr/lib" timeout 60 "$T/prog" 2>&1)
 [ $? -eq 0 ] && [ "$out" = "bad 0" ] && t ok "it runs against the installed libmux.so: 8 threads x 500 RPCs on tags [100,103)" ||
 	{ t fail "it runs: $out"; }
-if LD_LIBRARY_PATH="$tmp/usr/lib" ldd "$tmp/prog" 2>/dev/null | grep -q "$tmp/usr/lib/libmux.so"; then
+if LD_LIBRARY_PATH="$T/usr/lib" ldd "$T/prog" 2>/dev/null | grep -q "$T/usr/lib/libmux.so"; then
 	t ok "and it did use the installed shared library"
 else
 	t fail "the program uses the installed libmux.so"
@@ -163,38 +162,37 @@ fi
 
 # Strict C99, where the system does not define uint: mux.h does.
 # shellcheck disable=SC2086
-if $CC $san -std=c99 -pedantic -Werror -D_POSIX_C_SOURCE=200809L -o "$tmp/prog99" "$tmp/prog.c" $flags 2>"$tmp/cc.err"; then
+if $CC $san -std=c99 -pedantic -Werror -D_POSIX_C_SOURCE=200809L -o "$T/prog99" "$T/prog.c" $flags 2>"$T/cc.err"; then
 	t ok "and builds with -std=c99 -pedantic (uint from mux.h)"
 else
-	t fail "builds with -std=c99"; sed 's/^/# /' "$tmp/cc.err"
+	t fail "builds with -std=c99"; sed 's/^/# /' "$T/cc.err"
 fi
 # Statically, too.
 # shellcheck disable=SC2086
-if $CC $san -o "$tmp/progs" "$tmp/prog.c" $($PKG --cflags mux) "$tmp/usr/lib/libmux.a" -pthread 2>"$tmp/cc.err" &&
-	[ "$(timeout 60 "$tmp/progs")" = "bad 0" ]; then
+if $CC $san -o "$T/progs" "$T/prog.c" $($PKG --cflags mux) "$T/usr/lib/libmux.a" -pthread 2>"$T/cc.err" &&
+	[ "$(timeout 60 "$T/progs")" = "bad 0" ]; then
 	t ok "and against libmux.a"
 else
-	t fail "against libmux.a"; sed 's/^/# /' "$tmp/cc.err"
+	t fail "against libmux.a"; sed 's/^/# /' "$T/cc.err"
 fi
 # From C++ too, and from old C where the system headers may or may not declare uint.
-printf '#include <mux.h>\nint main(){ Mux m{}; m.maxtag = 1; uint u = 0; muxinit(&m); muxfree(&m); return (int)u; }\n' >"$tmp/cxx.cc"
+printf '#include <mux.h>\nint main(){ Mux m{}; m.maxtag = 1; uint u = 0; muxinit(&m); muxfree(&m); return (int)u; }\n' >"$T/cxx.cc"
 if command -v c++ >/dev/null 2>&1; then
 	# shellcheck disable=SC2086
-	if c++ $san -Wall -Werror -o "$tmp/cxx" "$tmp/cxx.cc" $flags 2>"$tmp/cc.err" &&
-		LD_LIBRARY_PATH="$tmp/usr/lib" timeout 60 "$tmp/cxx"; then
+	if c++ $san -Wall -Werror -o "$T/cxx" "$T/cxx.cc" $flags 2>"$T/cc.err" &&
+		LD_LIBRARY_PATH="$T/usr/lib" timeout 60 "$T/cxx"; then
 		t ok "a C++ program builds against <mux.h> and runs"
 	else
-		t fail "C++ program"; sed 's/^/# /' "$tmp/cc.err"
+		t fail "C++ program"; sed 's/^/# /' "$T/cc.err"
 	fi
 fi
-printf '#include <mux.h>\nint main(void){ uint u = 0; return (int)u; }\n' >"$tmp/c89.c"
+printf '#include <mux.h>\nint main(void){ uint u = 0; return (int)u; }\n' >"$T/c89.c"
 for std in c89 gnu89; do
 	# shellcheck disable=SC2086
-	if $CC -std=$std -pedantic -Werror -c -o "$tmp/c89.o" "$tmp/c89.c" $($PKG --cflags mux) 2>"$tmp/cc.err"; then
+	if $CC -std=$std -pedantic -Werror -c -o "$T/c89.o" "$T/c89.c" $($PKG --cflags mux) 2>"$T/cc.err"; then
 		t ok "<mux.h> compiles with -std=$std -pedantic"
 	else
-		t fail "<mux.h> with -std=$std"; sed 's/^/# /' "$tmp/cc.err"
+		t fail "<mux.h> with -std=$std"; sed 's/^/# /' "$T/cc.err"
 	fi
 done
-echo "1..$n"
-exit $fail
+done_testing

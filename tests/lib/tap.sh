@@ -1,0 +1,56 @@
+# tests/lib/tap.sh - what every TAP shell test starts with; source it as
+#	. "$(dirname "$0")/lib/tap.sh"
+# (it is kept out of tests/, where every *.sh is run as a test). Sets B,
+# the programs, and T, a new directory in /tmp; on exit stops each pid in
+# $pids and removes T. Knobs to set after sourcing: KILLAFTER, tenths of
+# a second before a stopped pid gets SIGKILL (empty: never), and
+# WAITSTEP, waitsock's pause in seconds between its 100 looks.
+# shellcheck shell=sh disable=SC2034 # B and the knobs are for the scripts
+B=${NINEMUX_BUILD:-build}/bin
+T=$(mktemp -d "/tmp/$(basename "$0" .sh).XXXXXX") || exit 1
+pids=
+KILLAFTER=
+WAITSTEP=0.1
+
+stop() {	# stop PID: SIGTERM, SIGKILL after KILLAFTER if set, then reap it
+	kill "$1" 2>/dev/null || return 0
+	if [ -n "$KILLAFTER" ]; then
+		_i=0
+		while kill -0 "$1" 2>/dev/null && [ $_i -lt "$KILLAFTER" ]; do sleep 0.1; _i=$((_i + 1)); done
+		kill -9 "$1" 2>/dev/null
+	fi
+	wait "$1" 2>/dev/null
+}
+cleanup() {
+	for _p in $pids; do stop "$_p"; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+n=0
+fails=0
+ok() {	# ok DESC: the status of the last command
+	st=$?
+	n=$((n + 1))
+	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+is() {	# is GOT WANT DESC
+	n=$((n + 1))
+	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
+		echo "not ok $n - $3"; fails=$((fails + 1))
+		printf 'got:  %s\nwant: %s\n' "$1" "$2" | sed 's/^/# /'
+	fi
+}
+waitsock() {	# waitsock PATH [PID]: PATH is a socket, waiting while PID lives
+	_i=0
+	while [ ! -S "$1" ] && { [ -z "$2" ] || kill -0 "$2" 2>/dev/null; } && [ $_i -lt 100 ]; do
+		sleep "$WAITSTEP"
+		_i=$((_i + 1))
+	done
+	[ -S "$1" ]
+}
+done_testing() {	# the plan; true when every test passed
+	echo "1..$n"
+	[ $fails -eq 0 ]
+}
