@@ -39,12 +39,12 @@ for V in 9P2000 9P2000.L; do
 	$P mkdir "$D/sub" 2>>"$T/err"; ok "$V: mkdir $D/sub"
 	$P create "$D/a" "$D/b" 2>>"$T/err"; ok "$V: create two files"
 	$P create "$D/a" 2>"$T/err"; st=$?
-	[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "$V: create of an existing file fails with a message ($(cat "$T/err"))"
+	[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; r=$?; ok "$V: create of an existing file fails with a message ($(cat "$T/err"))" $r
 
 	$P ls "$D" >"$T/out" 2>"$T/err"; ok "$V: ls $D"
 	is "$(cat "$T/out")" "$(printf 'a\nb\nsub/')" "$V: ls lists names, directories with /"
 
-	$P write "$D/a" <"$T/big" 2>"$T/err"; ok "$V: write $(wc -c <"$T/big") bytes"
+	$P write "$D/a" <"$T/big" 2>"$T/err"; r=$?; ok "$V: write $(wc -c <"$T/big") bytes" $r
 	$P read "$D/a" >"$T/out" 2>"$T/err"; ok "$V: read"
 	cmp -s "$T/out" "$T/big"; ok "$V: read gives back what write wrote"
 	$P -m 512 read "$D/a" >"$T/out" 2>"$T/err"; ok "$V: read with msize 512"
@@ -71,7 +71,7 @@ for V in 9P2000 9P2000.L; do
 
 	$P read "$D/nothere" >"$T/out" 2>"$T/err"; st=$?
 	[ $st -ne 0 ] && [ ! -s "$T/out" ]; ok "$V: read of a missing file fails"
-	grep -q '^9pc: .*\(not exist\|not found\|No such file\)' "$T/err"; ok "$V: ... with the server's error: $(cat "$T/err")"
+	grep -q '^9pc: .*\(not exist\|not found\|No such file\)' "$T/err"; r=$?; ok "$V: ... with the server's error: $(cat "$T/err")" $r
 	$P write "$D/nothere" <"$T/short" 2>"$T/err"; st=$?
 	[ $st -ne 0 ] && [ -s "$T/err" ]; ok "$V: write needs an existing file"
 
@@ -86,7 +86,7 @@ for V in 9P2000 9P2000.L; do
 	$P create "$deep/f" 2>"$T/err" && printf 'deep\n' | $P write "$deep/f" 2>"$T/err"; ok "$V: create and write a file 22 elements down"
 	is "$($P read "$deep/f" 2>&1)" "deep" "$V: read it back"
 	$P read "$D/l1/l2/l3/l4/l5/l6/l7/l8/l9/l10/l11/l12/l13/l14/l15/l16/l17/nope/f" >/dev/null 2>"$T/err"; st=$?
-	[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "$V: a long walk that falls short fails ($(cat "$T/err"))"
+	[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; r=$?; ok "$V: a long walk that falls short fails ($(cat "$T/err"))" $r
 	$P rm "$deep/f" 2>"$T/err"
 	st=0
 	while [ "$deep" != "$D" ]; do
@@ -116,7 +116,7 @@ ln -s "$SOCK" "$T/ns/ramfs"
 is "$(NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" read ramfs/shared/x 2>&1)" "both" "9pc read ramfs/shared/x with NAMESPACE"
 is "$(NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" -V 9P2000.L ls ramfs/shared 2>&1)" "x" "9pc -V 9P2000.L ls ramfs/shared"
 NAMESPACE=$T/ns timeout -k 5 20 "$B/9pc" read nosuch/x >/dev/null 2>"$T/err"; st=$?
-[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; ok "a service that is not posted: error ($(cat "$T/err"))"
+[ $st -ne 0 ] && grep -q '^9pc: ' "$T/err"; r=$?; ok "a service that is not posted: error ($(cat "$T/err"))" $r
 
 if [ -n "$PORT" ]; then
 	is "$(timeout -k 5 20 "$B/9pc" -a "tcp!127.0.0.1!$PORT" read shared/x 2>&1)" "both" "9pc over tcp!127.0.0.1!$PORT"

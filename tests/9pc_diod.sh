@@ -52,7 +52,7 @@ cmp -s "$T/out" "$E/hello.txt"; ok "read gives the file's bytes"
 awk 'BEGIN { for(i = 0; i < 20000; i++) printf "%06d abcdefghijklmnopqrstuvwxyz\n", i }' > "$T/big"
 $P create big 2>"$T/err"; ok "create big"
 [ -f "$E/big" ] && [ ! -s "$E/big" ]; ok "an empty file appeared in the directory"
-$P write big <"$T/big" 2>"$T/err"; ok "write $(wc -c <"$T/big") bytes"
+$P write big <"$T/big" 2>"$T/err"; r=$?; ok "write $(wc -c <"$T/big") bytes" $r
 cmp -s "$E/big" "$T/big"; ok "the directory's file holds what 9pc wrote"
 $P -m 4096 read big >"$T/out" 2>"$T/err"; ok "read it back with msize 4096"
 cmp -s "$T/out" "$T/big"; ok "... the same bytes"
@@ -82,14 +82,14 @@ $P rm newdir big 2>"$T/err"; ok "rm newdir big"
 [ ! -e "$E/newdir" ] && [ ! -e "$E/big" ]; ok "both are gone"
 $P rm sub 2>"$T/err"; st=$?
 [ $st -ne 0 ] && [ -d "$E/sub" ]; ok "rm of a non-empty directory fails, directory kept"
-grep -q '^9pc: .*Directory not empty' "$T/err"; ok "... with diod's error: $(cat "$T/err")"
+grep -q '^9pc: .*Directory not empty' "$T/err"; r=$?; ok "... with diod's error: $(cat "$T/err")" $r
 
 # failures: the server's error text and a non-zero status
 $P read nothere >"$T/out" 2>"$T/err"; st=$?
 [ $st -ne 0 ] && [ ! -s "$T/out" ]; ok "read of a missing file fails"
-grep -q '^9pc: .*No such file or directory' "$T/err"; ok "... with ENOENT's text: $(cat "$T/err")"
+grep -q '^9pc: .*No such file or directory' "$T/err"; r=$?; ok "... with ENOENT's text: $(cat "$T/err")" $r
 $P create hello.txt 2>"$T/err"; st=$?
-[ $st -ne 0 ] && grep -q '^9pc: .*File exists' "$T/err"; ok "create of an existing file: $(cat "$T/err")"
+[ $st -ne 0 ] && grep -q '^9pc: .*File exists' "$T/err"; r=$?; ok "create of an existing file: $(cat "$T/err")" $r
 is "$(cat "$E/hello.txt")" "changed locally" "... and the file is untouched"
 
 # the same over TCP, and by name in the namespace directory

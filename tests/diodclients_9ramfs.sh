@@ -31,9 +31,9 @@ timeout -k 5 20 diodcat -s "$SOCK" -a / d/hello >"$T/out" 2>"$T/err"; ok "diodca
 cmp -s "$T/out" "$T/hello"; ok "diodcat prints the file"
 [ ! -s "$T/err" ] || { sed 's/^/# /' "$T/err"; false; }; ok "diodcat says nothing on stderr"
 timeout -k 5 20 diodcat -s "$SOCK" -a / -m 4096 d/big >"$T/out" 2>"$T/err"; ok "diodcat -m 4096 d/big"
-cmp -s "$T/out" "$T/big"; ok "diodcat reads $(wc -c <"$T/big") bytes right"
+cmp -s "$T/out" "$T/big"; r=$?; ok "diodcat reads $(wc -c <"$T/big") bytes right" $r
 timeout -k 5 20 diodcat -s "$SOCK" -a / d/nothere >"$T/out" 2>"$T/err"; st=$?
-[ $st -ne 0 ]; ok "diodcat of a missing file fails ($(head -1 "$T/err"))"
+[ $st -ne 0 ]; r=$?; ok "diodcat of a missing file fails ($(head -1 "$T/err"))" $r
 
 # diodls: names.  (diodls -l walks from the directory fid it has opened,
 # which 9P forbids and 9ramfs refuses with EBADF, so it is not run.)

@@ -46,7 +46,7 @@ fi
 l=$($L "$B/9pload" -a "$A" -f /data -s 300000 -m 8216 -d 0.5 read 2>"$T/err")
 ok "read exits 0"
 positive "$(field MBps "$l")"
-ok "read moved bytes: $(field MBps "$l") MB/s"
+r=$?; ok "read moved bytes: $(field MBps "$l") MB/s" $r
 is "$(field msize "$l")" 8216 "the msize asked for is the one used"
 
 l=$($L "$B/9pload" -a "$A" -c 2 -f /w -s 64k -d 0.5 write 2>"$T/err")

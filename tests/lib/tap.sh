@@ -30,8 +30,10 @@ trap 'exit 1' INT TERM
 
 n=0
 fails=0
-ok() {	# ok DESC: the status of the last command
+ok() {	# ok DESC [STATUS]: STATUS, or the status of the last command
 	st=$?
+	# bash sets $? from a $(...) in DESC: callers with one pass the status
+	[ $# -ge 2 ] && st=$2
 	n=$((n + 1))
 	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
 }
