@@ -60,6 +60,15 @@ struct Nmconf {
 	int		maxfids;	/* per session */
 	int		maxreqs;	/* requests in flight per session */
 	int		maxtags;	/* upstream tags in flight (1..65535, default 65535); more requests wait */
+	/*
+	 * Bytes one session may hold in 9mux: its accepted requests, each
+	 * counted with the largest reply it can cause, and its replies not
+	 * yet written.  Past it the session's input waits.  0: four times
+	 * its msize, at least 1 MiB.
+	 */
+	size_t		sessbytes;
+	/* The same over all sessions; a request past it is refused with an error.  0: 256 MiB. */
+	size_t		maxbytes;
 	/* Called when a queue fills or a blocked session can go on; aux is the session's or channel's. */
 	void		(*wake)(void *aux, int what);
 	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */
@@ -77,6 +86,7 @@ struct Nmstats {
 	uint64_t	flushes;	/* Tflush sent upstream */
 	uint64_t	clunks;		/* Tclunk 9mux sent for fids left behind */
 	uint64_t	sessions;	/* sessions ever made */
+	uint64_t	overbudget;	/* requests refused for the total memory budget */
 };
 
 /* One frame, or the unsent rest of one, in an output queue. */
@@ -94,6 +104,7 @@ struct Nmq {
 	Nmmsg		*tail;
 	size_t		bytes;		/* unsent bytes */
 	size_t		n;
+	Nmsess		*sess;		/* a session's queue: its bytes count against its budget */
 };
 
 /* A new engine with conf copied (NULL gives the defaults); NULL if out of memory. */
@@ -107,6 +118,9 @@ const Nmstats *nmstats(Nmux *m);
 
 /* Requests of clients still waiting for their reply, over all sessions. */
 size_t nminflight(Nmux *m);
+
+/* Bytes counted against the memory budget, over all sessions (see Nmconf.maxbytes). */
+size_t nmbytes(Nmux *m);
 
 /*
  * A new upstream channel, now the current one: its Tversion is queued
@@ -155,8 +169,8 @@ int nmsesspin(Nmsess *s, const char *uname, uint32_t uid);
 /*
  * Feed len bytes read from the client: bytes consumed, which may be
  * fewer than the whole frames given when the session must wait (too
- * many requests in flight, a version reset draining, the upstream still
- * negotiating): the engine calls wake(NM_WIN) when it can go on.
+ * many requests in flight, its memory budget full, a version reset
+ * draining, the upstream still negotiating): the engine calls wake(NM_WIN) when it can go on.
  * -1 when the stream can no longer be trusted: call nmsessclose.
  */
 long nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen);
@@ -166,6 +180,9 @@ uint32_t nmsessmsize(Nmsess *s);
 
 /* Requests of the session in flight. */
 int nmsessinflight(Nmsess *s);
+
+/* Bytes of the session counted against its budget (see Nmconf.sessbytes). */
+size_t nmsessbytes(Nmsess *s);
 
 /*
  * The client hung up: its requests in flight are flushed upstream,

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -142,7 +143,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: 9mux [-Dsuv] [-V dialect] [-m msize] [-n name] [-M mode] "
-		"[-c clients] [-f fids] [-t tags] -a LISTEN [-a LISTEN ...] UPSTREAM\n");
+		"[-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] -a LISTEN [-a LISTEN ...] UPSTREAM\n");
 	exit(1);
 }
 
@@ -150,7 +151,8 @@ static void
 badflag(int c)
 {
 	fprintf(stderr, "9mux: bad flag -%c or missing value; usage: 9mux [-Dsuv] [-V dialect] [-m msize] "
-		"[-n name] [-M mode] [-c clients] [-f fids] [-t tags] -a LISTEN [-a LISTEN ...] UPSTREAM\n", c);
+		"[-n name] [-M mode] [-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] "
+		"-a LISTEN [-a LISTEN ...] UPSTREAM\n", c);
 	exit(1);
 }
 
@@ -912,6 +914,46 @@ number(const char *s, const char *flag, long min, long max)
 	return v;
 }
 
+/* A size in bytes, with an optional k, m or g (powers of 1024). */
+static size_t
+bytes(const char *s, const char *flag)
+{
+	unsigned long long v, mul;
+	char *e;
+
+	errno = 0;
+	v = strtoull(s, &e, 0);
+	mul = 1;
+	switch(*e){
+	case 'k': case 'K': mul = 1ULL << 10; e++; break;
+	case 'm': case 'M': mul = 1ULL << 20; e++; break;
+	case 'g': case 'G': mul = 1ULL << 30; e++; break;
+	}
+	if(errno || e == s || *e != '\0' || *s == '-' || v == 0 || v > (1ULL << 48) / mul)
+		fatal("bad %s value %s: want a size in bytes (k, m, g for KiB, MiB, GiB), 1 to 2^48", flag, s);
+	return (size_t)(v * mul);
+}
+
+/*
+ * Every client is a descriptor: raise the soft limit on them to the
+ * hard one, so -c and not a default of 1024 decides how many may come.
+ */
+static void
+fdlimit(void)
+{
+	struct rlimit rl;
+
+	if(getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if(setrlimit(RLIMIT_NOFILE, &rl) < 0){
+		/* an unlimited hard limit is more than the kernel allows */
+		rl.rlim_cur = 1024 * 1024;
+		if(setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			logerror("raising the descriptor limit: %s", strerror(errno));
+	}
+}
+
 static int
 octal(const char *s)
 {
@@ -1013,7 +1055,7 @@ main(int argc, char **argv)
 	vers = NULL;
 	loginit("9mux", 0, LOG_QUIET);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while((o = getopt(argc, argv, "a:n:V:m:M:c:f:t:svDu")) != -1){
+	while((o = getopt(argc, argv, "a:n:V:m:M:c:f:t:T:b:B:svDu")) != -1){
 		switch(o){
 		case 'a':
 			if(nlisaddr == MAXLISTEN)
@@ -1042,6 +1084,15 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			conf.maxreqs = (int)number(optarg, "-t", 1, 65535);
+			break;
+		case 'T':
+			conf.maxtags = (int)number(optarg, "-T", 1, 65535);
+			break;
+		case 'b':
+			conf.sessbytes = bytes(optarg, "-b");
+			break;
+		case 'B':
+			conf.maxbytes = bytes(optarg, "-B");
 			break;
 		case 's':
 			usesyslog = 1;
@@ -1074,6 +1125,7 @@ main(int argc, char **argv)
 	conf.wake = wake;
 
 	signal(SIGPIPE, SIG_IGN);
+	fdlimit();
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
@@ -1194,11 +1246,13 @@ main(int argc, char **argv)
 		if(g.stopping && (quiet() || now() >= g.stopdeadline)){
 			st = nmstats(g.m);
 			logmsg(LOG_CONN, "exiting: %llu sessions, %llu requests (%llu refused by 9mux), "
-			    "%llu frames sent upstream, %llu replies, %llu flushes and %llu clunks of its own, %llu stray replies",
+			    "%llu frames sent upstream, %llu replies, %llu flushes and %llu clunks of its own, %llu stray replies, "
+			    "%llu refused for the memory budget",
 			    (unsigned long long)st->sessions, (unsigned long long)st->treqs,
 			    (unsigned long long)st->localerr, (unsigned long long)st->upsent,
 			    (unsigned long long)st->upreplies, (unsigned long long)st->flushes,
-			    (unsigned long long)st->clunks, (unsigned long long)st->stray);
+			    (unsigned long long)st->clunks, (unsigned long long)st->stray,
+			    (unsigned long long)st->overbudget);
 			unlinkall();
 			finish();
 			exit(0);

@@ -21,6 +21,9 @@ enum {
 	MAXPATH		= 16384,	/* a longer walk path is forgotten (reconnect cannot redo it) */
 	MAXPIN		= 256,
 	PREVERSION	= 8192,		/* largest frame before Tversion is answered */
+	REPLYEST	= 256,		/* the reply counted for a request whose reply size is unknown */
+	MINBUDGET	= 1024 * 1024,	/* least default budget of a session */
+	DEFMAXBYTES	= 256 * 1024 * 1024,
 };
 
 /* Session states. */
@@ -49,7 +52,7 @@ enum {
 /* Errors 9mux answers itself, with the Linux errno for .u and .L. */
 enum {
 	EUNKFID, EFIDINUSE, EBADFID, ETAGINUSE, ETYPE, EBADMSG, ENOVERS,
-	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN, EINTR_,
+	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN, EINTR_, EBUDGET,
 };
 
 static const struct {
@@ -70,6 +73,7 @@ static const struct {
 	[ENOMEM_]	= { "out of memory in 9mux", 12 },	/* ENOMEM */
 	[EPIN]		= { "pinned uname does not fit", 22 },
 	[EINTR_]	= { "interrupted", 4 },			/* EINTR */
+	[EBUDGET]	= { "9mux: out of memory budget", 12 },	/* ENOMEM */
 };
 
 /* An attach, shared by every fid walked from it: what reconnect redoes first. */
@@ -106,6 +110,7 @@ struct Nmreq {
 	int		admitted;	/* counted in its session's nadm */
 	int		cflush;		/* a client's Tflush, counted in nflush */
 	int		resolve;	/* 9mux's Tflush settling a request whose flush was flushed */
+	size_t		cost;		/* bytes counted against its session's budget */
 	Nmreq		*hnextq;	/* session's held queue */
 	Nmmsg		*msg;		/* the frame while not written */
 	Nmfid		*newfid;	/* created on success */
@@ -169,6 +174,7 @@ struct Nmsess {
 	int		nheld;
 	int		nadm;		/* admitted requests (not flushes) */
 	int		nflush;		/* client Tflushes in flight */
+	size_t		reqbytes;	/* cost of its accepted requests */
 	Nmfid		**fidtab;
 	uint32_t	nfidb;
 	int		nfids;
@@ -190,6 +196,8 @@ struct Nmux {
 	Nmsess		*sessions;
 	unsigned	nextid;
 	size_t		inflight;
+	size_t		reqbytes;	/* over all sessions: cost of accepted requests */
+	size_t		outbytes;	/* and replies not yet written */
 	Nmstats		st;
 };
 
@@ -245,6 +253,8 @@ qput(Nmq *q, Nmmsg *g)
 	q->tail = g;
 	q->bytes += g->len - g->off;
 	q->n++;
+	if(q->sess)
+		q->sess->m->outbytes += g->len - g->off;
 	return wasempty;
 }
 
@@ -261,6 +271,8 @@ qunlink(Nmq *q, Nmmsg *g)
 		q->tail = g->prev;
 	q->bytes -= g->len - g->off;
 	q->n--;
+	if(q->sess)
+		q->sess->m->outbytes -= g->len - g->off;
 	g->next = g->prev = NULL;
 }
 
@@ -292,6 +304,8 @@ nmqiov(Nmq *q, struct iovec *iov, int max)
 	return n;
 }
 
+static void unblock(Nmsess *s);
+
 void
 nmqadvance(Nmq *q, size_t n)
 {
@@ -303,10 +317,12 @@ nmqadvance(Nmq *q, size_t n)
 		if(n < k){
 			g->off += (uint32_t)n;
 			q->bytes -= n;
+			if(q->sess)
+				q->sess->m->outbytes -= n;
 			/* part of it is on the wire: it can no longer be taken back */
 			if(g->req)
 				g->req->state = RSENT;
-			return;
+			break;
 		}
 		n -= k;
 		qunlink(q, g);
@@ -316,6 +332,9 @@ nmqadvance(Nmq *q, size_t n)
 		}
 		free(g);
 	}
+	/* a client that reads makes room in its budget */
+	if(q->sess)
+		unblock(q->sess);
 }
 
 int
@@ -796,6 +815,69 @@ tagremove(Nmsess *s, Nmreq *r)
 }
 
 /*
+ * Memory budgets.  In 9P the requester sets the size of the reply, so
+ * a request is counted when it is accepted, with the largest reply it
+ * can cause; the reply, once queued, counts until it is written.
+ */
+
+/* What the request frame f may hold in 9mux: itself and its largest reply. */
+static size_t
+reqcost(Nmsess *s, const uint8_t *f, size_t n)
+{
+	uint32_t cnt, max;
+
+	switch(f[4]){
+	case Tread:
+	case Treaddir:
+		if(n < P9_RWCOUNTOFF + 4)
+			break;
+		cnt = p9get32(f + P9_RWCOUNTOFF);
+		max = nmsessmsize(s) - P9_READHDRSZ;
+		return n + (cnt < max ? cnt : max) + P9_READHDRSZ;
+	case Twalk:
+		if(n < 17)
+			break;
+		return n + 9 + 13 * (size_t)p9get16(f + 15);
+	}
+	return n + REPLYEST;
+}
+
+static int
+overtotal(Nmux *m, size_t cost)
+{
+	size_t used;
+
+	used = m->reqbytes + m->outbytes;
+	return used > m->conf.maxbytes || m->conf.maxbytes - used < cost;
+}
+
+static size_t
+sessbudget(Nmsess *s)
+{
+	size_t b;
+
+	if(s->m->conf.sessbytes)
+		return s->m->conf.sessbytes;
+	b = 4 * (size_t)nmsessmsize(s);
+	return b < MINBUDGET ? MINBUDGET : b;
+}
+
+/*
+ * Whether s may take in a request costing cost: when it fits the
+ * budget, or when nothing of s is held at all (a request bigger than
+ * the budget must still go through, alone).
+ */
+static int
+sessroom(Nmsess *s, size_t cost)
+{
+	size_t used, b;
+
+	used = s->reqbytes + s->out.bytes;
+	b = sessbudget(s);
+	return used == 0 || (used <= b && b - used >= cost);
+}
+
+/*
  * Requests.
  */
 
@@ -855,6 +937,9 @@ sessunlink(Nmreq *r)
 	r->snext = r->sprev = NULL;
 	r->sess = NULL;
 	s->ninflight--;
+	s->reqbytes -= r->cost;
+	s->m->reqbytes -= r->cost;
+	r->cost = 0;
 	if(r->admitted){
 		r->admitted = 0;
 		s->nadm--;
@@ -1378,6 +1463,12 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		rerror(s, tag, nref == P9_ETYPE ? ETYPE : EBADMSG);
 		return;
 	}
+	/* past the total budget only what frees memory goes on: clunks and removes */
+	if(type != Tclunk && type != Tremove && overtotal(s->m, reqcost(s, f, n))){
+		s->m->st.overbudget++;
+		rerror(s, tag, EBUDGET);
+		return;
+	}
 
 	/* check everything before changing anything */
 	newi = -1;
@@ -1531,6 +1622,9 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		rerror(s, tag, ENOMEM_);
 		return;
 	}
+	r->cost = reqcost(s, r->msg->data, r->msg->len);
+	s->reqbytes += r->cost;
+	s->m->reqbytes += r->cost;
 	enqueue(s, r);
 }
 
@@ -1561,6 +1655,15 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 		 * make room.
 		 */
 		if(buf[off + 4] == Tflush ? s->nflush >= s->m->conf.maxreqs : s->nheld >= s->m->conf.maxreqs){
+			s->blocked = 1;
+			break;
+		}
+		/*
+		 * So is what the session holds in 9mux.  A Tflush is small and
+		 * may make room, so only a client not reading its replies
+		 * stops one.
+		 */
+		if(buf[off + 4] == Tflush ? s->out.bytes >= sessbudget(s) : !sessroom(s, reqcost(s, buf + off, (size_t)n))){
 			s->blocked = 1;
 			break;
 		}
@@ -1810,6 +1913,8 @@ nmnew(const Nmconf *conf)
 		m->conf.maxreqs = 64;
 	if(m->conf.maxtags <= 0 || m->conf.maxtags > NTAGS)
 		m->conf.maxtags = NTAGS;
+	if(m->conf.maxbytes == 0)
+		m->conf.maxbytes = DEFMAXBYTES;
 	if(m->conf.dialect < P9_2000 || m->conf.dialect > P9_2000L)
 		m->conf.dialect = P9_2000;
 	m->nextid = 1;
@@ -1826,6 +1931,12 @@ size_t
 nminflight(Nmux *m)
 {
 	return m->inflight;
+}
+
+size_t
+nmbytes(Nmux *m)
+{
+	return m->reqbytes + m->outbytes;
 }
 
 Nmchan *
@@ -1901,6 +2012,8 @@ sessdrop(Nmsess *s)
 	while((r = s->rhead) != NULL){
 		s->rhead = r->snext;
 		tagremove(s, r);
+		s->reqbytes -= r->cost;
+		s->m->reqbytes -= r->cost;
 		r->sess = NULL;
 		reqfree(r);
 	}
@@ -2002,6 +2115,7 @@ nmsessnew(Nmux *m, void *aux)
 	}
 	s->m = m;
 	s->aux = aux;
+	s->out.sess = s;
 	s->id = m->nextid++;
 	if(m->nextid == 0)
 		m->nextid = 1;
@@ -2054,6 +2168,12 @@ int
 nmsessinflight(Nmsess *s)
 {
 	return s->ninflight;
+}
+
+size_t
+nmsessbytes(Nmsess *s)
+{
+	return s->reqbytes + s->out.bytes;
 }
 
 Nmq *

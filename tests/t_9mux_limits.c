@@ -1,0 +1,354 @@
+/*
+ * 9mux's limits: the total memory budget (-B) refuses requests with a
+ * clear error and recovers, upstream tags (-T), clients (-c), and more
+ * clients than the default descriptor limit of 1024 all served at once.
+ */
+#include <sys/resource.h>
+
+#include "tap.h"
+#include "p9conv.h"
+
+enum {
+	T	= 5000,
+	COUNT	= 16384,
+	NSLOW	= 200,
+	NMANY	= 1200,		/* above 1024: 9mux must raise its own descriptor limit */
+};
+
+static const char *dir;
+static pid_t srv = -1, mux = -1;
+static char srvlog[400];
+
+static void
+onalarm(int sig)
+{
+	(void)sig;
+	if(mux > 0)
+		kill(mux, SIGKILL);
+	if(srv > 0)
+		kill(srv, SIGKILL);
+	pc_rmdir(dir);
+	_exit(1);
+}
+
+static char *
+path(const char *name)
+{
+	static char bufs[8][400];
+	static int i;
+	char *b;
+
+	b = bufs[i++ % 8];
+	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+	return b;
+}
+
+static char *
+unixaddr(const char *name)
+{
+	static char bufs[8][420];
+	static int i;
+	char *b;
+
+	b = bufs[i++ % 8];
+	snprintf(b, sizeof bufs[0], "unix!%s/%s", dir, name);
+	return b;
+}
+
+/* 9testsrv on sock (logging to log) and 9mux with flags in front of it: 0, or -1. */
+static int
+start(const char *tag, const char **flags)
+{
+	const char *av[32];
+	char sock[64], msock[64];
+	int n;
+
+	snprintf(srvlog, sizeof srvlog, "%s", path(tag));
+	snprintf(sock, sizeof sock, "%s.srv", tag);
+	snprintf(msock, sizeof msock, "%s.mux", tag);
+	{
+		const char *sv[] = { pc_prog("9testsrv"), "-l", srvlog, "-a", unixaddr(sock), NULL };
+
+		srv = pc_spawn(sv, path("srv.err"));
+		if(pc_waitsock(path(sock), 5000) < 0)
+			return -1;
+	}
+	n = 0;
+	av[n++] = pc_prog("9mux");
+	while(*flags && n < 28)
+		av[n++] = *flags++;
+	av[n++] = "-a";
+	av[n++] = unixaddr(msock);
+	av[n++] = unixaddr(sock);
+	av[n] = NULL;
+	mux = pc_spawn(av, path("mux.err"));
+	if(pc_waitsock(path(msock), 5000) < 0) {
+		diag("9mux: %s", pc_slurp(path("mux.err")));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+stop(const char *what)
+{
+	if(mux > 0)
+		is_int(pc_killwait(mux, SIGTERM, 15000), 0, "%s: 9mux exits 0 at SIGTERM", what);
+	if(srv > 0)
+		pc_kill(srv, SIGTERM);
+	mux = srv = -1;
+}
+
+/* A session attached, with fid 2 open on "big": 0, or -1. */
+static int
+session(Pconn *c, uint32_t msize)
+{
+	if(c == NULL || pc_version(c, msize, "9P2000") != Rversion
+	|| pc_attach(c, 1, 1, "tester") != Rattach
+	|| pc_walk(c, 2, 1, 2, "big") != Rwalk
+	|| pc_open1(c, 3, 2, P9_OREAD) != Ropen)
+		return -1;
+	return 0;
+}
+
+/*
+ * -B: a client that does not read fills the total budget; then others'
+ * requests are refused with "9mux: out of memory budget" (clunks still
+ * go), and once it reads everyone is served again.
+ */
+static void
+total(void)
+{
+	const char *flags[] = { "-v", "-b", "64m", "-B", "512k", NULL };
+	char msg[64];
+	uint8_t frames[NSLOW * 32];
+	Pconn *slow, *fast;
+	Fcall t;
+	size_t len;
+	long end;
+	int i, refused, rread, rerr, other, r;
+
+	if(!ok(start("total", flags) == 0, "total: 9testsrv and 9mux -B 512k start"))
+		return;
+	slow = pc_open(path("total.mux"), P9_2000);
+	fast = pc_open(path("total.mux"), P9_2000);
+	if(!ok(session(slow, 65536) == 0 && session(fast, 65536) == 0, "total: two sessions"))
+		goto out;
+	len = 0;
+	for(i = 0; i < NSLOW; i++) {
+		pc_mkread(&t, (uint16_t)(100 + i), 2, 0, COUNT);
+		len += p9encode(frames + len, 32, &t, P9_2000);
+	}
+	ok(pc_write(slow->fd, frames, len) == 0, "total: the slow client sends %d Treads of %d bytes", NSLOW, COUNT);
+	/* until its replies fill the budget; each of ours read at once */
+	refused = 0;
+	msg[0] = 0;
+	end = pc_now() + 10000;
+	for(i = 0; !refused && pc_now() < end; i++) {
+		pc_mkread(&t, 4, 2, 0, COUNT);
+		r = pc_rpc(fast, &t, T);
+		if(r == Rerror) {
+			refused = 1;
+			snprintf(msg, sizeof msg, "%.*s", (int)fast->r.ename.n, fast->r.ename.s);
+		} else if(r != Rread)
+			break;
+		else
+			pc_sleep(5);
+	}
+	ok(refused, "total: a Tread of another client is refused once the budget is full");
+	ok(strcmp(msg, "9mux: out of memory budget") == 0, "total: with a clear error: %s", msg);
+	ok(pc_fidop(fast, Tclunk, 6, 2) == Rclunk, "total: a clunk still goes through");
+	rread = rerr = other = 0;
+	for(i = 0; i < NSLOW; i++) {
+		if(pc_next(slow, T) < 0)
+			break;
+		if(slow->r.type == Rread && slow->r.count == COUNT)
+			rread++;
+		else if(slow->r.type == Rerror && slow->r.ename.n == strlen("9mux: out of memory budget"))
+			rerr++;
+		else
+			other++;
+	}
+	is_int(rread + rerr, NSLOW, "total: the slow client gets a reply to each (%d data, %d refused)", rread, rerr);
+	ok(rread > 0 && rerr > 0 && other == 0, "total: some served, the rest refused, nothing else");
+	ok(pc_walk(fast, 7, 1, 2, "big") == Rwalk && pc_open1(fast, 8, 2, P9_OREAD) == Ropen, "total: served again: walk, open");
+	pc_mkread(&t, 9, 2, 0, COUNT);
+	ok(pc_rpc(fast, &t, T) == Rread && fast->r.count == COUNT, "total: served again: a big read");
+	pc_mkread(&t, 10, 2, 0, COUNT);
+	ok(pc_rpc(slow, &t, T) == Rread && slow->r.count == COUNT, "total: the slow client is served again");
+	ok(pc_count(path("mux.err"), "refused for the memory budget") == 0, "total: (the count is logged at exit)");
+out:
+	pc_close(slow);
+	pc_close(fast);
+	stop("total");
+	ok(pc_count(path("mux.err"), "refused for the memory budget") == 1, "total: 9mux logs how many it refused");
+}
+
+/* -T 1: one upstream tag for everyone; many pipelined requests all complete. */
+static void
+tags(void)
+{
+	const char *flags[] = { "-T", "1", NULL };
+	enum { NC = 8, NR = 20 };
+	Pconn *c[NC];
+	Fcall t;
+	char line[256];
+	int i, j, good, tagged, zero;
+
+	if(!ok(start("tags", flags) == 0, "tags: 9testsrv and 9mux -T 1 start"))
+		return;
+	for(i = 0; i < NC; i++) {
+		c[i] = pc_open(path("tags.mux"), P9_2000);
+		if(session(c[i], 8192) < 0)
+			break;
+	}
+	if(!ok(i == NC, "tags: %d sessions", NC))
+		goto out;
+	for(i = 0; i < NC; i++)
+		for(j = 0; j < NR; j++) {
+			pc_mkread(&t, (uint16_t)(10 + j), 2, (uint64_t)j, 10);
+			pc_send(c[i]->fd, &t, P9_2000);
+		}
+	good = 0;
+	for(i = 0; i < NC; i++)
+		for(j = 0; j < NR; j++)
+			if(pc_next(c[i], T) > 0 && c[i]->r.type == Rread && c[i]->r.count == 10
+			&& ((const char *)c[i]->r.data)[0] == 'a' + (c[i]->r.tag - 10) % 26)
+				good++;
+	is_int(good, NC * NR, "tags: %d pipelined reads all answered right", NC * NR);
+	tagged = pc_count(srvlog, " tag=");
+	zero = 0;
+	for(i = 0; pc_line(srvlog, " tag=", i, line, sizeof line) == 0; i++)
+		if(pc_field(line, "tag") == 0 || pc_field(line, "tag") == P9_NOTAG)
+			zero++;
+	ok(tagged > NC * NR && zero == tagged, "tags: the server saw only tag 0 (%d of %d requests)", zero, tagged);
+out:
+	for(j = 0; j < i && j < NC; j++)
+		pc_close(c[j]);
+	stop("tags");
+}
+
+/* -c 2: a third client is hung up on and the refusal logged; after one leaves, another comes in. */
+static void
+clients(void)
+{
+	const char *flags[] = { "-c", "2", "-v", NULL };
+	Pconn *a, *b, *c;
+
+	if(!ok(start("clients", flags) == 0, "clients: 9testsrv and 9mux -c 2 start"))
+		return;
+	/* start's probe of the socket was a client too: wait until 9mux saw it go */
+	ok(pc_waitcount(path("mux.err"), "hung up", 1, T) == 1, "clients: the probe came and went");
+	a = pc_open(path("clients.mux"), P9_2000);
+	b = pc_open(path("clients.mux"), P9_2000);
+	ok(session(a, 8192) == 0 && session(b, 8192) == 0, "clients: two sessions");
+	c = pc_open(path("clients.mux"), P9_2000);
+	ok(c != NULL && pc_hungup(c->fd, T), "clients: a third is hung up on");
+	ok(pc_waitcount(path("mux.err"), "refused a client", 1, T) >= 1, "clients: and 9mux says why");
+	pc_close(c);
+	pc_close(a);
+	ok(pc_waitcount(path("mux.err"), "hung up", 2, T) == 2, "clients: 9mux saw one go");
+	c = pc_open(path("clients.mux"), P9_2000);
+	ok(session(c, 8192) == 0, "clients: after one left, another is served");
+	pc_close(b);
+	pc_close(c);
+	stop("clients");
+}
+
+/* More clients at once than a default descriptor limit allows, all served. */
+static void
+many(void)
+{
+	static int fds[NMANY];
+	const char *flags[] = { "-c", "5000", NULL };
+	struct rlimit rl, old;
+	uint8_t buf[8192];
+	Fcall t, r;
+	int i, n, good;
+
+	if(getrlimit(RLIMIT_NOFILE, &old) < 0 || old.rlim_max < NMANY + 64) {
+		ok(1, "# SKIP many: the hard descriptor limit is below %d", NMANY + 64);
+		return;
+	}
+	/* 9mux starts with a soft limit of 1024, as most logins give, and must raise it itself */
+	rl = old;
+	rl.rlim_cur = 1024;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	n = start("many", flags);
+	rl.rlim_cur = old.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if(!ok(n == 0, "many: 9testsrv and 9mux start with a soft limit of 1024 descriptors"))
+		return;
+	for(n = 0; n < NMANY; n++) {
+		if((fds[n] = pc_dial(path("many.mux"))) < 0)
+			break;
+		memset(&t, 0, sizeof t);
+		t.type = Tversion;
+		t.tag = P9_NOTAG;
+		t.msize = 8192;
+		t.version = p9str("9P2000");
+		pc_send(fds[n], &t, P9_2000);
+	}
+	is_int(n, NMANY, "many: %d connections", NMANY);
+	good = 0;
+	for(i = 0; i < n; i++) {
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Rversion)
+			continue;
+		memset(&t, 0, sizeof t);
+		t.type = Tattach;
+		t.tag = 1;
+		t.fid = 1;
+		t.afid = P9_NOFID;
+		t.uname = p9str("many");
+		t.aname = p9str("");
+		if(pc_send(fds[i], &t, P9_2000) == 0)
+			good++;
+	}
+	is_int(good, NMANY, "many: every one versioned");
+	good = 0;
+	for(i = 0; i < n; i++) {
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Rattach)
+			continue;
+		pc_mkwalk(&t, 2, 1, 2, "hello");
+		pc_send(fds[i], &t, P9_2000);
+	}
+	for(i = 0; i < n; i++) {
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Rwalk)
+			continue;
+		pc_mkfid(&t, Topen, 3, 2);
+		t.mode = P9_OREAD;
+		pc_send(fds[i], &t, P9_2000);
+	}
+	for(i = 0; i < n; i++) {
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Ropen)
+			continue;
+		pc_mkread(&t, 4, 2, 0, 100);
+		pc_send(fds[i], &t, P9_2000);
+	}
+	for(i = 0; i < n; i++)
+		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) > 0 && r.type == Rread
+		&& r.count == 13 && memcmp(r.data, "hello, world\n", 13) == 0)
+			good++;
+	is_int(good, NMANY, "many: all %d attached, walked, opened and read hello", NMANY);
+	for(i = 0; i < n; i++)
+		close(fds[i]);
+	stop("many");
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argc;
+	tap_start(180);
+	signal(SIGALRM, onalarm);
+	pc_setbin(argv[0]);
+	dir = pc_tmpdir();
+	if(!ok(dir != NULL, "temporary directory"))
+		return done_testing();
+	total();
+	tags();
+	clients();
+	many();
+	pc_rmdir(dir);
+	return done_testing();
+}
