@@ -3,6 +3,8 @@
  * clear error and recovers, upstream tags (-T), clients (-c), and more
  * clients than the default descriptor limit of 1024 all served at once.
  */
+#define _GNU_SOURCE	/* prlimit */
+#include <dirent.h>
 #include <sys/resource.h>
 
 #include "tap.h"
@@ -335,6 +337,85 @@ many(void)
 	stop("many");
 }
 
+/* Descriptors pid has open, or -1. */
+static int
+nfds(pid_t pid)
+{
+	char p[64];
+	struct dirent *e;
+	DIR *d;
+	int n;
+
+	snprintf(p, sizeof p, "/proc/%d/fd", (int)pid);
+	if((d = opendir(p)) == NULL)
+		return -1;
+	n = 0;
+	while((e = readdir(d)) != NULL)
+		if(e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * 9mux out of descriptors: it says so once, does not spin on its
+ * listener, and takes the waiting clients in when others leave.
+ */
+static void
+nofds(void)
+{
+	enum { NSERVED = 3, NWAIT = 3 };
+	const char *flags[] = { NULL };
+	struct rlimit rl;
+	Pconn *c[NSERVED + NWAIT];
+	int i, n, got;
+
+	if(!ok(start("nofds", flags) == 0, "nofds: 9testsrv and 9mux start"))
+		return;
+	/* start's probe of the socket is gone once 9mux holds its base set */
+	pc_sleep(200);
+	n = nfds(mux);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)(n + NSERVED);
+	if(!ok(n > 0 && prlimit(mux, RLIMIT_NOFILE, &rl, NULL) == 0, "nofds: 9mux limited to %d descriptors", n + NSERVED)) {
+		stop("nofds");
+		return;
+	}
+	got = 0;
+	for(i = 0; i < NSERVED; i++) {
+		c[i] = pc_open(path("nofds.mux"), P9_2000);
+		if(session(c[i], 8192) == 0)
+			got++;
+	}
+	is_int(got, NSERVED, "nofds: %d clients served", NSERVED);
+	for(i = NSERVED; i < NSERVED + NWAIT; i++) {
+		c[i] = pc_open(path("nofds.mux"), P9_2000);
+		if(c[i] != NULL) {
+			Fcall t;
+
+			memset(&t, 0, sizeof t);
+			t.type = Tversion;
+			t.tag = P9_NOTAG;
+			t.msize = 8192;
+			t.version = p9str("9P2000");
+			pc_send(c[i]->fd, &t, P9_2000);
+		}
+	}
+	pc_waitcount(path("mux.err"), "accepting again", 1, T);
+	pc_sleep(300);
+	n = pc_count(path("mux.err"), "accepting again");
+	ok(n >= 1 && n <= NWAIT, "nofds: 9mux says it is out of descriptors, and does not spin (%d lines)", n);
+	for(i = 0; i < NSERVED; i++)
+		pc_close(c[i]);
+	got = 0;
+	for(i = NSERVED; i < NSERVED + NWAIT; i++)
+		if(c[i] != NULL && pc_next(c[i], T) > 0 && c[i]->r.type == Rversion)
+			got++;
+	is_int(got, NWAIT, "nofds: the %d waiting clients are served once the others left", NWAIT);
+	for(i = NSERVED; i < NSERVED + NWAIT; i++)
+		pc_close(c[i]);
+	stop("nofds");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -349,6 +430,7 @@ main(int argc, char **argv)
 	tags();
 	clients();
 	many();
+	nofds();
 	pc_rmdir(dir);
 	return done_testing();
 }

@@ -65,6 +65,7 @@ struct Ev {
 struct Lis {
 	Ev		ev;
 	int		fd;
+	uint32_t	events;
 	int		isunix;
 	char		*addr;
 	char		*path;		/* unix socket to remove at exit */
@@ -117,6 +118,7 @@ static struct {
 	Up		up;
 	const char	*upaddr;
 	int		maxclients;
+	int		lispaused;	/* out of descriptors: not accepting until a client leaves */
 	int		pinuser;
 	int		stopping;
 	long long	stopdeadline;
@@ -260,6 +262,18 @@ wake(void *aux, int what)
 
 static void closeconn(Conn *c, const char *why);
 static void updown(const char *why);
+
+/* Stop or go on accepting on every listener. */
+static void
+lispause(int pause)
+{
+	int i;
+
+	g.lispaused = pause;
+	for(i = 0; i < g.nlis; i++)
+		if(g.lis[i].fd >= 0)
+			setev(g.lis[i].fd, &g.lis[i].ev, &g.lis[i].events, pause ? 0 : EPOLLIN);
+}
 
 /* Write what the queue holds: 0, or -1 on an error of the descriptor. */
 static int
@@ -502,6 +516,8 @@ closeconn(Conn *c, const char *why)
 	if(c->next)
 		c->next->prev = c->prev;
 	g.nclients--;
+	if(g.lispaused && !g.stopping)
+		lispause(0);
 	/* freed after the loop: the dirty list or an event may still name it */
 	c->next = g.graveyard;
 	g.graveyard = c;
@@ -574,6 +590,13 @@ acceptall(Lis *l)
 		if(fd < 0){
 			if(errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if(errno == EMFILE || errno == ENFILE){
+				/* the listener stays readable: without a pause the loop would spin */
+				logerror("accept on %s: %s: %d clients; accepting again when one leaves",
+					l->addr, strerror(errno), g.nclients);
+				lispause(1);
+				return;
+			}
 			if(errno != EAGAIN && errno != EWOULDBLOCK)
 				logerror("accept on %s: %s", l->addr, strerror(errno));
 			return;
@@ -989,6 +1012,7 @@ listen1(const char *addr, int mode)
 	l = &g.lis[g.nlis++];
 	l->ev.kind = KLISTEN;
 	l->fd = fd;
+	l->events = EPOLLIN;
 	l->addr = strdup(addr);
 	l->isunix = addrkind(addr) == DIAL_UNIX;
 	l->path = l->isunix ? strdup(addrpath(addr)) : NULL;
