@@ -19,13 +19,13 @@ chmod 755 "$E"
 printf 'already there\n' > "$E/old.txt"
 
 # diod without munge (-n) or a user database (-N), in the foreground.
-timeout 300 "$DIOD" -f -n -N -c /dev/null -l "$T/diod.sock" -e "$E" >"$T/diod.log" 2>&1 &
+"$DIOD" -f -n -N -c /dev/null -l "$T/diod.sock" -e "$E" >"$T/diod.log" 2>&1 &
 diod=$!
 pids="$pids $diod"
 waitsock "$T/diod.sock" $diod; ok "diod serves $E"
 if [ $? -ne 0 ] || [ ! -S "$T/diod.sock" ]; then sed 's/^/# /' "$T/diod.log"; echo "1..$n"; exit 1; fi
 
-timeout 300 "$B/9mux" -V 9P2000.L -a "unix!$T/mux.sock" "unix!$T/diod.sock" 2>"$T/mux.err" &
+"$B/9mux" -V 9P2000.L -a "unix!$T/mux.sock" "unix!$T/diod.sock" 2>"$T/mux.err" &
 mux=$!
 pids="$pids $mux"
 waitsock "$T/mux.sock" $mux; ok "9mux -V 9P2000.L listens in front of diod"
@@ -90,7 +90,7 @@ is $bad 0 "$N clients reading each other's files at once"
 
 kill -0 $mux 2>/dev/null; ok "9mux still running"
 kill -0 $diod 2>/dev/null; ok "diod still running"
-kill $mux; wait $mux; st=$?
+termwait $mux; st=$?
 is $st 0 "9mux exits 0 on SIGTERM"
 pids=$diod
 

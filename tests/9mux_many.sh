@@ -11,14 +11,14 @@ for p in 9mux 9pc 9ramfs; do
 	if [ ! -x "$B/$p" ]; then echo "not ok 1 - $B/$p is built"; echo "1..1"; exit 1; fi
 done
 
-timeout 300 "$B/9ramfs" -a "unix!$T/ram.sock" 2>"$T/ram.err" &
+"$B/9ramfs" -a "unix!$T/ram.sock" 2>"$T/ram.err" &
 ram=$!
 pids="$pids $ram"
 waitsock "$T/ram.sock" $ram; ok "9ramfs listens"
 
-timeout 300 "$B/9mux" -a "unix!$T/mux0.sock" "unix!$T/ram.sock" 2>"$T/mux0.err" &
+"$B/9mux" -a "unix!$T/mux0.sock" "unix!$T/ram.sock" 2>"$T/mux0.err" &
 mux0=$!
-timeout 300 "$B/9mux" -V 9P2000.L -a "unix!$T/muxL.sock" "unix!$T/ram.sock" 2>"$T/muxL.err" &
+"$B/9mux" -V 9P2000.L -a "unix!$T/muxL.sock" "unix!$T/ram.sock" 2>"$T/muxL.err" &
 muxL=$!
 pids="$pids $mux0 $muxL"
 waitsock "$T/mux0.sock" $mux0; ok "9mux (9P2000) listens"
@@ -96,8 +96,8 @@ while [ $i -le $N ]; do pc L rm "/L-$i" "/0-$i" 2>>"$T/rmerr" || echo fail >>"$T
 is "$(pc L ls / 2>&1 | grep -c -- '^[0L]-')" 0 "and gone"
 
 kill -0 $mux0 2>/dev/null && kill -0 $muxL 2>/dev/null; ok "both 9mux still running"
-kill $mux0; wait $mux0; st0=$?
-kill $muxL; wait $muxL; stL=$?
+termwait $mux0; st0=$?
+termwait $muxL; stL=$?
 is "$st0 $stL" "0 0" "both exit 0 on SIGTERM"
 pids=$ram
 

@@ -12,14 +12,28 @@ pids=
 KILLAFTER=
 WAITSTEP=0.1
 
+alive() {	# alive PID: running, not a zombie waiting to be reaped
+	[ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
 stop() {	# stop PID: SIGTERM, SIGKILL after KILLAFTER if set, then reap it
 	kill "$1" 2>/dev/null || return 0
 	if [ -n "$KILLAFTER" ]; then
 		_i=0
-		while kill -0 "$1" 2>/dev/null && [ $_i -lt "$KILLAFTER" ]; do sleep 0.1; _i=$((_i + 1)); done
+		while alive "$1" && [ $_i -lt "$KILLAFTER" ]; do sleep 0.1; _i=$((_i + 1)); done
 		kill -9 "$1" 2>/dev/null
 	fi
 	wait "$1" 2>/dev/null
+}
+# termwait PID: SIGTERM, and its exit status; one that has not exited in
+# 20 s is killed (status 137), so a daemon stuck at exit fails the test
+# instead of hanging it.  Daemons are started without timeout(1): its
+# SIGCONT after a forwarded SIGTERM can wedge LeakSanitizer at exit.
+termwait() {
+	kill "$1" 2>/dev/null
+	_i=0
+	while alive "$1" && [ $_i -lt 200 ]; do sleep 0.1; _i=$((_i + 1)); done
+	kill -9 "$1" 2>/dev/null
+	wait "$1"
 }
 cleanup() {
 	for _p in $pids; do stop "$_p"; done
