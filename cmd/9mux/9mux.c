@@ -1068,7 +1068,8 @@ main(int argc, char **argv)
 	memset(&conf, 0, sizeof conf);
 	conf.msize = 8 * 1024 * 1024 + P9_IOHDRSZ;
 	conf.dialect = P9_2000;
-	conf.maxfids = 4096;
+	/* 9pfuse keeps a fid for every file the kernel has looked up */
+	conf.maxfids = 65536;
 	conf.maxreqs = 64;
 	g.maxclients = 1024;
 	nlisaddr = 0;
