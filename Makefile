@@ -2,7 +2,8 @@
 #
 #   make            build libraries and programs into $(O)
 #   make test       build and run every test, plain and under ASan+UBSan,
-#                   libmux under TSan, and replay the fuzz corpus
+#                   libmux also under clang's ASan and TSan, and replay
+#                   the fuzz corpus
 #   make run        the demo: 9ramfs behind 9mux, several 9pc clients
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS
 #   make bench      benchmarks (tables, and PNG plots when gnuplot is there)
@@ -110,6 +111,9 @@ test check: deps
 	$(MAKE) --no-print-directory O=build/san SANFLAGS='$(SANITIZE)' tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  NINEMUX_BUILD=build/san $(PROVE) build/san/tests/t_* $(TESTS_SH)
+	$(MAKE) --no-print-directory O=build/casan CC=clang SANFLAGS='$(SANITIZE)' \
+	  $(patsubst $(O)/tests/%,build/casan/tests/%,$(filter $(O)/tests/t_mux%,$(TESTS_C)))
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 NINEMUX_BUILD=build/casan $(PROVE) build/casan/tests/t_mux*
 	$(MAKE) --no-print-directory O=build/tsan CC=clang SANFLAGS='-fsanitize=thread' \
 	  $(patsubst $(O)/tests/%,build/tsan/tests/%,$(filter $(O)/tests/t_mux%,$(TESTS_C)))
 	TSAN_OPTIONS=halt_on_error=1 NINEMUX_BUILD=build/tsan $(PROVE) build/tsan/tests/t_mux*
