@@ -39,18 +39,6 @@ onalarm(int sig)
 	_exit(1);
 }
 
-static char *
-path(const char *name)
-{
-	static char bufs[8][400];
-	static int i;
-	char *b;
-
-	b = bufs[i++ % 8];
-	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-	return b;
-}
-
 /* VmRSS of pid in KiB, or -1. */
 static long
 rss(pid_t pid)
@@ -108,13 +96,13 @@ main(int argc, char **argv)
 	if(!ok(dir != NULL, "temporary directory"))
 		return done_testing();
 	{
-		const char *av[] = { pc_prog("9testsrv"), "-l", path("srv.log"), "-a", "", NULL };
+		const char *av[] = { pc_prog("9testsrv"), "-l", pc_path(dir, "srv.log"), "-a", "", NULL };
 		static char a[420];
 
-		snprintf(a, sizeof a, "unix!%s", path("srv.sock"));
+		snprintf(a, sizeof a, "unix!%s", pc_path(dir, "srv.sock"));
 		av[4] = a;
-		srv = pc_spawn(av, path("srv.err"));
-		if(!ok(pc_waitsock(path("srv.sock"), 5000) == 0, "9testsrv listens"))
+		srv = pc_spawn(av, pc_path(dir, "srv.err"));
+		if(!ok(pc_waitsock(pc_path(dir, "srv.sock"), 5000) == 0, "9testsrv listens"))
 			goto out;
 	}
 	snprintf(budget, sizeof budget, "%d", BUDGET);
@@ -133,17 +121,17 @@ main(int argc, char **argv)
 		static char a[420], u[420];
 		const char *av[] = { pc_prog("9mux"), "-b", budget, "-a", a, u, NULL };
 
-		snprintf(a, sizeof a, "unix!%s", path("mux.sock"));
-		snprintf(u, sizeof u, "unix!%s", path("srv.sock"));
-		mux = pc_spawn(av, path("mux.err"));
-		if(!ok(pc_waitsock(path("mux.sock"), 5000) == 0, "9mux listens")) {
-			diag("%s", pc_slurp(path("mux.err")));
+		snprintf(a, sizeof a, "unix!%s", pc_path(dir, "mux.sock"));
+		snprintf(u, sizeof u, "unix!%s", pc_path(dir, "srv.sock"));
+		mux = pc_spawn(av, pc_path(dir, "mux.err"));
+		if(!ok(pc_waitsock(pc_path(dir, "mux.sock"), 5000) == 0, "9mux listens")) {
+			diag("%s", pc_slurp(pc_path(dir, "mux.err")));
 			goto out;
 		}
 	}
 
-	slow = pc_open(path("mux.sock"), P9_2000);
-	fast = pc_open(path("mux.sock"), P9_2000);
+	slow = pc_open(pc_path(dir, "mux.sock"), P9_2000);
+	fast = pc_open(pc_path(dir, "mux.sock"), P9_2000);
 	if(!ok(session(slow, 65536) == 0 && session(fast, 8192) == 0, "two sessions open big"))
 		goto out;
 	base = rss(mux);

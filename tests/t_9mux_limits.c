@@ -33,30 +33,6 @@ onalarm(int sig)
 	_exit(1);
 }
 
-static char *
-path(const char *name)
-{
-	static char bufs[8][400];
-	static int i;
-	char *b;
-
-	b = bufs[i++ % 8];
-	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-	return b;
-}
-
-static char *
-unixaddr(const char *name)
-{
-	static char bufs[8][420];
-	static int i;
-	char *b;
-
-	b = bufs[i++ % 8];
-	snprintf(b, sizeof bufs[0], "unix!%s/%s", dir, name);
-	return b;
-}
-
 /* 9testsrv on sock (logging to log) and 9mux with flags in front of it: 0, or -1. */
 static int
 start(const char *tag, const char **flags)
@@ -65,14 +41,14 @@ start(const char *tag, const char **flags)
 	char sock[64], msock[64];
 	int n;
 
-	snprintf(srvlog, sizeof srvlog, "%s", path(tag));
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, tag));
 	snprintf(sock, sizeof sock, "%s.srv", tag);
 	snprintf(msock, sizeof msock, "%s.mux", tag);
 	{
-		const char *sv[] = { pc_prog("9testsrv"), "-l", srvlog, "-a", unixaddr(sock), NULL };
+		const char *sv[] = { pc_prog("9testsrv"), "-l", srvlog, "-a", pc_unixaddr(dir, sock), NULL };
 
-		srv = pc_spawn(sv, path("srv.err"));
-		if(pc_waitsock(path(sock), 5000) < 0)
+		srv = pc_spawn(sv, pc_path(dir, "srv.err"));
+		if(pc_waitsock(pc_path(dir, sock), 5000) < 0)
 			return -1;
 	}
 	n = 0;
@@ -80,12 +56,12 @@ start(const char *tag, const char **flags)
 	while(*flags && n < 28)
 		av[n++] = *flags++;
 	av[n++] = "-a";
-	av[n++] = unixaddr(msock);
-	av[n++] = unixaddr(sock);
+	av[n++] = pc_unixaddr(dir, msock);
+	av[n++] = pc_unixaddr(dir, sock);
 	av[n] = NULL;
-	mux = pc_spawn(av, path("mux.err"));
-	if(pc_waitsock(path(msock), 5000) < 0) {
-		diag("9mux: %s", pc_slurp(path("mux.err")));
+	mux = pc_spawn(av, pc_path(dir, "mux.err"));
+	if(pc_waitsock(pc_path(dir, msock), 5000) < 0) {
+		diag("9mux: %s", pc_slurp(pc_path(dir, "mux.err")));
 		return -1;
 	}
 	return 0;
@@ -132,8 +108,8 @@ total(void)
 
 	if(!ok(start("total", flags) == 0, "total: 9testsrv and 9mux -B 512k start"))
 		return;
-	slow = pc_open(path("total.mux"), P9_2000);
-	fast = pc_open(path("total.mux"), P9_2000);
+	slow = pc_open(pc_path(dir, "total.mux"), P9_2000);
+	fast = pc_open(pc_path(dir, "total.mux"), P9_2000);
 	if(!ok(session(slow, 65536) == 0 && session(fast, 65536) == 0, "total: two sessions"))
 		goto out;
 	len = 0;
@@ -178,12 +154,12 @@ total(void)
 	ok(pc_rpc(fast, &t, T) == Rread && fast->r.count == COUNT, "total: served again: a big read");
 	pc_mkread(&t, 10, 2, 0, COUNT);
 	ok(pc_rpc(slow, &t, T) == Rread && slow->r.count == COUNT, "total: the slow client is served again");
-	ok(pc_count(path("mux.err"), "refused for the memory budget") == 0, "total: (the count is logged at exit)");
+	ok(pc_count(pc_path(dir, "mux.err"), "refused for the memory budget") == 0, "total: (the count is logged at exit)");
 out:
 	pc_close(slow);
 	pc_close(fast);
 	stop("total");
-	ok(pc_count(path("mux.err"), "refused for the memory budget") == 1, "total: 9mux logs how many it refused");
+	ok(pc_count(pc_path(dir, "mux.err"), "refused for the memory budget") == 1, "total: 9mux logs how many it refused");
 }
 
 /* -T 1: one upstream tag for everyone; many pipelined requests all complete. */
@@ -200,7 +176,7 @@ tags(void)
 	if(!ok(start("tags", flags) == 0, "tags: 9testsrv and 9mux -T 1 start"))
 		return;
 	for(i = 0; i < NC; i++) {
-		c[i] = pc_open(path("tags.mux"), P9_2000);
+		c[i] = pc_open(pc_path(dir, "tags.mux"), P9_2000);
 		if(session(c[i], 8192) < 0)
 			break;
 	}
@@ -240,17 +216,17 @@ clients(void)
 	if(!ok(start("clients", flags) == 0, "clients: 9testsrv and 9mux -c 2 start"))
 		return;
 	/* start's probe of the socket was a client too: wait until 9mux saw it go */
-	ok(pc_waitcount(path("mux.err"), "hung up", 1, T) == 1, "clients: the probe came and went");
-	a = pc_open(path("clients.mux"), P9_2000);
-	b = pc_open(path("clients.mux"), P9_2000);
+	ok(pc_waitcount(pc_path(dir, "mux.err"), "hung up", 1, T) == 1, "clients: the probe came and went");
+	a = pc_open(pc_path(dir, "clients.mux"), P9_2000);
+	b = pc_open(pc_path(dir, "clients.mux"), P9_2000);
 	ok(session(a, 8192) == 0 && session(b, 8192) == 0, "clients: two sessions");
-	c = pc_open(path("clients.mux"), P9_2000);
+	c = pc_open(pc_path(dir, "clients.mux"), P9_2000);
 	ok(c != NULL && pc_hungup(c->fd, T), "clients: a third is hung up on");
-	ok(pc_waitcount(path("mux.err"), "refused a client", 1, T) >= 1, "clients: and 9mux says why");
+	ok(pc_waitcount(pc_path(dir, "mux.err"), "refused a client", 1, T) >= 1, "clients: and 9mux says why");
 	pc_close(c);
 	pc_close(a);
-	ok(pc_waitcount(path("mux.err"), "hung up", 2, T) == 2, "clients: 9mux saw one go");
-	c = pc_open(path("clients.mux"), P9_2000);
+	ok(pc_waitcount(pc_path(dir, "mux.err"), "hung up", 2, T) == 2, "clients: 9mux saw one go");
+	c = pc_open(pc_path(dir, "clients.mux"), P9_2000);
 	ok(session(c, 8192) == 0, "clients: after one left, another is served");
 	pc_close(b);
 	pc_close(c);
@@ -282,7 +258,7 @@ many(void)
 	if(!ok(n == 0, "many: 9testsrv and 9mux start with a soft limit of 1024 descriptors"))
 		return;
 	for(n = 0; n < NMANY; n++) {
-		if((fds[n] = pc_dial(path("many.mux"))) < 0)
+		if((fds[n] = pc_dial(pc_path(dir, "many.mux"))) < 0)
 			break;
 		memset(&t, 0, sizeof t);
 		t.type = Tversion;
@@ -382,13 +358,13 @@ nofds(void)
 	}
 	got = 0;
 	for(i = 0; i < NSERVED; i++) {
-		c[i] = pc_open(path("nofds.mux"), P9_2000);
+		c[i] = pc_open(pc_path(dir, "nofds.mux"), P9_2000);
 		if(session(c[i], 8192) == 0)
 			got++;
 	}
 	is_int(got, NSERVED, "nofds: %d clients served", NSERVED);
 	for(i = NSERVED; i < NSERVED + NWAIT; i++) {
-		c[i] = pc_open(path("nofds.mux"), P9_2000);
+		c[i] = pc_open(pc_path(dir, "nofds.mux"), P9_2000);
 		if(c[i] != NULL) {
 			Fcall t;
 
@@ -400,9 +376,9 @@ nofds(void)
 			pc_send(c[i]->fd, &t, P9_2000);
 		}
 	}
-	pc_waitcount(path("mux.err"), "accepting again", 1, T);
+	pc_waitcount(pc_path(dir, "mux.err"), "accepting again", 1, T);
 	pc_sleep(300);
-	n = pc_count(path("mux.err"), "accepting again");
+	n = pc_count(pc_path(dir, "mux.err"), "accepting again");
 	ok(n >= 1 && n <= NWAIT, "nofds: 9mux says it is out of descriptors, and does not spin (%d lines)", n);
 	for(i = 0; i < NSERVED; i++)
 		pc_close(c[i]);

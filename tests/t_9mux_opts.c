@@ -32,37 +32,13 @@ onalarm(int sig)
 	_exit(1);
 }
 
-static char *
-path(const char *name)
-{
-	static char bufs[8][400];
-	static int i;
-	char *b;
-
-	b = bufs[i++ % 8];
-	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-	return b;
-}
-
-static char *
-unixaddr(const char *name)
-{
-	static char bufs[8][420];
-	static int i;
-	char *b;
-
-	b = bufs[i++ % 8];
-	snprintf(b, sizeof bufs[0], "unix!%s/%s", dir, name);
-	return b;
-}
-
 /* Start 9testsrv at addr (logging to srvlog); for unix! wait for its socket. */
 static int
 startsrv(const char *addr, const char *sockpath)
 {
 	const char *av[] = { pc_prog("9testsrv"), "-l", srvlog, "-a", addr, NULL };
 
-	srv = pc_spawn(av, path("srv.err"));
+	srv = pc_spawn(av, pc_path(dir, "srv.err"));
 	if(sockpath)
 		return pc_waitsock(sockpath, 5000);
 	pc_sleep(300);
@@ -81,9 +57,9 @@ startmux(const char **args, const char *sockpath)
 	while(*args && n < 31)
 		av[n++] = *args++;
 	av[n] = NULL;
-	mux = pc_spawn(av, path("mux.err"));
+	mux = pc_spawn(av, pc_path(dir, "mux.err"));
 	if(pc_waitsock(sockpath, 5000) < 0) {
-		diag("9mux: %s", pc_slurp(path("mux.err")));
+		diag("9mux: %s", pc_slurp(pc_path(dir, "mux.err")));
 		return -1;
 	}
 	return 0;
@@ -161,35 +137,35 @@ modes(void)
 	struct stat st;
 	Pconn *c;
 
-	snprintf(srvlog, sizeof srvlog, "%s", path("modes.log"));
-	if(startsrv(unixaddr("srv.sock"), path("srv.sock")) < 0) {
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, "modes.log"));
+	if(startsrv(pc_unixaddr(dir, "srv.sock"), pc_path(dir, "srv.sock")) < 0) {
 		ok(0, "9testsrv starts");
 		return;
 	}
 	{
-		const char *a[] = { "-a", unixaddr("m1.sock"), unixaddr("srv.sock"), NULL };
+		const char *a[] = { "-a", pc_unixaddr(dir, "m1.sock"), pc_unixaddr(dir, "srv.sock"), NULL };
 
-		if(!ok(startmux(a, path("m1.sock")) == 0, "9mux listens"))
+		if(!ok(startmux(a, pc_path(dir, "m1.sock")) == 0, "9mux listens"))
 			goto out;
 	}
 	memset(&st, 0, sizeof st);
-	stat(path("m1.sock"), &st);
+	stat(pc_path(dir, "m1.sock"), &st);
 	ok((st.st_mode & 0777) == 0600,
 		"unix socket mode 0600 by default (%o)", (unsigned)(st.st_mode & 0777));
 	pc_killwait(mux, SIGTERM, 15000);
 	mux = -1;
-	ok(access(path("m1.sock"), F_OK) != 0, "the socket is removed at exit");
+	ok(access(pc_path(dir, "m1.sock"), F_OK) != 0, "the socket is removed at exit");
 	{
-		const char *a[] = { "-M", "0660", "-a", unixaddr("m2.sock"), unixaddr("srv.sock"), NULL };
+		const char *a[] = { "-M", "0660", "-a", pc_unixaddr(dir, "m2.sock"), pc_unixaddr(dir, "srv.sock"), NULL };
 
-		if(!ok(startmux(a, path("m2.sock")) == 0, "9mux -M 0660 listens"))
+		if(!ok(startmux(a, pc_path(dir, "m2.sock")) == 0, "9mux -M 0660 listens"))
 			goto out;
 	}
 	memset(&st, 0, sizeof st);
-	stat(path("m2.sock"), &st);
+	stat(pc_path(dir, "m2.sock"), &st);
 	ok((st.st_mode & 0777) == 0660,
 		"-M 0660: socket mode 0660 (%o)", (unsigned)(st.st_mode & 0777));
-	c = pc_open(path("m2.sock"), P9_2000);
+	c = pc_open(pc_path(dir, "m2.sock"), P9_2000);
 	ok(readhello(c, hello), "served");
 	pc_close(c);
 	st.st_mode = 0;
@@ -206,8 +182,8 @@ listeners(void)
 	Pconn *a, *b, *t, *n;
 	int port, st, fd;
 
-	snprintf(srvlog, sizeof srvlog, "%s", path("lis.log"));
-	if(startsrv(unixaddr("srv2.sock"), path("srv2.sock")) < 0) {
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, "lis.log"));
+	if(startsrv(pc_unixaddr(dir, "srv2.sock"), pc_path(dir, "srv2.sock")) < 0) {
 		ok(0, "9testsrv starts");
 		return;
 	}
@@ -216,15 +192,15 @@ listeners(void)
 	snprintf(ns, sizeof ns, "NAMESPACE=%s", dir);
 	putenv(ns);
 	{
-		const char *args[] = { "-v", "-n", "svc", "-a", unixaddr("l1.sock"), "-a", unixaddr("l2.sock"),
-			"-a", tcp, unixaddr("srv2.sock"), NULL };
+		const char *args[] = { "-v", "-n", "svc", "-a", pc_unixaddr(dir, "l1.sock"), "-a", pc_unixaddr(dir, "l2.sock"),
+			"-a", tcp, pc_unixaddr(dir, "srv2.sock"), NULL };
 
-		if(!ok(startmux(args, path("l1.sock")) == 0, "9mux with two unix listeners, a tcp one and -n svc"))
+		if(!ok(startmux(args, pc_path(dir, "l1.sock")) == 0, "9mux with two unix listeners, a tcp one and -n svc"))
 			goto out;
 	}
-	a = pc_open(path("l1.sock"), P9_2000);
+	a = pc_open(pc_path(dir, "l1.sock"), P9_2000);
 	ok(readhello(a, hello), "first unix listener served");
-	b = pc_open(path("l2.sock"), P9_2000);
+	b = pc_open(pc_path(dir, "l2.sock"), P9_2000);
 	ok(readhello(b, hello), "second unix listener served");
 	fd = -1;
 	for(st = 0; st < 50 && fd < 0; st++) {
@@ -234,8 +210,8 @@ listeners(void)
 	}
 	t = conn(fd);
 	ok(readhello(t, hello), "tcp listener %s served", tcp);
-	ok(pc_waitsock(path("svc"), 3000) == 0, "-n svc posted $NAMESPACE/svc");
-	n = pc_open(path("svc"), P9_2000);
+	ok(pc_waitsock(pc_path(dir, "svc"), 3000) == 0, "-n svc posted $NAMESPACE/svc");
+	n = pc_open(pc_path(dir, "svc"), P9_2000);
 	ok(readhello(n, hello), "and served there");
 	is_int(pc_count(srvlog, "Tversion"), 1, "four clients, one upstream session (one Tversion upstream)");
 	{
@@ -253,11 +229,11 @@ listeners(void)
 	pc_close(b);
 	pc_close(t);
 	pc_close(n);
-	ok(pc_waitcount(path("mux.err"), "", 1, 2000) >= 1, "-v logs connections on stderr");
+	ok(pc_waitcount(pc_path(dir, "mux.err"), "", 1, 2000) >= 1, "-v logs connections on stderr");
 	st = pc_killwait(mux, SIGINT, 15000);
 	mux = -1;
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGINT: exit 0");
-	ok(access(path("svc"), F_OK) != 0, "the posted socket is removed at exit");
+	ok(access(pc_path(dir, "svc"), F_OK) != 0, "the posted socket is removed at exit");
 	unsetenv("NAMESPACE");
 out:
 	stopall();
@@ -274,13 +250,13 @@ upstreams(void)
 	/* tcp! upstream */
 	port = freeport();
 	snprintf(tcp, sizeof tcp, "tcp!127.0.0.1!%d", port);
-	snprintf(srvlog, sizeof srvlog, "%s", path("tcp.log"));
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, "tcp.log"));
 	startsrv(tcp, NULL);
 	{
-		const char *a[] = { "-a", unixaddr("u1.sock"), tcp, NULL };
+		const char *a[] = { "-a", pc_unixaddr(dir, "u1.sock"), tcp, NULL };
 
-		if(ok(startmux(a, path("u1.sock")) == 0, "9mux to a tcp! upstream")) {
-			c = pc_open(path("u1.sock"), P9_2000);
+		if(ok(startmux(a, pc_path(dir, "u1.sock")) == 0, "9mux to a tcp! upstream")) {
+			c = pc_open(pc_path(dir, "u1.sock"), P9_2000);
 			ok(readhello(c, hello), "served over tcp upstream");
 			pc_close(c);
 		}
@@ -290,10 +266,10 @@ upstreams(void)
 	/* exec! upstream: 9ramfs on its standard input and output */
 	snprintf(execaddr, sizeof execaddr, "exec!%s", pc_prog("9ramfs"));
 	{
-		const char *a[] = { "-V", "9P2000.L", "-a", unixaddr("u2.sock"), execaddr, NULL };
+		const char *a[] = { "-V", "9P2000.L", "-a", pc_unixaddr(dir, "u2.sock"), execaddr, NULL };
 
-		if(ok(startmux(a, path("u2.sock")) == 0, "9mux to exec!9ramfs")) {
-			c = pc_open(path("u2.sock"), P9_2000L);
+		if(ok(startmux(a, pc_path(dir, "u2.sock")) == 0, "9mux to exec!9ramfs")) {
+			c = pc_open(pc_path(dir, "u2.sock"), P9_2000L);
 			ok(c && pc_version(c, 8192, "9P2000.L") == Rversion && p9streq(c->r.version, "9P2000.L")
 				&& pc_attach(c, 1, 1, "tester") == Rattach
 				&& pc_fidop(c, Tgetattr, 2, 1) == Rgetattr, "a 9P2000.L session over exec!");
@@ -305,20 +281,20 @@ upstreams(void)
 	/* - : 9mux's own standard input and output, joined to 9ramfs's */
 	if(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
 		const char *r[] = { pc_prog("9ramfs"), NULL };
-		const char *m[] = { pc_prog("9mux"), "-a", unixaddr("u3.sock"), "-", NULL };
+		const char *m[] = { pc_prog("9mux"), "-a", pc_unixaddr(dir, "u3.sock"), "-", NULL };
 
-		ram = pc_spawnio(r, sv[0], path("ram.err"));
-		mux = pc_spawnio(m, sv[1], path("mux.err"));
+		ram = pc_spawnio(r, sv[0], pc_path(dir, "ram.err"));
+		mux = pc_spawnio(m, sv[1], pc_path(dir, "mux.err"));
 		close(sv[0]);
 		close(sv[1]);
-		if(ok(pc_waitsock(path("u3.sock"), 5000) == 0, "9mux with - as upstream")) {
-			c = pc_open(path("u3.sock"), P9_2000);
+		if(ok(pc_waitsock(pc_path(dir, "u3.sock"), 5000) == 0, "9mux with - as upstream")) {
+			c = pc_open(pc_path(dir, "u3.sock"), P9_2000);
 			ok(c && pc_version(c, 8192, "9P2000") == Rversion
 				&& pc_attach(c, 1, 1, "tester") == Rattach
 				&& pc_fidop(c, Tstat, 2, 1) == Rstat, "a session over standard input and output");
 			pc_close(c);
 		} else
-			diag("%s", pc_slurp(path("mux.err")));
+			diag("%s", pc_slurp(pc_path(dir, "mux.err")));
 	}
 	stopall();
 }
@@ -329,18 +305,18 @@ msizes(void)
 	Pconn *c;
 	char line[512];
 
-	snprintf(srvlog, sizeof srvlog, "%s", path("msize.log"));
-	if(startsrv(unixaddr("srv3.sock"), path("srv3.sock")) < 0) {
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, "msize.log"));
+	if(startsrv(pc_unixaddr(dir, "srv3.sock"), pc_path(dir, "srv3.sock")) < 0) {
 		ok(0, "9testsrv starts");
 		return;
 	}
 	{
-		const char *a[] = { "-m", "4096", "-a", unixaddr("ms.sock"), unixaddr("srv3.sock"), NULL };
+		const char *a[] = { "-m", "4096", "-a", pc_unixaddr(dir, "ms.sock"), pc_unixaddr(dir, "srv3.sock"), NULL };
 
-		if(!ok(startmux(a, path("ms.sock")) == 0, "9mux -m 4096"))
+		if(!ok(startmux(a, pc_path(dir, "ms.sock")) == 0, "9mux -m 4096"))
 			goto out;
 	}
-	c = pc_open(path("ms.sock"), P9_2000);
+	c = pc_open(pc_path(dir, "ms.sock"), P9_2000);
 	if(c)
 		pc_version(c, 65536, "9P2000");
 	ok(c && c->r.type == Rversion && c->msize <= 4096, "-m 4096 caps the client's msize (%u)", c ? c->msize : 0);
@@ -349,19 +325,19 @@ msizes(void)
 	pc_close(c);
 	stopall();
 
-	if(startsrv(unixaddr("srv4.sock"), path("srv4.sock")) < 0) {
+	if(startsrv(pc_unixaddr(dir, "srv4.sock"), pc_path(dir, "srv4.sock")) < 0) {
 		ok(0, "9testsrv starts");
 		return;
 	}
 	{
-		const char *a[] = { "-V", "9P2000.L", "-a", unixaddr("vl.sock"), unixaddr("srv4.sock"), NULL };
+		const char *a[] = { "-V", "9P2000.L", "-a", pc_unixaddr(dir, "vl.sock"), pc_unixaddr(dir, "srv4.sock"), NULL };
 
-		if(!ok(startmux(a, path("vl.sock")) == 0, "9mux -V 9P2000.L"))
+		if(!ok(startmux(a, pc_path(dir, "vl.sock")) == 0, "9mux -V 9P2000.L"))
 			goto out;
 	}
 	ok(pc_line(srvlog, "Tversion", -1, line, sizeof line) == 0 && strstr(line, "9P2000.L") != NULL,
 		"-V 9P2000.L is asked upstream");
-	c = pc_open(path("vl.sock"), P9_2000);
+	c = pc_open(pc_path(dir, "vl.sock"), P9_2000);
 	ok(c && pc_version(c, 8192, "9P2000") == Rversion && p9streq(c->r.version, "unknown"),
 		"a 9P2000-only client of a 9P2000.L upstream is answered unknown");
 	pc_close(c);
@@ -378,28 +354,28 @@ stale(void)
 	long end;
 	int r, good;
 
-	snprintf(srvlog, sizeof srvlog, "%s", path("stale.log"));
-	if(startsrv(unixaddr("srv5.sock"), path("srv5.sock")) < 0) {
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, "stale.log"));
+	if(startsrv(pc_unixaddr(dir, "srv5.sock"), pc_path(dir, "srv5.sock")) < 0) {
 		ok(0, "9testsrv starts");
 		return;
 	}
 	{
-		const char *a2[] = { "-a", unixaddr("st.sock"), unixaddr("srv5.sock"), NULL };
+		const char *a2[] = { "-a", pc_unixaddr(dir, "st.sock"), pc_unixaddr(dir, "srv5.sock"), NULL };
 
-		if(!ok(startmux(a2, path("st.sock")) == 0, "9mux listens"))
+		if(!ok(startmux(a2, pc_path(dir, "st.sock")) == 0, "9mux listens"))
 			goto out;
 	}
-	a = pc_open(path("st.sock"), P9_2000);
+	a = pc_open(pc_path(dir, "st.sock"), P9_2000);
 	ok(readhello(a, hello), "a session before the upstream goes");
 	pc_kill(srv, SIGKILL);
 	srv = -1;
 	pc_sleep(100);
-	startsrv(unixaddr("srv5.sock"), path("srv5.sock"));
+	startsrv(pc_unixaddr(dir, "srv5.sock"), pc_path(dir, "srv5.sock"));
 	end = pc_now() + 15000;
 	good = 0;
 	b = NULL;
 	while(!good && pc_now() < end) {
-		b = pc_open(path("st.sock"), P9_2000);
+		b = pc_open(pc_path(dir, "st.sock"), P9_2000);
 		good = readhello(b, hello);
 		if(!good) {
 			pc_close(b);
@@ -428,32 +404,32 @@ logging(void)
 	Pconn *c;
 	int st;
 
-	snprintf(srvlog, sizeof srvlog, "%s", path("log.log"));
-	if(startsrv(unixaddr("srv7.sock"), path("srv7.sock")) < 0) {
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, "log.log"));
+	if(startsrv(pc_unixaddr(dir, "srv7.sock"), pc_path(dir, "srv7.sock")) < 0) {
 		ok(0, "9testsrv starts");
 		return;
 	}
 	{
-		const char *a[] = { "-D", "-a", unixaddr("d.sock"), unixaddr("srv7.sock"), NULL };
+		const char *a[] = { "-D", "-a", pc_unixaddr(dir, "d.sock"), pc_unixaddr(dir, "srv7.sock"), NULL };
 
-		if(!ok(startmux(a, path("d.sock")) == 0, "9mux -D listens"))
+		if(!ok(startmux(a, pc_path(dir, "d.sock")) == 0, "9mux -D listens"))
 			goto out;
 	}
-	c = pc_open(path("d.sock"), P9_2000);
+	c = pc_open(pc_path(dir, "d.sock"), P9_2000);
 	ok(readhello(c, hello), "-D: served");
 	pc_close(c);
-	ok(pc_waitcount(path("mux.err"), "Tattach", 1, 3000) >= 1 && pc_count(path("mux.err"), "Rread") >= 1,
+	ok(pc_waitcount(pc_path(dir, "mux.err"), "Tattach", 1, 3000) >= 1 && pc_count(pc_path(dir, "mux.err"), "Rread") >= 1,
 		"-D: the trace on stderr names Tattach and Rread");
 	st = pc_killwait(mux, SIGTERM, 15000);
 	mux = -1;
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "-D: exit 0");
 	{
-		const char *a[] = { "-s", "-v", "-a", unixaddr("s.sock"), unixaddr("srv7.sock"), NULL };
+		const char *a[] = { "-s", "-v", "-a", pc_unixaddr(dir, "s.sock"), pc_unixaddr(dir, "srv7.sock"), NULL };
 
-		if(!ok(startmux(a, path("s.sock")) == 0, "9mux -s listens"))
+		if(!ok(startmux(a, pc_path(dir, "s.sock")) == 0, "9mux -s listens"))
 			goto out;
 	}
-	c = pc_open(path("s.sock"), P9_2000);
+	c = pc_open(pc_path(dir, "s.sock"), P9_2000);
 	ok(readhello(c, hello), "-s: served");
 	pc_close(c);
 	st = pc_killwait(mux, SIGTERM, 15000);
@@ -474,20 +450,20 @@ crowd(void)
 	int i, good, nfd;
 	long fids = -1, tags = -1, end;
 
-	snprintf(srvlog, sizeof srvlog, "%s", path("crowd.log"));
-	if(startsrv(unixaddr("srv6.sock"), path("srv6.sock")) < 0) {
+	snprintf(srvlog, sizeof srvlog, "%s", pc_path(dir, "crowd.log"));
+	if(startsrv(pc_unixaddr(dir, "srv6.sock"), pc_path(dir, "srv6.sock")) < 0) {
 		ok(0, "9testsrv starts");
 		return;
 	}
 	{
-		const char *a[] = { "-a", unixaddr("cr.sock"), unixaddr("srv6.sock"), NULL };
+		const char *a[] = { "-a", pc_unixaddr(dir, "cr.sock"), pc_unixaddr(dir, "srv6.sock"), NULL };
 
-		if(!ok(startmux(a, path("cr.sock")) == 0, "crowd: 9mux listens"))
+		if(!ok(startmux(a, pc_path(dir, "cr.sock")) == 0, "crowd: 9mux listens"))
 			goto out;
 	}
 	nfd = 0;
 	for(i = 0; i < N; i++) {
-		fds[i] = pc_dial(path("cr.sock"));
+		fds[i] = pc_dial(pc_path(dir, "cr.sock"));
 		if(fds[i] < 0)
 			break;
 		nfd++;
