@@ -69,6 +69,12 @@ struct Nmconf {
 	size_t		sessbytes;
 	/* The same over all sessions; a request past it is refused with an error.  0: 256 MiB. */
 	size_t		maxbytes;
+	/*
+	 * Unsent bytes in the upstream queue past which client requests
+	 * wait in 9mux, the sessions taking turns by deficit round robin.
+	 * 0: 64 KiB.
+	 */
+	size_t		upqbytes;
 	/* Called when a queue fills or a blocked session can go on; aux is the session's or channel's. */
 	void		(*wake)(void *aux, int what);
 	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */
@@ -105,6 +111,7 @@ struct Nmq {
 	size_t		bytes;		/* unsent bytes */
 	size_t		n;
 	Nmsess		*sess;		/* a session's queue: its bytes count against its budget */
+	Nmchan		*chan;		/* a channel's queue: as it drains, waiting requests go */
 };
 
 /* A new engine with conf copied (NULL gives the defaults); NULL if out of memory. */

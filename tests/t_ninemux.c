@@ -24,6 +24,7 @@ struct Frames {
 static Nmux *m;
 static Nmchan *ch;
 static int updialect = P9_2000;
+static size_t upq;	/* Nmconf.upqbytes of the next setup */
 
 static void
 wake(void *aux, int what)
@@ -68,6 +69,24 @@ uptake(void)
 	take(nmchanq(ch), &up, updialect);
 }
 
+/* Write only the first frame of the upstream queue: its type, tag in *tag (0 if empty). */
+static int
+upone(uint16_t *tag)
+{
+	struct iovec iov[1];
+	uint8_t b[64];
+	Fcall f;
+
+	if(nmqempty(nmchanq(ch)) || nmqiov(nmchanq(ch), iov, 1) != 1)
+		return 0;
+	memcpy(b, iov[0].iov_base, iov[0].iov_len < sizeof b ? iov[0].iov_len : sizeof b);
+	if(p9decode(b, iov[0].iov_len, sizeof b, updialect, &f) <= 0)
+		return -1;
+	*tag = f.tag;
+	nmqadvance(nmchanq(ch), iov[0].iov_len);
+	return f.type;
+}
+
 static void
 cltake(Nmsess *s, int d)
 {
@@ -106,6 +125,7 @@ setup(int dialect, int maxfids, int maxreqs)
 	c.dialect = dialect;
 	c.maxfids = maxfids;
 	c.maxreqs = maxreqs;
+	c.upqbytes = upq;
 	c.wake = wake;
 	updialect = dialect;
 	m = nmnew(&c);
@@ -595,6 +615,55 @@ main(void)
 	uptake();
 	ok(up.n == 1 && p9streq(up.f[0].uname, "alice") && up.f[0].nuname == 1234, "pinned uname and n_uname");
 	nmsessclose(a);
+	nmfree(m);
+
+	/*
+	 * An upstream that does not keep up (its queue full: upqbytes 1
+	 * holds one frame): sessions take turns by bytes, so the other
+	 * client's Tstat goes after one more of the first client's large
+	 * Treads, not after all of them.
+	 */
+	upq = 1;
+	setup(P9_2000, 10, 64);
+	upq = 0;
+	a = client("9P2000", 8192);
+	b = client("9P2000", 8192);
+	attach(a, 0, P9_2000);
+	attach(b, 0, P9_2000);
+	for(i = 0; i < 8; i++){
+		t = tmsg(Tread, (uint16_t)(100 + i), 0);
+		t->count = 8000;
+		csend(a, t, P9_2000);
+	}
+	csend(b, tmsg(Tstat, 1, 0), P9_2000);
+	t = tmsg(Tflush, 99, 0);
+	t->oldtag = 107;
+	csend(a, t, P9_2000);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 99,
+		"a Tflush of a request waiting its turn: Rflush at once");
+	got0 = got1 = 0;
+	k = -1;
+	for(i = 0; i < 16; i++){
+		switch(upone(&wtag)){
+		case Tread:
+			got0++;
+			break;
+		case Tstat:
+			k = got0;
+			got1++;
+			break;
+		case 0:
+			i = 16;
+			break;
+		default:
+			got1 += 100;
+		}
+	}
+	ok(k == 2, "the other session's Tstat went upstream after 2 of the 8 Treads (after %ld)", k);
+	ok(got0 == 7 && got1 == 1, "then the rest, without the flushed one (%d Treads)", got0);
+	nmsessclose(a);
+	nmsessclose(b);
 	nmfree(m);
 
 	setup(P9_2000U, 10, 10);

@@ -145,7 +145,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: 9mux [-Dsuv] [-V dialect] [-m msize] [-n name] [-M mode] "
-		"[-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] -a LISTEN [-a LISTEN ...] UPSTREAM\n");
+		"[-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] -a LISTEN [-a LISTEN ...] UPSTREAM\n");
 	exit(1);
 }
 
@@ -154,7 +154,7 @@ badflag(int c)
 {
 	fprintf(stderr, "9mux: bad flag -%c or missing value; usage: 9mux [-Dsuv] [-V dialect] [-m msize] "
 		"[-n name] [-M mode] [-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] "
-		"-a LISTEN [-a LISTEN ...] UPSTREAM\n", c);
+		"[-w bytes] -a LISTEN [-a LISTEN ...] UPSTREAM\n", c);
 	exit(1);
 }
 
@@ -1080,7 +1080,7 @@ main(int argc, char **argv)
 	vers = NULL;
 	loginit("9mux", 0, LOG_QUIET);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while((o = getopt(argc, argv, "a:n:V:m:M:c:f:t:T:b:B:svDu")) != -1){
+	while((o = getopt(argc, argv, "a:n:V:m:M:c:f:t:T:b:B:w:svDu")) != -1){
 		switch(o){
 		case 'a':
 			if(nlisaddr == MAXLISTEN)
@@ -1118,6 +1118,9 @@ main(int argc, char **argv)
 			break;
 		case 'B':
 			conf.maxbytes = bytes(optarg, "-B");
+			break;
+		case 'w':
+			conf.upqbytes = bytes(optarg, "-w");
 			break;
 		case 's':
 			usesyslog = 1;

@@ -24,6 +24,8 @@ enum {
 	REPLYEST	= 256,		/* the reply counted for a request whose reply size is unknown */
 	MINBUDGET	= 1024 * 1024,	/* least default budget of a session */
 	DEFMAXBYTES	= 256 * 1024 * 1024,
+	DEFUPQ		= 64 * 1024,	/* upstream queue past which requests wait their turn */
+	MINQUANTUM	= 8192,		/* bytes a session may send per turn, at least */
 };
 
 /* Session states. */
@@ -37,7 +39,7 @@ enum {
 /* Request states. */
 enum {
 	RHELD = 1,	/* accepted, waiting in its session's queue for admission */
-	RWAIT,		/* admitted, waiting for an upstream tag */
+	RWAIT,		/* 9mux's own or a flush, waiting for an upstream tag */
 	RQUEUED,	/* tagged and in the channel's queue, not written yet */
 	RSENT,		/* written (at least partly): only a reply or Rflush ends it */
 };
@@ -139,6 +141,9 @@ struct Nmchan {
 	Nmsess		*sessions;	/* bound to this channel */
 	Nmreq		*whead;		/* waiting for a tag */
 	Nmreq		*wtail;
+	Nmsess		*turns;		/* sessions with requests to admit, taking turns */
+	int		pumping;
+	uint32_t	quantum;
 	uint32_t	nexttag;	/* tags from here up were never used */
 	uint32_t	rhead;		/* freed tags, oldest first, so a tag rests before reuse */
 	uint32_t	rcount;
@@ -172,6 +177,11 @@ struct Nmsess {
 	Nmreq		*hqhead;	/* accepted but not admitted upstream, oldest first */
 	Nmreq		*hqtail;
 	int		nheld;
+	Nmsess		*rnext;		/* its channel's ring */
+	Nmsess		*rprev;
+	int		inring;
+	int		turn;		/* this turn's quantum is in deficit */
+	size_t		deficit;	/* bytes it may still send before its turn ends */
 	int		nadm;		/* admitted requests (not flushes) */
 	int		nflush;		/* client Tflushes in flight */
 	size_t		reqbytes;	/* cost of its accepted requests */
@@ -206,6 +216,8 @@ static void undo(Nmreq *r);
 static void draincheck(Nmsess *s);
 static void chansend(Nmchan *c, Nmreq *r);
 static void versionanswer(Nmsess *s);
+static void chanpump(Nmchan *c);
+static void ringdel(Nmchan *c, Nmsess *s);
 static void tagremove(Nmsess *s, Nmreq *r);
 
 static void __attribute__((format(printf, 3, 4)))
@@ -335,6 +347,9 @@ nmqadvance(Nmq *q, size_t n)
 	/* a client that reads makes room in its budget */
 	if(q->sess)
 		unblock(q->sess);
+	/* an upstream that reads makes room for the requests waiting their turn */
+	if(q->chan && q->chan->turns)
+		chanpump(q->chan);
 }
 
 int
@@ -471,7 +486,8 @@ tagfree(Nmchan *c, uint16_t t)
 			c->wtail = NULL;
 		r->wnext = NULL;
 		chansend(c, r);
-	}
+	}else
+		chanpump(c);
 }
 
 static int
@@ -951,16 +967,99 @@ sessunlink(Nmreq *r)
 }
 
 /*
- * Admission: at most maxreqs requests of a session are upstream at
+ * Admission.  At most maxreqs requests of a session are upstream at
  * once; the rest wait in its held queue, where a Tflush can still take
- * them back.  (Fair sharing among sessions will be decided here.)
+ * them back.  Requests go on the wire while the upstream keeps up: a
+ * tag is free and the channel's queue holds less than upqbytes.  When
+ * it does not, the sessions with requests waiting take turns by deficit
+ * round robin, each turn worth a quantum of bytes counted as in
+ * reqcost (request and largest reply), so a stat is never queued
+ * behind another client's megabytes.
  */
+
 static void
-admit(Nmsess *s)
+ringadd(Nmchan *c, Nmsess *s)
 {
+	if(s->inring)
+		return;
+	s->inring = 1;
+	if(c->turns == NULL){
+		s->rnext = s->rprev = s;
+		c->turns = s;
+		return;
+	}
+	/* last in line: just before the session whose turn it is */
+	s->rnext = c->turns;
+	s->rprev = c->turns->rprev;
+	s->rprev->rnext = s;
+	c->turns->rprev = s;
+}
+
+static void
+ringdel(Nmchan *c, Nmsess *s)
+{
+	if(!s->inring)
+		return;
+	s->inring = 0;
+	s->turn = 0;
+	s->deficit = 0;
+	if(s->rnext == s)
+		c->turns = NULL;
+	else{
+		s->rprev->rnext = s->rnext;
+		s->rnext->rprev = s->rprev;
+		if(c->turns == s)
+			c->turns = s->rnext;
+	}
+	s->rnext = s->rprev = NULL;
+}
+
+/* Whether the upstream takes a client's request now. */
+static int
+chanopen(Nmchan *c)
+{
+	return c->state == NM_CREADY && c->whead == NULL &&
+		(c->nexttag < (uint32_t)c->m->conf.maxtags || c->rcount > 0) &&
+		c->out.bytes < c->m->conf.upqbytes;
+}
+
+/* Whether s has a request it may send. */
+static int
+admissible(Nmsess *s)
+{
+	return s->state == SREADY && s->hqhead != NULL && s->nadm < s->m->conf.maxreqs;
+}
+
+/* Send what the sessions in the ring hold, in their turns, while the upstream takes it. */
+static void
+chanpump(Nmchan *c)
+{
+	Nmsess *s;
 	Nmreq *r;
 
-	while(s->state == SREADY && s->nadm < s->m->conf.maxreqs && (r = s->hqhead) != NULL){
+	if(c->pumping)
+		return;
+	c->pumping = 1;
+	while((s = c->turns) != NULL && chanopen(c)){
+		if(!admissible(s)){
+			ringdel(c, s);
+			continue;
+		}
+		r = s->hqhead;
+		if(s->rnext == s){
+			/* alone: nobody to be fair to */
+			if(s->deficit < r->cost)
+				s->deficit = r->cost;
+		}else if(!s->turn){
+			s->turn = 1;
+			s->deficit += c->quantum;
+		}
+		if(r->cost > s->deficit){
+			s->turn = 0;
+			c->turns = s->rnext;
+			continue;
+		}
+		s->deficit -= r->cost;
 		s->hqhead = r->hnextq;
 		if(s->hqhead == NULL)
 			s->hqtail = NULL;
@@ -968,8 +1067,22 @@ admit(Nmsess *s)
 		s->nheld--;
 		r->admitted = 1;
 		s->nadm++;
-		chansend(s->chan, r);
+		chansend(c, r);
+		if(!admissible(s))
+			ringdel(c, s);
+		unblock(s);
 	}
+	c->pumping = 0;
+}
+
+/* s may have a request to send: into the ring, and send what the upstream takes. */
+static void
+admit(Nmsess *s)
+{
+	if(s->chan == NULL || !admissible(s))
+		return;
+	ringadd(s->chan, s);
+	chanpump(s->chan);
 }
 
 static void
@@ -1136,6 +1249,7 @@ sessbind(Nmsess *s, Nmchan *c)
 	if(s->chan == c)
 		return;
 	if(s->chan){
+		ringdel(s->chan, s);
 		if(s->cprev)
 			s->cprev->cnext = s->cnext;
 		else
@@ -1198,6 +1312,8 @@ drainstart(Nmsess *s)
 
 	s->state = SDRAIN;
 	s->indrain = 1;
+	if(s->chan)
+		ringdel(s->chan, s);
 	last = s->rtail;
 	for(r = s->rhead; r != NULL; r = next){
 		next = r == last ? NULL : r->snext;
@@ -1715,6 +1831,8 @@ chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int
 		return;
 	}
 	c->msize = msize;
+	/* few turns even for a request as large as the msize */
+	c->quantum = msize / 64 > MINQUANTUM ? msize / 64 : MINQUANTUM;
 	c->dialect = d;
 	c->state = NM_CREADY;
 	for(s = c->m->sessions; s != NULL; s = s->mnext)
@@ -1915,6 +2033,8 @@ nmnew(const Nmconf *conf)
 		m->conf.maxtags = NTAGS;
 	if(m->conf.maxbytes == 0)
 		m->conf.maxbytes = DEFMAXBYTES;
+	if(m->conf.upqbytes == 0)
+		m->conf.upqbytes = DEFUPQ;
 	if(m->conf.dialect < P9_2000 || m->conf.dialect > P9_2000L)
 		m->conf.dialect = P9_2000;
 	m->nextid = 1;
@@ -1955,6 +2075,8 @@ nmchannew(Nmux *m, void *aux)
 	c->state = NM_CVERSION;
 	c->dialect = m->conf.dialect;
 	c->msize = m->conf.msize;
+	c->quantum = MINQUANTUM;
+	c->out.chan = c;
 	c->nextfid = 1;
 	v = p9dialectname(m->conf.dialect);
 	len = strlen(v);
@@ -2009,6 +2131,8 @@ sessdrop(Nmsess *s)
 	Nmfid *f, *next;
 	uint32_t i;
 
+	if(s->chan)
+		ringdel(s->chan, s);
 	while((r = s->rhead) != NULL){
 		s->rhead = r->snext;
 		tagremove(s, r);
