@@ -75,6 +75,12 @@ struct Nmconf {
 	 * 0: 64 KiB.
 	 */
 	size_t		upqbytes;
+	/*
+	 * Largest read a request may ask (Tread, Treaddir counts are cut
+	 * to it) and iounit reported by opens, so that one client's large
+	 * transfers interleave with others' requests.  0: the msize only.
+	 */
+	uint32_t	iounit;
 	/* Called when a queue fills or a blocked session can go on; aux is the session's or channel's. */
 	void		(*wake)(void *aux, int what);
 	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */

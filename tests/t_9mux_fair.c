@@ -7,6 +7,8 @@
  * goes upstream after at most two of the reads, not after all of them
  * as first come, first served would have it.  A Tflush of a read still
  * waiting for admission is answered by 9mux and never reaches the server.
+ * Then 9mux -i: opens report that iounit, larger reads are cut to it,
+ * and a client that reads until end of file still gets every byte.
  */
 #include "tap.h"
 #include "p9conv.h"
@@ -78,7 +80,7 @@ order(const char *log, const char *a, const char *b, const char *c, int *before,
 int
 main(int argc, char **argv)
 {
-	static char a[420], u[420], d[32];
+	static char a[420], u[420], d[32], line[512];
 	uint8_t frames[NREAD * 64], *p;
 	Pconn *stream, *other;
 	Fcall t;
@@ -180,6 +182,49 @@ main(int argc, char **argv)
 		"9testsrv: FIDS 0 TAGS 0 after both left");
 	is_int(pc_count(pc_path(dir, "srv.log"), "VIOLATION"), 0, "no protocol violation");
 	ok(pc_killwait(mux, SIGTERM, 10000) == 0, "9mux exits 0 on SIGTERM");
+	mux = -1;
+
+	/* -i: the largest read that goes through */
+	{
+		const char *av[] = { pc_prog("9mux"), "-i", "1k", "-a", a, u, NULL };
+
+		unlink(pc_path(dir, "mux.sock"));
+		mux = pc_spawn(av, pc_path(dir, "mux.err"));
+		if(!ok(pc_waitsock(pc_path(dir, "mux.sock"), 5000) == 0, "9mux -i 1k listens"))
+			goto out;
+	}
+	stream = pc_open(pc_path(dir, "mux.sock"), P9_2000);
+	if(!ok(stream != NULL && pc_version(stream, 65536, "9P2000") == Rversion
+	&& pc_attach(stream, 1, 1, "reader") == Rattach
+	&& pc_walk(stream, 2, 1, 2, "big") == Rwalk
+	&& pc_open1(stream, 3, 2, P9_OREAD) == Ropen, "a session opens big with msize 65536"))
+		goto out;
+	is_int(stream->r.iounit, 1024, "Ropen reports iounit 1024");
+	pc_mkread(&t, 4, 2, 5, COUNT);
+	i = pc_rpc(stream, &t, T);
+	ok(i == Rread && stream->r.count == 1024, "a Tread of %d gets 1024 bytes (%u)", COUNT, stream->r.count);
+	ok(pc_line(pc_path(dir, "srv.log"), "Tread", -1, line, sizeof line) == 0 && strstr(line, "count 1024") != NULL,
+		"the server was asked for 1024: %s", line);
+	good = 1;
+	len = 0;
+	for(i = 0; i < 100; i++) {
+		pc_mkread(&t, 5, 2, len, COUNT);
+		if(pc_rpc(stream, &t, T) != Rread) {
+			good = 0;
+			break;
+		}
+		if(stream->r.count == 0)
+			break;
+		p = (uint8_t *)stream->r.data;
+		for(n = 0; n < stream->r.count; n++)
+			if(p[n] != 'a' + (len + n) % 26)
+				good = 0;
+		len += stream->r.count;
+	}
+	ok(good && len == 20000, "reading until a 0-byte Rread gets the whole file, right (%zu bytes)", len);
+	pc_close(stream);
+	stream = NULL;
+	ok(pc_killwait(mux, SIGTERM, 10000) == 0, "9mux -i exits 0 on SIGTERM");
 	mux = -1;
 out:
 	if(mux > 0)

@@ -1063,6 +1063,7 @@ main(int argc, char **argv)
 	sigset_t ss;
 	Conn *c;
 	Ev *ev;
+	size_t sz;
 	int o, i, n, nlisaddr, mode, usesyslog, level, t;
 
 	memset(&conf, 0, sizeof conf);
@@ -1071,6 +1072,7 @@ main(int argc, char **argv)
 	/* 9pfuse keeps a fid for every file the kernel has looked up */
 	conf.maxfids = 65536;
 	conf.maxreqs = 64;
+	conf.iounit = 128 * 1024;
 	g.maxclients = 1024;
 	nlisaddr = 0;
 	mode = 0600;
@@ -1080,7 +1082,7 @@ main(int argc, char **argv)
 	vers = NULL;
 	loginit("9mux", 0, LOG_QUIET);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while((o = getopt(argc, argv, "a:n:V:m:M:c:f:t:T:b:B:w:svDu")) != -1){
+	while((o = getopt(argc, argv, "a:n:V:m:M:c:f:t:T:b:B:w:i:svDu")) != -1){
 		switch(o){
 		case 'a':
 			if(nlisaddr == MAXLISTEN)
@@ -1121,6 +1123,12 @@ main(int argc, char **argv)
 			break;
 		case 'w':
 			conf.upqbytes = bytes(optarg, "-w");
+			break;
+		case 'i':
+			sz = bytes(optarg, "-i");
+			if(sz < 512 || sz > 0x7FFFFFFF)
+				fatal("bad -i value %s: want a size from 512 bytes to 2g-1", optarg);
+			conf.iounit = (uint32_t)sz;
 			break;
 		case 's':
 			usesyslog = 1;

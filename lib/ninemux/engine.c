@@ -1677,9 +1677,11 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	switch(type){
 	case Tread:
 	case Treaddir:
-		/* the reply must fit the client's msize */
+		/* the reply must fit the client's msize, and the iounit 9mux lets through */
 		cnt = p9get32(f + P9_RWCOUNTOFF);
 		max = s->msize - P9_READHDRSZ;
+		if(s->m->conf.iounit && max > s->m->conf.iounit)
+			max = s->m->conf.iounit;
 		if(cnt > max)
 			p9put32(f + P9_RWCOUNTOFF, max);
 		break;
@@ -1964,6 +1966,8 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 			if(n >= P9_IOUNITOFF + 4){
 				io = p9get32(f + P9_IOUNITOFF);
 				max = s->msize - P9_IOHDRSZ;
+				if(s->m->conf.iounit && max > s->m->conf.iounit)
+					max = s->m->conf.iounit;
 				if(io == 0 || io > max)
 					p9put32(f + P9_IOUNITOFF, max);
 			}
