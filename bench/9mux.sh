@@ -87,7 +87,7 @@ rsskib() {
 start_mux() {
 	n=$1
 	p=${2:-$B/9mux}
-	shift 2 2>/dev/null || shift
+	if [ $# -ge 2 ]; then shift 2; else shift; fi
 	"$p" -c 20000 "$@" -a "unix!$T/$n" "unix!$T/ramfs" 2>>"$T/$n.log" &
 	lastpid=$!
 	pids="$pids $lastpid"
