@@ -83,6 +83,9 @@ struct Conn {
 	int		dirty;
 	int		wantin;		/* the engine can take the buffered input again */
 	int		stalled;	/* the engine would not take a whole frame */
+	int		memwait;	/* its frame would not fit the memory budget (-B) */
+	size_t		memcap;		/* the buffer it waits for */
+	Conn		*mwnext;	/* clients waiting for memory */
 	int		dead;
 	Conn		*dnext;		/* dirty list */
 	Conn		*next;		/* all clients */
@@ -118,6 +121,9 @@ static struct {
 	Up		up;
 	const char	*upaddr;
 	int		maxclients;
+	size_t		maxbytes;	/* -B */
+	size_t		bigbytes;	/* client buffers beyond BUFSZ, counted against -B */
+	Conn		*memwaiters;
 	int		lispaused;	/* out of descriptors: not accepting until a client leaves */
 	int		pinuser;
 	int		stopping;
@@ -340,6 +346,29 @@ upout(void)
  * Input.
  */
 
+/* The capacity that gives need more bytes after len: BUFSZ, doubled, or just enough past BUFSZ. */
+static size_t
+newcap(size_t cap, size_t len, size_t need)
+{
+	size_t n;
+
+	if(cap - len >= need)
+		return cap;
+	n = cap ? cap : BUFSZ;
+	while(n - len < need)
+		n *= 2;
+	if(n > BUFSZ && n - len > need)
+		n = len + need > BUFSZ ? len + need : BUFSZ;
+	return n;
+}
+
+/* What a buffer of cap bytes counts against the memory budget. */
+static size_t
+extra(size_t cap)
+{
+	return cap > BUFSZ ? cap - BUFSZ : 0;
+}
+
 /* Make room for at least need more bytes, up to a whole frame of the limit. */
 static int
 grow(uint8_t **buf, size_t *cap, size_t len, size_t need)
@@ -349,9 +378,7 @@ grow(uint8_t **buf, size_t *cap, size_t len, size_t need)
 
 	if(*cap - len >= need)
 		return 0;
-	n = *cap ? *cap : BUFSZ;
-	while(n - len < need)
-		n *= 2;
+	n = newcap(*cap, len, need);
 	p = realloc(*buf, n);
 	if(p == NULL)
 		return -1;
@@ -379,6 +406,7 @@ static int
 feed(Conn *c)
 {
 	char err[256];
+	uint8_t *p;
 	long n;
 
 	c->wantin = 0;
@@ -396,28 +424,105 @@ feed(Conn *c)
 		c->len -= (size_t)n;
 	}
 	/* a whole frame left means the engine is holding back: stop reading until it wakes us */
-	c->stalled = p9frame(c->buf, c->len, nmsessmsize(c->s)) != P9_EINCOMPLETE;
+	c->stalled = c->memwait || p9frame(c->buf, c->len, nmsessmsize(c->s)) != P9_EINCOMPLETE;
 	if(c->len == 0){
 		/* an idle client should cost its session, not a 64 KiB buffer */
+		g.bigbytes -= extra(c->cap);
 		free(c->buf);
 		c->buf = NULL;
 		c->cap = 0;
+	}else if(c->cap > BUFSZ && c->len <= BUFSZ / 2 && (p = realloc(c->buf, BUFSZ)) != NULL){
+		/* the large frame is gone: so is its room */
+		g.bigbytes -= extra(c->cap);
+		c->buf = p;
+		c->cap = BUFSZ;
 	}
 	return 0;
+}
+
+/*
+ * Whether c's buffer may grow to cap bytes: a frame larger than BUFSZ
+ * counts against -B with everything the engine holds, unless no other
+ * client has a large buffer (so one always goes on).
+ */
+static int
+fits(Conn *c, size_t cap)
+{
+	size_t more, used;
+
+	if(extra(cap) <= extra(c->cap))
+		return 1;
+	more = extra(cap) - extra(c->cap);
+	used = g.bigbytes + nmbytes(g.m);
+	return g.bigbytes == extra(c->cap) || (used <= g.maxbytes && g.maxbytes - used >= more);
+}
+
+/* As fits; if not, c stops being read until memwake finds room for it. */
+static int
+mayhold(Conn *c, size_t cap)
+{
+	if(fits(c, cap))
+		return 1;
+	if(!c->memwait){
+		c->memwait = 1;
+		c->mwnext = g.memwaiters;
+		g.memwaiters = c;
+		logmsg(LOG_CONN, "c%u %s: a %zu-byte frame waits for memory (-B)", c->id, c->who, cap);
+	}
+	c->memcap = cap;
+	c->stalled = 1;
+	markdirty(c);
+	return 0;
+}
+
+static void
+memunwait(Conn *c)
+{
+	Conn **pp;
+
+	for(pp = &g.memwaiters; *pp != NULL; pp = &(*pp)->mwnext)
+		if(*pp == c){
+			*pp = c->mwnext;
+			break;
+		}
+	c->mwnext = NULL;
+	c->memwait = 0;
+}
+
+/* Clients waiting for memory that now fit are read again. */
+static void
+memwake(void)
+{
+	Conn *c, *next;
+
+	for(c = g.memwaiters; c != NULL; c = next){
+		next = c->mwnext;
+		if(fits(c, c->memcap)){
+			memunwait(c);
+			c->stalled = 0;
+			markdirty(c);
+		}
+	}
 }
 
 static void
 connin(Conn *c)
 {
 	ssize_t r;
-	size_t room;
+	size_t room, need, cap, old;
 	int i;
 
 	for(i = 0; i < 8 && !c->stalled; i++){
-		if(grow(&c->buf, &c->cap, c->len, want(c->buf, c->len, nmsessmsize(c->s))) < 0){
+		need = want(c->buf, c->len, nmsessmsize(c->s));
+		cap = newcap(c->cap, c->len, need);
+		if(!mayhold(c, cap))
+			return;
+		old = c->cap;
+		if(grow(&c->buf, &c->cap, c->len, need) < 0){
 			closeconn(c, "out of memory");
 			return;
 		}
+		g.bigbytes += extra(c->cap) - extra(old);
 		room = c->cap - c->len;
 		r = read(c->fd, c->buf + c->len, room);
 		if(r == 0){
@@ -504,6 +609,10 @@ closeconn(Conn *c, const char *why)
 		return;
 	logmsg(LOG_CONN, "c%u %s: %s", c->id, c->who, why);
 	c->dead = 1;
+	g.bigbytes -= extra(c->cap);
+	c->cap = 0;	/* no longer counted; the buffer is freed with c */
+	if(c->memwait)
+		memunwait(c);
 	epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -1073,6 +1182,7 @@ main(int argc, char **argv)
 	conf.maxfids = 65536;
 	conf.maxreqs = 64;
 	conf.iounit = 128 * 1024;
+	conf.maxbytes = 256 * 1024 * 1024;
 	g.maxclients = 1024;
 	nlisaddr = 0;
 	mode = 0600;
@@ -1178,6 +1288,7 @@ main(int argc, char **argv)
 		fatal("pipe: %s", strerror(errno));
 	g.dialev.kind = KDIAL;
 	addev(g.dialpipe[0], &g.dialev, EPOLLIN);
+	g.maxbytes = conf.maxbytes;
 	g.m = nmnew(&conf);
 	if(g.m == NULL)
 		fatal("out of memory");
@@ -1258,6 +1369,7 @@ main(int argc, char **argv)
 				break;
 			}
 		}
+		memwake();
 		/* output, and input the engine can take again, until nothing changes */
 		while(g.dirty != NULL || g.up.dirty){
 			while((c = g.dirty) != NULL){
