@@ -557,6 +557,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.maxreqs = 1 + (byte() & 7);
 	op = byte();
 	conf.maxtags = op & 0x80 ? 1 + (op & 15) : 0;	/* few tags: requests wait for one */
+	/* a short upstream queue: sessions take turns while the server reads slowly */
+	conf.upqbytes = op & 0x40 ? 1 + (size_t)(op & 15) * 64 : 0;
+	conf.iounit = op & 0x20 ? 128 + (uint32_t)(op & 15) * 16 : 0;
 	conf.wake = wake;
 	F.m = nmnew(&conf);
 	if(F.m == NULL)

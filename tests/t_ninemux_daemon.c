@@ -234,7 +234,7 @@ main(int argc, char **argv)
 	char ram[PATH_MAX + 32], ramaddr[PATH_MAX + 40], msock[PATH_MAX + 32], muxaddr[PATH_MAX + 40];
 	char logf[PATH_MAX + 32], nsenv[PATH_MAX + 32], nspath[PATH_MAX + 32], exec[PATH_MAX + 64], line[PATH_MAX + 64];
 	char a[] = "-a", v[] = "-v", D[] = "-D", V[] = "-V", dotl[] = "9P2000.L", n[] = "-n", name[] = "svc";
-	char u[] = "-u", M[] = "-M", mode[] = "0660", c[] = "-c", one[] = "1", bogus[] = "-Q", nowhere[PATH_MAX + 40];
+	char u[] = "-u", M[] = "-M", mode[] = "0660", c[] = "-c", one[] = "1", bogus[] = "-Q", fi[] = "-i", f100[] = "100", fw[] = "-w", f0[] = "0", nowhere[PATH_MAX + 40];
 	const char *b;
 	struct passwd *pw;
 	struct stat st;
@@ -277,6 +277,10 @@ main(int argc, char **argv)
 	ok(s == 11 && strstr(line, "nothing.sock") != NULL, "unreachable upstream: exit 1 with one line");
 	s = runfail((char *[]){ muxbin, V, bogus, a, muxaddr, ramaddr, NULL }, line, sizeof line);
 	ok(s == 11, "bad -V: exit 1 with one line");
+	s = runfail((char *[]){ muxbin, fi, f100, a, muxaddr, ramaddr, NULL }, line, sizeof line);
+	ok(s == 11 && strstr(line, "-i") != NULL, "-i below 512: exit 1 with one line (%s)", line);
+	s = runfail((char *[]){ muxbin, fw, f0, a, muxaddr, ramaddr, NULL }, line, sizeof line);
+	ok(s == 11 && strstr(line, "-w") != NULL, "-w 0: exit 1 with one line (%s)", line);
 
 	/* exec! upstream, -D, -M */
 	snprintf(exec, sizeof exec, "exec!%s", rambin);

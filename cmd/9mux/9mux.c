@@ -151,7 +151,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: 9mux [-Dsuv] [-V dialect] [-m msize] [-n name] [-M mode] "
-		"[-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] -a LISTEN [-a LISTEN ...] UPSTREAM\n");
+		"[-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] [-i iounit] -a LISTEN [-a LISTEN ...] UPSTREAM\n");
 	exit(1);
 }
 
@@ -160,7 +160,7 @@ badflag(int c)
 {
 	fprintf(stderr, "9mux: bad flag -%c or missing value; usage: 9mux [-Dsuv] [-V dialect] [-m msize] "
 		"[-n name] [-M mode] [-c clients] [-f fids] [-t tags] [-T tags] [-b bytes] [-B bytes] "
-		"[-w bytes] -a LISTEN [-a LISTEN ...] UPSTREAM\n", c);
+		"[-w bytes] [-i iounit] -a LISTEN [-a LISTEN ...] UPSTREAM\n", c);
 	exit(1);
 }
 
