@@ -446,6 +446,19 @@ drainclient(Client *c)
 		abort();
 }
 
+/* Whole frames at the start of buf. */
+static size_t
+nframes(const uint8_t *buf, size_t len)
+{
+	size_t off, n;
+	long k;
+
+	n = 0;
+	for(off = 0; (k = p9frame(buf + off, len - off, 0xFFFFFFFF)) > 0; off += (size_t)k)
+		n++;
+	return n;
+}
+
 static void
 clientsend(Client *c, const uint8_t *b, size_t n)
 {
@@ -481,6 +494,12 @@ clientsend(Client *c, const uint8_t *b, size_t n)
 		c->nreq++;
 	memmove(c->buf, c->buf + k, c->len - (size_t)k);
 	c->len -= (size_t)k;
+	if(nframes(c->buf, c->len) > 0){
+		/* the session waits: the Tflushes behind are handled anyway, and taken out */
+		k = (long)nframes(c->buf, c->len);
+		c->len = nmsessflushes(c->s, c->buf, c->len);
+		c->nreq += (uint64_t)(k - (long)nframes(c->buf, c->len));
+	}
 	if(c->len == sizeof c->buf)
 		c->len = 0;	/* a stuck client; start over */
 	drainclient(c);

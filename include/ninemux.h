@@ -188,6 +188,14 @@ int nmsesspin(Nmsess *s, const char *uname, uint32_t uid);
  */
 long nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen);
 
+/*
+ * After nmsessin stopped short of len: handle the Tflushes among the
+ * whole frames left in buf (a flushed request still there is taken out
+ * too and answered Rflush), so a waiting client can still flush.  The
+ * frames handled leave buf; its new length is returned.
+ */
+size_t nmsessflushes(Nmsess *s, uint8_t *buf, size_t len);
+
 /* Largest frame the session accepts now: its msize, or at most 8192 before its Tversion is answered. */
 uint32_t nmsessmsize(Nmsess *s);
 

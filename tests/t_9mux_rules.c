@@ -1928,6 +1928,38 @@ limits(void)
 	ok(expect(a, 9, Rflush, T, NULL), "maxtags: and the other");
 	ok(sentinel(a, 10, 1), "maxtags: served again");
 	down();
+
+	/*
+	 * Requests that never end upstream fill -t and the held queue, and
+	 * one more waits unread in 9mux: the Tflushes sent after it are
+	 * still handled, so the client can get out.
+	 */
+	if(up("flushwait", "-x Tread", "-t 2") < 0)
+		return;
+	a = attached("9P2000", 8192, 1);
+	pc_walk(a, 2, 1, 2, "hello");
+	pc_open1(a, 3, 2, P9_OREAD);
+	for(r = 0; r < 5; r++) {
+		pc_mkread(&t, (uint16_t)(20 + r), 2, 0, 10);
+		post(a, &t);
+	}
+	ok(pc_waitcount(srvlog, "Tread", 2, T) == 2, "flushwait: two reads upstream, never answered");
+	pc_sleep(100);
+	for(r = 4; r >= 0; r--) {
+		t = mkflush((uint16_t)(30 + r), (uint16_t)(20 + r));
+		post(a, &t);
+	}
+	good = 0;
+	for(r = 0; r < 5 && pc_next(a, T) > 0; r++)
+		if(a->r.type == Rflush && a->r.tag >= 30 && a->r.tag < 35)
+			good |= 1 << (a->r.tag - 30);
+	is_int(good, 31, "flushwait: all five Tflushes answered (the waiting read's, the held ones', the sent ones')");
+	is_int(pc_count(srvlog, "Tread"), 2, "flushwait: no other read went upstream");
+	is_int(pc_count(srvlog, "Tflush"), 2, "flushwait: a Tflush upstream for each sent read only");
+	ok(sentinel(a, 10, 1), "flushwait: served again");
+	if(!eq(violations(), 0, "flushwait: no protocol violation"))
+		showviolations();
+	down();
 }
 
 static void

@@ -666,6 +666,48 @@ main(void)
 	nmsessclose(b);
 	nmfree(m);
 
+	/*
+	 * A session waiting with a request it cannot take (-t 1: one
+	 * upstream, one held) still handles the Tflushes behind it.
+	 */
+	setup(P9_2000, 10, 1);
+	a = client("9P2000", 8192);
+	attach(a, 0, P9_2000);
+	{
+		uint8_t fb[256];
+		size_t fl, rest;
+
+		fl = 0;
+		for(i = 1; i <= 3; i++)
+			fl += p9encode(fb + fl, sizeof fb - fl, tmsg(Tstat, (uint16_t)i, 0), P9_2000);
+		for(i = 3; i >= 1; i--){
+			t = tmsg(Tflush, (uint16_t)(7 - i), 0);	/* tags 4, 5, 6 flush 3, 2, 1 */
+			t->oldtag = (uint16_t)i;
+			fl += p9encode(fb + fl, sizeof fb - fl, t, P9_2000);
+		}
+		k = nmsessin(a, fb, fl, NULL, 0);
+		uptake();
+		ok(k == 22 && up.n == 1 && up.f[0].type == Tstat,
+			"-t 1: the first Tstat goes up, the second is held, the third waits (%ld bytes taken)", k);
+		wtag = up.f[0].tag;
+		rest = fl - (size_t)k;
+		memmove(fb, fb + k, rest);
+		rest = nmsessflushes(a, fb, rest);
+		ok(rest == 0, "every frame behind it handled (%zu bytes left)", rest);
+		cltake(a, P9_2000);
+		ok(cl.n == 2 && cl.f[0].type == Rflush && cl.f[0].tag == 4 && cl.f[1].type == Rflush && cl.f[1].tag == 5,
+			"the waiting Tstat and the held one: Rflush at once, in order");
+		uptake();
+		ok(up.n == 1 && up.f[0].type == Tflush && up.f[0].oldtag == wtag,
+			"the one upstream: Tflush with its upstream tag, and nothing else went up");
+		rmsg(&r, Rflush, up.f[0].tag);
+		ureply(&r);
+		cltake(a, P9_2000);
+		ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 6, "its Rflush");
+	}
+	nmsessclose(a);
+	nmfree(m);
+
 	setup(P9_2000U, 10, 10);
 	a = client("9P2000.u", 8192);
 	csend(a, tmsg(Tstat, 1, 5), P9_2000U);

@@ -316,7 +316,7 @@ connout(Conn *c)
 		return;
 	}
 	want = 0;
-	if(!c->stalled && !g.stopping)
+	if(!g.stopping && !c->memwait && (!c->stalled || c->len < c->cap))
 		want |= EPOLLIN;
 	if(!nmqempty(q))
 		want |= EPOLLOUT;
@@ -407,24 +407,38 @@ feed(Conn *c)
 {
 	char err[256];
 	uint8_t *p;
+	size_t k;
 	long n;
 
 	c->wantin = 0;
-	if(c->len == 0){
-		c->stalled = 0;
-		return 0;
+	for(;;){
+		if(c->len == 0){
+			c->stalled = 0;
+			break;
+		}
+		n = nmsessin(c->s, c->buf, c->len, err, sizeof err);
+		if(n < 0){
+			closeconn(c, err);
+			return -1;
+		}
+		if(n > 0){
+			memmove(c->buf, c->buf + n, c->len - (size_t)n);
+			c->len -= (size_t)n;
+		}
+		/*
+		 * A whole frame left means the engine is holding back: read
+		 * only into the room left until it wakes us, so that a Tflush
+		 * sent since can still be seen and handled.  Handling one may
+		 * take out the frame it waits with: then try again.
+		 */
+		c->stalled = c->memwait || p9frame(c->buf, c->len, nmsessmsize(c->s)) != P9_EINCOMPLETE;
+		if(!c->stalled || c->memwait)
+			break;
+		k = c->len;
+		c->len = nmsessflushes(c->s, c->buf, c->len);
+		if(c->len == k)
+			break;
 	}
-	n = nmsessin(c->s, c->buf, c->len, err, sizeof err);
-	if(n < 0){
-		closeconn(c, err);
-		return -1;
-	}
-	if(n > 0){
-		memmove(c->buf, c->buf + n, c->len - (size_t)n);
-		c->len -= (size_t)n;
-	}
-	/* a whole frame left means the engine is holding back: stop reading until it wakes us */
-	c->stalled = c->memwait || p9frame(c->buf, c->len, nmsessmsize(c->s)) != P9_EINCOMPLETE;
 	if(c->len == 0){
 		/* an idle client should cost its session, not a 64 KiB buffer */
 		g.bigbytes -= extra(c->cap);
@@ -512,17 +526,22 @@ connin(Conn *c)
 	size_t room, need, cap, old;
 	int i;
 
-	for(i = 0; i < 8 && !c->stalled; i++){
-		need = want(c->buf, c->len, nmsessmsize(c->s));
-		cap = newcap(c->cap, c->len, need);
-		if(!mayhold(c, cap))
-			return;
-		old = c->cap;
-		if(grow(&c->buf, &c->cap, c->len, need) < 0){
-			closeconn(c, "out of memory");
-			return;
+	for(i = 0; i < 8 && !c->memwait; i++){
+		if(c->stalled){
+			if(c->cap == c->len)
+				break;
+		}else{
+			need = want(c->buf, c->len, nmsessmsize(c->s));
+			cap = newcap(c->cap, c->len, need);
+			if(!mayhold(c, cap))
+				return;
+			old = c->cap;
+			if(grow(&c->buf, &c->cap, c->len, need) < 0){
+				closeconn(c, "out of memory");
+				return;
+			}
+			g.bigbytes += extra(c->cap) - extra(old);
 		}
-		g.bigbytes += extra(c->cap) - extra(old);
 		room = c->cap - c->len;
 		r = read(c->fd, c->buf + c->len, room);
 		if(r == 0){

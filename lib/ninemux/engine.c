@@ -1797,6 +1797,74 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 }
 
 /*
+ * A session waiting (nmsessin stopped before a whole frame) would not
+ * read a Tflush sent after the request it waits with: a client whose
+ * requests upstream never end could never flush them.  So the Tflushes
+ * among the frames still in its buffer are handled now, out of turn,
+ * which is what the client would see anyway if 9mux had read them.
+ */
+size_t
+nmsessflushes(Nmsess *s, uint8_t *buf, size_t len)
+{
+	size_t off, k, at, n;
+	uint16_t tag, oldtag;
+	long m;
+	int found;
+
+	if(s->closing || s->state != SREADY || s->chan == NULL || s->chan->state != NM_CREADY)
+		return len;
+	off = 0;
+	while(off < len){
+		m = p9frame(buf + off, len - off, nmsessmsize(s));
+		if(m <= 0)
+			break;		/* incomplete, or bad: nmsessin says so in its turn */
+		n = (size_t)m;
+		if(buf[off + 4] == Tversion)
+			break;		/* what follows belongs to the session it begins */
+		if(buf[off + 4] != Tflush || n != 9){
+			off += n;
+			continue;
+		}
+		/* as nmsessin would hold them back */
+		if(s->nflush >= s->m->conf.maxreqs || s->out.bytes >= sessbudget(s))
+			break;
+		tag = p9get16(buf + off + P9_TAGOFF);
+		oldtag = p9get16(buf + off + 7);
+		/* the last request before it under oldtag, if still unread by the engine */
+		found = 0;
+		at = 0;
+		for(k = 0; k < off; k += p9get32(buf + k)){
+			if(p9get16(buf + k + P9_TAGOFF) == tag)
+				found = -1;	/* its own tag comes before it: keep the order */
+			else if(found >= 0 && p9get16(buf + k + P9_TAGOFF) == oldtag){
+				found = 1;
+				at = k;
+			}
+		}
+		if(found < 0 || (found && (buf[at + 4] == Tclunk || buf[at + 4] == Tremove || buf[at + 4] == Tflush))){
+			/* those keep their order: a clunk still happens */
+			off += n;
+			continue;
+		}
+		trace(s->m, s->id, NM_TCIN, buf + off, n, s->dialect);
+		if(found){
+			/* neither it nor the flush reaches the engine: the request never happened */
+			k = p9get32(buf + at);
+			memmove(buf + at, buf + at + k, len - at - k);
+			len -= k;
+			off -= k;
+			rflush(s, tag);
+		}else if(tagfind(s, tag) != NULL)
+			rerror(s, tag, ETAGINUSE);
+		else
+			flush(s, buf + off, n);
+		memmove(buf + off, buf + off + n, len - off - n);
+		len -= n;
+	}
+	return len;
+}
+
+/*
  * The upstream side: replies.
  */
 
