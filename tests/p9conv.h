@@ -629,6 +629,87 @@ pc_rmdir(const char *dir)
 	}
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define PC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PC_ASAN 1
+#endif
+#endif
+
+enum { PC_MAXWATCH = 8 };
+
+static pid_t *pc_watched[PC_MAXWATCH];
+static const char *pc_watchdir;
+
+static void
+pc_alarmed(int sig)
+{
+	int i;
+
+	(void)sig;
+	for(i = 0; i < PC_MAXWATCH && pc_watched[i] != NULL; i++)
+		if(*pc_watched[i] > 0)
+			kill(*pc_watched[i], SIGKILL);
+	pc_rmdir(pc_watchdir);
+	_exit(1);
+}
+
+/*
+ * When tap_start's alarm fires: kill the processes whose pids the
+ * variables given (a NULL-terminated list) hold then, remove dir, exit 1.
+ */
+static inline void
+pc_onalarm(const char *dir, ...)
+{
+	va_list ap;
+	pid_t *p;
+	int n;
+
+	pc_watchdir = dir;
+	va_start(ap, dir);
+	for(n = 0; n < PC_MAXWATCH - 1 && (p = va_arg(ap, pid_t *)) != NULL; n++)
+		pc_watched[n] = p;
+	va_end(ap);
+	signal(SIGALRM, pc_alarmed);
+}
+
+/* VmRSS of pid in KiB, or -1. */
+static inline long
+pc_rss(pid_t pid)
+{
+	char p[64], line[256];
+	FILE *f;
+	long kb;
+
+	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+	if((f = fopen(p, "r")) == NULL)
+		return -1;
+	kb = -1;
+	while(fgets(line, sizeof line, f) != NULL)
+		if(strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+/*
+ * Under AddressSanitizer, programs started from now on keep no freed
+ * memory in quarantine, so that their resident size says what they hold.
+ */
+static inline void
+pc_noquarantine(void)
+{
+#ifdef PC_ASAN
+	static char opts[1024];
+	const char *e;
+
+	e = getenv("ASAN_OPTIONS");
+	snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", e ? e : "", e && *e ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+#endif
+}
+
 /* The whole of file path, NUL-terminated (malloc'd; "" if absent). */
 static inline char *
 pc_slurp(const char *path)

@@ -10,14 +10,6 @@
 #include "tap.h"
 #include "p9conv.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-
 enum {
 	T	= 30000,
 	K	= 12,			/* clients with a large frame */
@@ -30,36 +22,6 @@ enum {
 
 static const char *dir;
 static pid_t srv = -1, mux = -1;
-
-static void
-onalarm(int sig)
-{
-	(void)sig;
-	if(mux > 0)
-		kill(mux, SIGKILL);
-	if(srv > 0)
-		kill(srv, SIGKILL);
-	pc_rmdir(dir);
-	_exit(1);
-}
-
-static long
-rss(pid_t pid)
-{
-	char p[64], line[256];
-	FILE *f;
-	long kb;
-
-	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-	if((f = fopen(p, "r")) == NULL)
-		return -1;
-	kb = -1;
-	while(fgets(line, sizeof line, f) != NULL)
-		if(strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
-	fclose(f);
-	return kb;
-}
 
 static uint8_t
 pat(int k, size_t i)
@@ -117,22 +79,13 @@ main(int argc, char **argv)
 
 	(void)argc;
 	tap_start(120);
-	signal(SIGALRM, onalarm);
 	pc_setbin(argv[0]);
 	dir = pc_tmpdir();
+	pc_onalarm(dir, &mux, &srv, NULL);
 	if(!ok(dir != NULL, "temporary directory"))
 		return done_testing();
-#ifdef ASAN
-	{
-		/* AddressSanitizer keeps freed memory in quarantine: RSS would say nothing of 9mux's */
-		static char opts[1024];
-		const char *e;
-
-		e = getenv("ASAN_OPTIONS");
-		snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", e ? e : "", e && *e ? ":" : "");
-		setenv("ASAN_OPTIONS", opts, 1);
-	}
-#endif
+	/* AddressSanitizer keeps freed memory in quarantine: RSS would say nothing of 9mux's */
+	pc_noquarantine();
 	{
 		const char *av[] = { pc_prog("9ramfs"), "-a", u, NULL };
 
@@ -174,7 +127,7 @@ main(int argc, char **argv)
 	&& pc_attach(small, 1, 1, "tester") == Rattach, "and a small client attaches"))
 		goto out;
 	pc_sleep(200);
-	base = rss(mux);
+	base = pc_rss(mux);
 
 	/* each client: a Twrite of N bytes, of which PREFIX go out now */
 	for(k = 0; k < K; k++) {
@@ -196,7 +149,7 @@ main(int argc, char **argv)
 	done = pump(c, frames, sent, 23 + PREFIX, 500);
 	ok(done < K, "not every client's frame gets in: %d of %d sent their first %d bytes", done, K, PREFIX);
 	pc_sleep(300);
-	peak = rss(mux);
+	peak = pc_rss(mux);
 
 	/* the small client is served meanwhile */
 	good = 0;
@@ -210,7 +163,7 @@ main(int argc, char **argv)
 			good++;
 	}
 	is_int(good, 150, "a small client: 150 requests answered while the large frames wait");
-	if((now = rss(mux)) > peak)
+	if((now = pc_rss(mux)) > peak)
 		peak = now;
 	ok(peak > 0 && peak - base < (BUDGET + 3) * 1024L, "9mux grew by %ld KiB (budget %d MiB; %d partial frames would be ~%d KiB)",
 		peak - base, BUDGET, K, K * PREFIX / 1024);

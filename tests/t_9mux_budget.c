@@ -7,14 +7,6 @@
 #include "tap.h"
 #include "p9conv.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-
 enum {
 	T	= 5000,
 	NSLOW	= 1000,		/* Treads the slow client pipelines */
@@ -26,37 +18,6 @@ enum {
 
 static const char *dir;
 static pid_t srv = -1, mux = -1;
-
-static void
-onalarm(int sig)
-{
-	(void)sig;
-	if(mux > 0)
-		kill(mux, SIGKILL);
-	if(srv > 0)
-		kill(srv, SIGKILL);
-	pc_rmdir(dir);
-	_exit(1);
-}
-
-/* VmRSS of pid in KiB, or -1. */
-static long
-rss(pid_t pid)
-{
-	char p[64], line[256];
-	FILE *f;
-	long kb;
-
-	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-	if((f = fopen(p, "r")) == NULL)
-		return -1;
-	kb = -1;
-	while(fgets(line, sizeof line, f) != NULL)
-		if(strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
-	fclose(f);
-	return kb;
-}
 
 /* A session attached, with fid 2 open on "big": 0, or -1. */
 static int
@@ -90,9 +51,9 @@ main(int argc, char **argv)
 
 	(void)argc;
 	tap_start(120);
-	signal(SIGALRM, onalarm);
 	pc_setbin(argv[0]);
 	dir = pc_tmpdir();
+	pc_onalarm(dir, &mux, &srv, NULL);
 	if(!ok(dir != NULL, "temporary directory"))
 		return done_testing();
 	{
@@ -106,17 +67,8 @@ main(int argc, char **argv)
 			goto out;
 	}
 	snprintf(budget, sizeof budget, "%d", BUDGET);
-#ifdef ASAN
-	{
-		/* AddressSanitizer keeps freed memory in quarantine: RSS would say nothing of 9mux's */
-		static char opts[1024];
-		const char *e;
-
-		e = getenv("ASAN_OPTIONS");
-		snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", e ? e : "", e && *e ? ":" : "");
-		setenv("ASAN_OPTIONS", opts, 1);
-	}
-#endif
+	/* AddressSanitizer keeps freed memory in quarantine: RSS would say nothing of 9mux's */
+	pc_noquarantine();
 	{
 		static char a[420], u[420];
 		const char *av[] = { pc_prog("9mux"), "-b", budget, "-a", a, u, NULL };
@@ -134,7 +86,7 @@ main(int argc, char **argv)
 	fast = pc_open(pc_path(dir, "mux.sock"), P9_2000);
 	if(!ok(session(slow, 65536) == 0 && session(fast, 8192) == 0, "two sessions open big"))
 		goto out;
-	base = rss(mux);
+	base = pc_rss(mux);
 	ok(base > 0, "9mux's VmRSS: %ld KiB", base);
 
 	/* the slow client: NSLOW Treads at once, all in its socket, and it reads nothing */
@@ -162,13 +114,13 @@ main(int argc, char **argv)
 		pc_mkread(&t, 7, 2, 0, 100);
 		if(pc_rpc(fast, &t, T) == Rread && fast->r.count == 100)
 			good++;
-		if(i % 20 == 0 && (now = rss(mux)) > peak)
+		if(i % 20 == 0 && (now = pc_rss(mux)) > peak)
 			peak = now;
 	}
 	is_int(good, 4 * NFAST, "fast: %d small ops while the slow client reads nothing", 4 * NFAST);
 	/* let whatever 9mux will still take in arrive, then look again */
 	pc_sleep(500);
-	if((now = rss(mux)) > peak)
+	if((now = pc_rss(mux)) > peak)
 		peak = now;
 	/*
 	 * Without a budget 9mux would hold every reply, NSLOW * COUNT

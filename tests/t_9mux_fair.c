@@ -23,18 +23,6 @@ enum {
 static const char *dir;
 static pid_t srv = -1, mux = -1;
 
-static void
-onalarm(int sig)
-{
-	(void)sig;
-	if(mux > 0)
-		kill(mux, SIGKILL);
-	if(srv > 0)
-		kill(srv, SIGKILL);
-	pc_rmdir(dir);
-	_exit(1);
-}
-
 /*
  * In 9testsrv's log: the Treads before the first line holding both a
  * and b, and those between it and the next line holding c.
@@ -90,9 +78,9 @@ main(int argc, char **argv)
 
 	(void)argc;
 	tap_start(120);
-	signal(SIGALRM, onalarm);
 	pc_setbin(argv[0]);
 	dir = pc_tmpdir();
+	pc_onalarm(dir, &mux, &srv, NULL);
 	if(!ok(dir != NULL, "temporary directory"))
 		return done_testing();
 	snprintf(d, sizeof d, "Tread:%d", DELAY);

@@ -21,18 +21,6 @@ static const char *dir;
 static pid_t srv = -1, mux = -1;
 static char srvlog[400];
 
-static void
-onalarm(int sig)
-{
-	(void)sig;
-	if(mux > 0)
-		kill(mux, SIGKILL);
-	if(srv > 0)
-		kill(srv, SIGKILL);
-	pc_rmdir(dir);
-	_exit(1);
-}
-
 /* 9testsrv on sock (logging to log) and 9mux with flags in front of it: 0, or -1. */
 static int
 start(const char *tag, const char **flags)
@@ -397,9 +385,9 @@ main(int argc, char **argv)
 {
 	(void)argc;
 	tap_start(180);
-	signal(SIGALRM, onalarm);
 	pc_setbin(argv[0]);
 	dir = pc_tmpdir();
+	pc_onalarm(dir, &mux, &srv, NULL);
 	if(!ok(dir != NULL, "temporary directory"))
 		return done_testing();
 	total();

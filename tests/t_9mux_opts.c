@@ -18,20 +18,6 @@ static const char *dir;
 static pid_t srv = -1, mux = -1, ram = -1;
 static char srvlog[400];
 
-static void
-onalarm(int sig)
-{
-	(void)sig;
-	if(mux > 0)
-		kill(mux, SIGKILL);
-	if(srv > 0)
-		kill(srv, SIGKILL);
-	if(ram > 0)
-		kill(ram, SIGKILL);
-	pc_rmdir(dir);
-	_exit(1);
-}
-
 /* Start 9testsrv at addr (logging to srvlog); for unix! wait for its socket. */
 static int
 startsrv(const char *addr, const char *sockpath)
@@ -515,9 +501,9 @@ main(int argc, char **argv)
 {
 	(void)argc;
 	tap_start(180);
-	signal(SIGALRM, onalarm);
 	pc_setbin(argv[0]);
 	dir = pc_tmpdir();
+	pc_onalarm(dir, &mux, &srv, &ram, NULL);
 	if(!ok(dir != NULL, "temporary directory"))
 		return done_testing();
 	modes();

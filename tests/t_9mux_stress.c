@@ -474,20 +474,6 @@ noise(void *a)
 	return NULL;
 }
 
-static void
-onalarm(int sig)
-{
-	(void)sig;
-	if(back > 0)
-		kill(back, SIGKILL);
-	if(mux > 0)
-		kill(mux, SIGKILL);
-	if(srv > 0)
-		kill(srv, SIGKILL);
-	pc_rmdir(dir);
-	_exit(1);
-}
-
 /*
  * One round: 9testsrv with the delays, 9mux, the clients.  mode 1 adds
  * -o to 9testsrv; mode 2 kills 9testsrv in the middle and starts a new
@@ -659,9 +645,9 @@ main(int argc, char **argv)
 
 	(void)argc;
 	tap_start(240);
-	signal(SIGALRM, onalarm);
 	pc_setbin(argv[0]);
 	dir = pc_tmpdir();
+	pc_onalarm(dir, &back, &mux, &srv, NULL);
 	if(!ok(dir != NULL, "temporary directory"))
 		return done_testing();
 	seed = (unsigned)time(NULL);

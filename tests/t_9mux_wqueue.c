@@ -22,16 +22,6 @@ enum {
 static const char *dir;
 static pid_t mux = -1;
 
-static void
-onalarm(int sig)
-{
-	(void)sig;
-	if(mux > 0)
-		kill(mux, SIGKILL);
-	pc_rmdir(dir);
-	_exit(1);
-}
-
 static int
 listenat(const char *path)
 {
@@ -101,9 +91,9 @@ main(int argc, char **argv)
 
 	(void)argc;
 	tap_start(120);
-	signal(SIGALRM, onalarm);
 	pc_setbin(argv[0]);
 	dir = pc_tmpdir();
+	pc_onalarm(dir, &mux, NULL);
 	buf = malloc(PC_MAXMSG);
 	if(!ok(dir != NULL && buf != NULL, "temporary directory"))
 		return done_testing();
