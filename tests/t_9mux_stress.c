@@ -492,7 +492,7 @@ round1(int mode, unsigned seed)
 	const char *name;
 
 	name = mode == 0 ? "plain" : mode == 1 ? "-o" : mode == 2 ? "upstream restarted"
-		: mode == 3 ? "9mux behind 9mux" : "9P2000.L";
+		: mode == 3 ? "9mux behind 9mux" : mode == 4 ? "9P2000.L" : "9mux -t 2 -T 3 -w 1 -i 512";
 	chaos = mode == 2;
 	dialect = mode == 4 ? P9_2000L : P9_2000;
 	snprintf(srvsock, sizeof srvsock, "%s/srv%d.sock", dir, orig);
@@ -528,11 +528,34 @@ round1(int mode, unsigned seed)
 		snprintf(sa, sizeof sa, "%s", ba);
 	}
 	{
-		/* STRESS_T: a -t for the front 9mux, to tell limits from the rest. */
+		/*
+		 * STRESS_T: a -t for the front 9mux, to tell limits from the
+		 * rest.  Mode 5 keeps everything tight, so that requests wait
+		 * in 9mux, sessions take turns and Tflushes pass waiting ones.
+		 */
 		const char *tl = getenv("STRESS_T");
-		const char *av[] = { pc_prog("9mux"), "-V", p9dialectname(dialect), "-a", ma,
-			tl ? "-t" : sa, tl ? tl : NULL, tl ? sa : NULL, NULL };
+		const char *av[16];
+		int n = 0;
 
+		av[n++] = pc_prog("9mux");
+		av[n++] = "-V";
+		av[n++] = p9dialectname(dialect);
+		if(tl || mode == 5) {
+			av[n++] = "-t";
+			av[n++] = tl ? tl : "2";
+		}
+		if(mode == 5) {
+			av[n++] = "-T";
+			av[n++] = "3";
+			av[n++] = "-w";
+			av[n++] = "1";
+			av[n++] = "-i";
+			av[n++] = "512";
+		}
+		av[n++] = "-a";
+		av[n++] = ma;
+		av[n++] = sa;
+		av[n] = NULL;
 		mux = pc_spawn(av, merr);
 	}
 	if(!ok(pc_waitsock(muxsock, 5000) == 0, "%s: 9mux listens", name)) {
@@ -659,6 +682,7 @@ main(int argc, char **argv)
 	round1(2, seed);
 	round1(3, seed);
 	round1(4, seed);
+	round1(5, seed);
 	pc_rmdir(dir);
 	return done_testing();
 }
