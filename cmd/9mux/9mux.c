@@ -44,6 +44,7 @@ enum {
 	KSIG,
 	KDIAL,		/* a redial thread's result */
 	BUFSZ		= 64 * 1024,
+	NSPARE		= 16,		/* idle client buffers kept for the next busy one */
 	NIOV		= 64,
 	MAXLISTEN	= 32,
 	MINBACKOFF	= 100,		/* ms */
@@ -124,6 +125,8 @@ static struct {
 	size_t		maxbytes;	/* -B */
 	size_t		bigbytes;	/* client buffers beyond BUFSZ, counted against -B */
 	Conn		*memwaiters;
+	uint8_t		*spare[NSPARE];
+	int		nspare;
 	int		lispaused;	/* out of descriptors: not accepting until a client leaves */
 	int		pinuser;
 	int		stopping;
@@ -440,9 +443,15 @@ feed(Conn *c)
 			break;
 	}
 	if(c->len == 0){
-		/* an idle client should cost its session, not a 64 KiB buffer */
+		/*
+		 * An idle client should cost its session, not a 64 KiB buffer;
+		 * a few are kept so that clients in lock-step allocate nothing.
+		 */
 		g.bigbytes -= extra(c->cap);
-		free(c->buf);
+		if(c->cap == BUFSZ && g.nspare < NSPARE)
+			g.spare[g.nspare++] = c->buf;
+		else
+			free(c->buf);
 		c->buf = NULL;
 		c->cap = 0;
 	}else if(c->cap > BUFSZ && c->len <= BUFSZ / 2 && (p = realloc(c->buf, BUFSZ)) != NULL){
@@ -536,6 +545,10 @@ connin(Conn *c)
 			if(!mayhold(c, cap))
 				return;
 			old = c->cap;
+			if(c->buf == NULL && cap == BUFSZ && g.nspare > 0){
+				c->buf = g.spare[--g.nspare];
+				c->cap = BUFSZ;
+			}
 			if(grow(&c->buf, &c->cap, c->len, need) < 0){
 				closeconn(c, "out of memory");
 				return;
@@ -1031,6 +1044,8 @@ finish(void)
 	upclose();
 	free(g.up.buf);
 	nmfree(g.m);
+	while(g.nspare > 0)
+		free(g.spare[--g.nspare]);
 	for(i = 0; i < g.nlis; i++)
 		free(g.lis[i].addr);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <stdarg.h>
+#include <sanitizer/asan_interface.h>
 
 #include "9p.h"
 #include "ninemux.h"
@@ -25,6 +26,8 @@ enum {
 	MINBUDGET	= 1024 * 1024,	/* least default budget of a session */
 	DEFMAXBYTES	= 256 * 1024 * 1024,
 	DEFUPQ		= 64 * 1024,	/* upstream queue past which requests wait their turn */
+	SMALLMSG	= 512,		/* frames this size or smaller are recycled, not freed */
+	MAXSPARE	= 1024,		/* recycled frames and requests kept at most */
 	MINQUANTUM	= 8192,		/* bytes a session may send per turn, at least */
 };
 
@@ -87,6 +90,7 @@ struct Nmroot {
 };
 
 struct Nmfid {
+	Nmux		*m;
 	Nmfid		*hnext;		/* session's fid table */
 	Nmsess		*sess;
 	Nmchan		*chan;
@@ -100,6 +104,7 @@ struct Nmfid {
 };
 
 struct Nmreq {
+	Nmux		*m;
 	Nmsess		*sess;		/* NULL: 9mux's own (clunks), or a zombie */
 	Nmchan		*chan;
 	uint8_t		type;
@@ -209,6 +214,14 @@ struct Nmux {
 	size_t		reqbytes;	/* over all sessions: cost of accepted requests */
 	size_t		outbytes;	/* and replies not yet written */
 	Nmstats		st;
+	/* spares, so that small requests and replies allocate nothing once warm */
+	Nmmsg		*sparemsg;
+	int		nsparemsg;
+	Nmreq		*sparereq;
+	int		nsparereq;
+	Nmfid		*sparefid;
+	int		nsparefid;
+	char		pathbuf[MAXPATH + 1];
 };
 
 static void reqdone(Nmreq *r);
@@ -236,18 +249,45 @@ fail(char *err, size_t errlen, const char *fmt, ...)
  * Output queues.
  */
 
+/* A frame holding a copy of data: a small one from the spares if there is one. */
 static Nmmsg *
-msgnew(const uint8_t *data, size_t len)
+msgnew(Nmux *m, const uint8_t *data, size_t len)
 {
 	Nmmsg *g;
 
-	g = malloc(sizeof *g + len);
-	if(g == NULL)
+	if(len <= SMALLMSG && (g = m->sparemsg) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(g, sizeof *g + SMALLMSG);
+		m->sparemsg = g->next;
+		m->nsparemsg--;
+	}else if((g = malloc(sizeof *g + (len <= SMALLMSG ? SMALLMSG : len))) == NULL)
 		return NULL;
 	memset(g, 0, sizeof *g);
 	g->len = (uint32_t)len;
 	memcpy(g->data, data, len);
 	return g;
+}
+
+/* Small frames (allocated SMALLMSG long) go back to the spares. */
+static void
+msgfree(Nmux *m, Nmmsg *g)
+{
+	if(g == NULL)
+		return;
+	if(m == NULL || g->len > SMALLMSG || m->nsparemsg >= MAXSPARE){
+		free(g);
+		return;
+	}
+	g->next = m->sparemsg;
+	m->sparemsg = g;
+	m->nsparemsg++;
+	/* a spare is nobody's: under AddressSanitizer, touching one is caught as a use after free */
+	ASAN_POISON_MEMORY_REGION(g, sizeof *g + SMALLMSG);
+}
+
+static Nmux *
+qowner(Nmq *q)
+{
+	return q->sess ? q->sess->m : q->chan ? q->chan->m : NULL;
 }
 
 static int
@@ -297,7 +337,7 @@ qfree(Nmq *q)
 		qunlink(q, g);
 		if(g->req)
 			g->req->msg = NULL;
-		free(g);
+		msgfree(qowner(q), g);
 	}
 }
 
@@ -342,7 +382,7 @@ nmqadvance(Nmq *q, size_t n)
 			g->req->state = RSENT;
 			g->req->msg = NULL;
 		}
-		free(g);
+		msgfree(qowner(q), g);
 	}
 	/* a client that reads makes room in its budget */
 	if(q->sess)
@@ -377,7 +417,7 @@ sessput(Nmsess *s, const uint8_t *f, size_t n)
 	if(s->closing)
 		return;
 	trace(s->m, s->id, NM_RCOUT, f, n, s->state == SNEW ? P9_2000 : s->dialect);
-	g = msgnew(f, n);
+	g = msgnew(s->m, f, n);
 	if(g == NULL)
 		return;		/* the client waits; nothing better to do without memory */
 	if(qput(&s->out, g) && s->aux && s->m->conf.wake)
@@ -625,7 +665,7 @@ unsend(Nmreq *r)
 		tagfree(c, r->utag);
 	}else
 		return 0;
-	free(r->msg);
+	msgfree(r->m, r->msg);
 	r->msg = NULL;
 	r->state = 0;
 	return 1;
@@ -638,6 +678,8 @@ unsend(Nmreq *r)
 static void
 fidput(Nmfid *f)
 {
+	Nmux *m;
+
 	if(f == NULL || --f->ref > 0)
 		return;
 	if(f->root && --f->root->ref == 0){
@@ -646,7 +688,15 @@ fidput(Nmfid *f)
 		free(f->root);
 	}
 	free(f->path);
-	free(f);
+	m = f->m;
+	if(m->nsparefid >= MAXSPARE){
+		free(f);
+		return;
+	}
+	f->hnext = m->sparefid;
+	m->sparefid = f;
+	m->nsparefid++;
+	ASAN_POISON_MEMORY_REGION(f, sizeof *f);
 }
 
 static Nmfid *
@@ -686,12 +736,20 @@ static Nmfid *
 fidnew(Nmsess *s, uint32_t cfid)
 {
 	Nmfid *f;
+	Nmux *m;
 
-	f = calloc(1, sizeof *f);
-	if(f == NULL)
+	m = s->m;
+	if((f = m->sparefid) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(f, sizeof *f);
+		m->sparefid = f->hnext;
+		m->nsparefid--;
+		memset(f, 0, sizeof *f);
+	}else if((f = calloc(1, sizeof *f)) == NULL)
 		return NULL;
+	f->m = m;
 	if(ufidalloc(s->chan, &f->ufid) < 0){
-		free(f);
+		f->ref = 1;
+		fidput(f);	/* back to the spares */
 		return NULL;
 	}
 	if((uint32_t)s->nfids >= s->nfidb * 2)
@@ -745,10 +803,11 @@ xstrndup(const char *s, size_t n)
 /*
  * The path a walk of names (nwname counted strings at p, end e) from
  * base arrives at: "" is the attach root, ".." pops an element.
- * NULL if it is unknown, too long or out of memory.
+ * NULL if it is unknown, too long or out of memory.  Built in the
+ * engine's scratch buffer, then copied once at its length.
  */
 static char *
-pathwalk(const char *base, const uint8_t *p, const uint8_t *e, int nwname)
+pathwalk(Nmux *m, const char *base, const uint8_t *p, const uint8_t *e, int nwname)
 {
 	char *path, *q;
 	size_t len, n;
@@ -757,24 +816,24 @@ pathwalk(const char *base, const uint8_t *p, const uint8_t *e, int nwname)
 	if(base == NULL)
 		return NULL;
 	len = strlen(base);
-	path = malloc(MAXPATH + 1);
-	if(path == NULL)
+	if(len > MAXPATH)
 		return NULL;
+	path = m->pathbuf;
 	memcpy(path, base, len + 1);
 	for(i = 0; i < nwname; i++){
 		if(e - p < 2)
-			goto bad;
+			return NULL;
 		n = p9get16(p);
 		p += 2;
 		if((size_t)(e - p) < n)
-			goto bad;
+			return NULL;
 		if(n == 2 && memcmp(p, "..", 2) == 0){
 			q = strrchr(path, '/');
 			len = q ? (size_t)(q - path) : 0;
 			path[len] = '\0';
 		}else{
 			if(MAXPATH - len < n + 1)
-				goto bad;
+				return NULL;
 			path[len++] = '/';
 			memcpy(path + len, p, n);
 			len += n;
@@ -782,11 +841,9 @@ pathwalk(const char *base, const uint8_t *p, const uint8_t *e, int nwname)
 		}
 		p += n;
 	}
-	q = realloc(path, len + 1);
-	return q ? q : path;
-bad:
-	free(path);
-	return NULL;
+	if((q = malloc(len + 1)) != NULL)
+		memcpy(q, path, len + 1);
+	return q;
 }
 
 /*
@@ -900,11 +957,18 @@ sessroom(Nmsess *s, size_t cost)
 static Nmreq *
 reqnew(Nmsess *s, Nmchan *c, uint8_t type, uint16_t ctag)
 {
+	Nmux *m;
 	Nmreq *r;
 
-	r = calloc(1, sizeof *r);
-	if(r == NULL)
+	m = s ? s->m : c->m;
+	if((r = m->sparereq) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(r, sizeof *r);
+		m->sparereq = r->hnext;
+		m->nsparereq--;
+		memset(r, 0, sizeof *r);
+	}else if((r = calloc(1, sizeof *r)) == NULL)
 		return NULL;
+	r->m = m;
 	r->sess = s;
 	r->chan = c;
 	r->type = type;
@@ -926,12 +990,22 @@ reqnew(Nmsess *s, Nmchan *c, uint8_t type, uint16_t ctag)
 static void
 reqfree(Nmreq *r)
 {
-	free(r->msg);
+	Nmux *m;
+
+	m = r->m;
+	msgfree(m, r->msg);
 	fidput(r->newfid);
 	fidput(r->fid);
 	fidput(r->delfid);
 	free(r->newpath);
-	free(r);
+	if(m->nsparereq >= MAXSPARE){
+		free(r);
+		return;
+	}
+	r->hnext = m->sparereq;
+	m->sparereq = r;
+	m->nsparereq++;
+	ASAN_POISON_MEMORY_REGION(r, sizeof *r);
 }
 
 static void
@@ -1121,7 +1195,7 @@ clunkfid(Nmchan *c, Nmfid *f)
 	b[4] = Tclunk;
 	p9put16(b + 5, P9_NOTAG);
 	p9put32(b + 7, f->ufid);
-	r->msg = msgnew(b, sizeof b);
+	r->msg = msgnew(c->m, b, sizeof b);
 	if(r->msg == NULL){
 		reqfree(r);
 		return;
@@ -1350,7 +1424,7 @@ drainstart(Nmsess *s)
 		b[4] = Tflush;
 		p9put16(b + 5, P9_NOTAG);
 		p9put16(b + 7, r->utag);
-		f->msg = msgnew(b, sizeof b);
+		f->msg = msgnew(s->m, b, sizeof b);
 		if(f->msg == NULL){
 			r->flushers = f->nextflusher;
 			f->target = NULL;
@@ -1454,7 +1528,7 @@ flush(Nmsess *s, uint8_t *f, size_t n)
 	r->nextflusher = t->flushers;
 	t->flushers = r;
 	p9put16(f + 7, t->utag);
-	r->msg = msgnew(f, n);
+	r->msg = msgnew(s->m, f, n);
 	if(r->msg == NULL){
 		t->flushers = r->nextflusher;
 		r->target = NULL;
@@ -1691,9 +1765,9 @@ request(Nmsess *s, uint8_t *f, size_t n)
 			r->newfid->root->ref++;
 		if(inplace){
 			r->inplace = 1;
-			r->newpath = pathwalk(r->fid->path, f + 17, f + n, r->nwname);
+			r->newpath = pathwalk(s->m, r->fid->path, f + 17, f + n, r->nwname);
 		}else
-			r->newfid->path = pathwalk(r->fid->path, f + 17, f + n, r->nwname);
+			r->newfid->path = pathwalk(s->m, r->fid->path, f + 17, f + n, r->nwname);
 		break;
 	case Txattrwalk:
 		if((r->newfid->root = r->fid->root) != NULL)
@@ -1709,7 +1783,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		break;
 	case Tcreate:
 	case Tlcreate:
-		r->newpath = pathwalk(r->fid->path, f + 11, f + n, 1);
+		r->newpath = pathwalk(s->m, r->fid->path, f + 11, f + n, 1);
 		k = strend(f, n, 11);
 		if(k != 0 && type == Tcreate && n - k >= 5)
 			r->omode = f[k + 4];
@@ -1731,7 +1805,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		}
 		break;
 	}
-	r->msg = msgnew(f, n);
+	r->msg = msgnew(s->m, f, n);
 	free(b);
 	if(r->msg == NULL){
 		/* a fid it would destroy is gone for the client: clunk it upstream */
@@ -1946,7 +2020,7 @@ resolve(Nmreq *t)
 	b[4] = Tflush;
 	p9put16(b + 5, P9_NOTAG);
 	p9put16(b + 7, t->utag);
-	if((f->msg = msgnew(b, sizeof b)) == NULL){
+	if((f->msg = msgnew(f->m, b, sizeof b)) == NULL){
 		t->flushers = NULL;
 		f->target = NULL;
 		sessunlink(f);
@@ -2158,7 +2232,7 @@ nmchannew(Nmux *m, void *aux)
 	p9put32(b + 7, m->conf.msize);
 	p9put16(b + 11, (uint16_t)len);
 	memcpy(b + 13, v, len);
-	g = msgnew(b, 13 + len);
+	g = msgnew(m, b, 13 + len);
 	if(g == NULL){
 		free(c);
 		return NULL;
@@ -2257,7 +2331,7 @@ nmchandown(Nmchan *c)
 	 */
 	for(r = c->whead; r != NULL; r = rn){
 		rn = r->wnext;
-		free(r->msg);
+		msgfree(m, r->msg);
 		r->msg = NULL;
 		if(r->sess == NULL)
 			reqfree(r);
@@ -2417,6 +2491,9 @@ void
 nmfree(Nmux *m)
 {
 	Nmsess *s;
+	Nmmsg *g;
+	Nmreq *r;
+	Nmfid *f;
 
 	if(m == NULL)
 		return;
@@ -2425,6 +2502,21 @@ nmfree(Nmux *m)
 	while((s = m->sessions) != NULL){
 		s->closing = 1;
 		sessfree(s);
+	}
+	while((g = m->sparemsg) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(g, sizeof *g + SMALLMSG);
+		m->sparemsg = g->next;
+		free(g);
+	}
+	while((r = m->sparereq) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(r, sizeof *r);
+		m->sparereq = r->hnext;
+		free(r);
+	}
+	while((f = m->sparefid) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(f, sizeof *f);
+		m->sparefid = f->hnext;
+		free(f);
 	}
 	free(m);
 }
