@@ -103,6 +103,11 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 deps:
 	@sh mk/deps.sh test
 
+# Under ThreadSanitizer: libmux, and the threaded programs (9mux's redial
+# thread, 9ramfs's and 9testsrv's per-connection threads) under load.
+TSAN_PROGS := 9mux 9ramfs 9testsrv
+TSAN_TESTS := $(patsubst $(O)/tests/%,%,$(filter $(O)/tests/t_mux%,$(TESTS_C))) t_9mux_rules t_9mux_stress t_9ramfs_stress
+
 # Each pass runs every compiled test and every shell test against the
 # binaries of its own build directory (NINEMUX_BUILD tells the scripts).
 test check: deps
@@ -115,8 +120,8 @@ test check: deps
 	  $(patsubst $(O)/tests/%,build/casan/tests/%,$(filter $(O)/tests/t_mux%,$(TESTS_C)))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 NINEMUX_BUILD=build/casan $(PROVE) build/casan/tests/t_mux*
 	$(MAKE) --no-print-directory O=build/tsan CC=clang SANFLAGS='-fsanitize=thread' \
-	  $(patsubst $(O)/tests/%,build/tsan/tests/%,$(filter $(O)/tests/t_mux%,$(TESTS_C)))
-	TSAN_OPTIONS=halt_on_error=1 NINEMUX_BUILD=build/tsan $(PROVE) build/tsan/tests/t_mux*
+	  $(patsubst %,build/tsan/bin/%,$(TSAN_PROGS)) $(patsubst %,build/tsan/tests/%,$(TSAN_TESTS))
+	TSAN_OPTIONS=halt_on_error=1 NINEMUX_BUILD=build/tsan $(PROVE) $(patsubst %,build/tsan/tests/%,$(TSAN_TESTS))
 	$(MAKE) --no-print-directory fuzzbuild
 	$(PROVE) mk/fuzz-replay.sh
 
