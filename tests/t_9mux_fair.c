@@ -17,7 +17,7 @@ enum {
 	T	= 20000,
 	NREAD	= 12,		/* Treads the streaming client pipelines */
 	COUNT	= 16384,	/* each; 9testsrv's "big" has 20000 bytes */
-	DELAY	= 100,		/* ms 9testsrv takes for a Tread */
+	DELAY	= 250,		/* ms 9testsrv takes for a Tread: long enough for the other client to come in under load */
 };
 
 static const char *dir;
