@@ -1051,6 +1051,16 @@ sessunlink(Nmreq *r)
  * behind another client's megabytes.
  */
 
+/* r leaves its session's held queue for the wire. */
+static void
+admitreq(Nmsess *s, Nmreq *r)
+{
+	unhold(s, r);
+	r->admitted = 1;
+	s->nadm++;
+	chansend(s->chan, r);
+}
+
 static void
 ringadd(Nmchan *c, Nmsess *s)
 {
@@ -1134,14 +1144,7 @@ chanpump(Nmchan *c)
 			continue;
 		}
 		s->deficit -= r->cost;
-		s->hqhead = r->hnextq;
-		if(s->hqhead == NULL)
-			s->hqtail = NULL;
-		r->hnextq = NULL;
-		s->nheld--;
-		r->admitted = 1;
-		s->nadm++;
-		chansend(c, r);
+		admitreq(s, r);
 		if(!admissible(s))
 			ringdel(c, s);
 		unblock(s);
@@ -1400,10 +1403,7 @@ drainstart(Nmsess *s)
 			/* a clunk must still happen, after what was sent before it */
 			keepclunk(r);
 			if(r->state == RHELD){
-				unhold(s, r);
-				r->admitted = 1;
-				s->nadm++;
-				chansend(s->chan, r);
+				admitreq(s, r);
 			}
 			continue;
 		}
@@ -1820,6 +1820,17 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	enqueue(s, r);
 }
 
+/*
+ * Whether a client's Tflush may come in now.  It is not held, so it
+ * may come in past the held queue's bound and make room; only its own
+ * count in flight and a client not reading its replies stop it.
+ */
+static int
+flushroom(Nmsess *s)
+{
+	return s->nflush < s->m->conf.maxreqs && s->out.bytes < sessbudget(s);
+}
+
 long
 nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 {
@@ -1842,20 +1853,11 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 			return -1;
 		}
 		/*
-		 * The held queue is bounded too: then the client waits in its
-		 * socket.  A Tflush is not held, so it may still come in and
-		 * make room.
+		 * The held queue is bounded, and so is what the session holds
+		 * in 9mux: past either the client waits in its socket.
 		 */
-		if(buf[off + 4] == Tflush ? s->nflush >= s->m->conf.maxreqs : s->nheld >= s->m->conf.maxreqs){
-			s->blocked = 1;
-			break;
-		}
-		/*
-		 * So is what the session holds in 9mux.  A Tflush is small and
-		 * may make room, so only a client not reading its replies
-		 * stops one.
-		 */
-		if(buf[off + 4] == Tflush ? s->out.bytes >= sessbudget(s) : !sessroom(s, reqcost(s, buf + off, (size_t)n))){
+		if(buf[off + 4] == Tflush ? !flushroom(s)
+		: s->nheld >= s->m->conf.maxreqs || !sessroom(s, reqcost(s, buf + off, (size_t)n))){
 			s->blocked = 1;
 			break;
 		}
@@ -1899,8 +1901,7 @@ nmsessflushes(Nmsess *s, uint8_t *buf, size_t len)
 			off += n;
 			continue;
 		}
-		/* as nmsessin would hold them back */
-		if(s->nflush >= s->m->conf.maxreqs || s->out.bytes >= sessbudget(s))
+		if(!flushroom(s))
 			break;
 		tag = p9get16(buf + off + P9_TAGOFF);
 		oldtag = p9get16(buf + off + 7);
