@@ -372,16 +372,14 @@ extra(size_t cap)
 	return cap > BUFSZ ? cap - BUFSZ : 0;
 }
 
-/* Make room for at least need more bytes, up to a whole frame of the limit. */
+/* Make the buffer n bytes long (n from newcap: never shorter than it is). */
 static int
-grow(uint8_t **buf, size_t *cap, size_t len, size_t need)
+grow(uint8_t **buf, size_t *cap, size_t n)
 {
 	uint8_t *p;
-	size_t n;
 
-	if(*cap - len >= need)
+	if(n == *cap)
 		return 0;
-	n = newcap(*cap, len, need);
 	p = realloc(*buf, n);
 	if(p == NULL)
 		return -1;
@@ -549,7 +547,7 @@ connin(Conn *c)
 				c->buf = g.spare[--g.nspare];
 				c->cap = BUFSZ;
 			}
-			if(grow(&c->buf, &c->cap, c->len, need) < 0){
+			if(grow(&c->buf, &c->cap, cap) < 0){
 				closeconn(c, "out of memory");
 				return;
 			}
@@ -591,7 +589,7 @@ upin(void)
 
 	for(i = 0; i < 8 && g.up.c != NULL; i++){
 		lim = nmchanmsize(g.up.c);
-		if(grow(&g.up.buf, &g.up.cap, g.up.len, want(g.up.buf, g.up.len, lim)) < 0){
+		if(grow(&g.up.buf, &g.up.cap, newcap(g.up.cap, g.up.len, want(g.up.buf, g.up.len, lim))) < 0){
 			updown("out of memory");
 			return;
 		}
