@@ -449,6 +449,30 @@ pc_iserr(const Pconn *c)
 	return c->r.type == Rerror || c->r.type == Rlerror;
 }
 
+static inline void
+pc_mkversion(Fcall *t, uint32_t msize, const char *version)
+{
+	memset(t, 0, sizeof *t);
+	t->type = Tversion;
+	t->tag = P9_NOTAG;
+	t->msize = msize;
+	t->version = p9str(version);
+}
+
+/* Tattach fid (no afid) as uname, to the root. */
+static inline void
+pc_mkattach(Fcall *t, uint16_t tag, uint32_t fid, const char *uname)
+{
+	memset(t, 0, sizeof *t);
+	t->type = Tattach;
+	t->tag = tag;
+	t->fid = fid;
+	t->afid = P9_NOFID;
+	t->uname = p9str(uname);
+	t->aname = p9str("");
+	t->nuname = P9_NOFID;
+}
+
 /* Tversion: the reply's type, with c->msize set from an Rversion. */
 static inline int
 pc_version(Pconn *c, uint32_t msize, const char *version)
@@ -456,11 +480,7 @@ pc_version(Pconn *c, uint32_t msize, const char *version)
 	Fcall t;
 	int r;
 
-	memset(&t, 0, sizeof t);
-	t.type = Tversion;
-	t.tag = P9_NOTAG;
-	t.msize = msize;
-	t.version = p9str(version);
+	pc_mkversion(&t, msize, version);
 	r = pc_rpc(c, &t, 5000);
 	if(r == Rversion)
 		c->msize = c->r.msize;
@@ -473,14 +493,7 @@ pc_attach(Pconn *c, uint16_t tag, uint32_t fid, const char *uname)
 {
 	Fcall t;
 
-	memset(&t, 0, sizeof t);
-	t.type = Tattach;
-	t.tag = tag;
-	t.fid = fid;
-	t.afid = P9_NOFID;
-	t.uname = p9str(uname);
-	t.aname = p9str("");
-	t.nuname = P9_NOFID;
+	pc_mkattach(&t, tag, fid, uname);
 	return pc_rpc(c, &t, 5000);
 }
 
@@ -544,6 +557,22 @@ pc_open1(Pconn *c, uint16_t tag, uint32_t fid, uint32_t mode)
 	t.mode = mode;
 	t.flags = mode;
 	return pc_rpc(c, &t, 5000);
+}
+
+/*
+ * A session of c's dialect: Tversion with msize, Tattach fid 1 as
+ * uname, Twalk 1 to 2 at path, Topen (or Tlopen) 2 for reading: 0, or
+ * -1 if any step fails.
+ */
+static inline int
+pc_openfile(Pconn *c, uint32_t msize, const char *uname, const char *path)
+{
+	if(c == NULL || pc_version(c, msize, p9dialectname(c->dialect)) != Rversion
+	|| pc_attach(c, 1, 1, uname) != Rattach
+	|| pc_walk(c, 2, 1, 2, path) != Rwalk
+	|| pc_open1(c, 3, 2, P9_OREAD) != Ropen)
+		return -1;
+	return 0;
 }
 
 static inline void

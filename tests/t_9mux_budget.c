@@ -19,18 +19,6 @@ enum {
 static const char *dir;
 static pid_t srv = -1, mux = -1;
 
-/* A session attached, with fid 2 open on "big": 0, or -1. */
-static int
-session(Pconn *c, uint32_t msize)
-{
-	if(c == NULL || pc_version(c, msize, "9P2000") != Rversion
-	|| pc_attach(c, 1, 1, "tester") != Rattach
-	|| pc_walk(c, 2, 1, 2, "big") != Rwalk
-	|| pc_open1(c, 3, 2, P9_OREAD) != Ropen)
-		return -1;
-	return 0;
-}
-
 /* The offset slow request i reads at. */
 static uint64_t
 offat(int i)
@@ -84,7 +72,8 @@ main(int argc, char **argv)
 
 	slow = pc_open(pc_path(dir, "mux.sock"), P9_2000);
 	fast = pc_open(pc_path(dir, "mux.sock"), P9_2000);
-	if(!ok(session(slow, 65536) == 0 && session(fast, 8192) == 0, "two sessions open big"))
+	if(!ok(pc_openfile(slow, 65536, "tester", "big") == 0 && pc_openfile(fast, 8192, "tester", "big") == 0,
+		"two sessions open big"))
 		goto out;
 	base = pc_rss(mux);
 	ok(base > 0, "9mux's VmRSS: %ld KiB", base);

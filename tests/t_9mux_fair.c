@@ -105,11 +105,7 @@ main(int argc, char **argv)
 
 	stream = pc_open(pc_path(dir, "mux.sock"), P9_2000);
 	other = pc_open(pc_path(dir, "mux.sock"), P9_2000);
-	if(!ok(stream != NULL && other != NULL
-	&& pc_version(stream, 65536, "9P2000") == Rversion
-	&& pc_attach(stream, 1, 1, "streamer") == Rattach
-	&& pc_walk(stream, 2, 1, 2, "big") == Rwalk
-	&& pc_open1(stream, 3, 2, P9_OREAD) == Ropen
+	if(!ok(other != NULL && pc_openfile(stream, 65536, "streamer", "big") == 0
 	&& pc_version(other, 8192, "9P2000") == Rversion, "the streaming client opens big; the other says Tversion"))
 		goto out;
 
@@ -182,10 +178,7 @@ main(int argc, char **argv)
 			goto out;
 	}
 	stream = pc_open(pc_path(dir, "mux.sock"), P9_2000);
-	if(!ok(stream != NULL && pc_version(stream, 65536, "9P2000") == Rversion
-	&& pc_attach(stream, 1, 1, "reader") == Rattach
-	&& pc_walk(stream, 2, 1, 2, "big") == Rwalk
-	&& pc_open1(stream, 3, 2, P9_OREAD) == Ropen, "a session opens big with msize 65536"))
+	if(!ok(pc_openfile(stream, 65536, "reader", "big") == 0, "a session opens big with msize 65536"))
 		goto out;
 	is_int(stream->r.iounit, 1024, "Ropen reports iounit 1024");
 	pc_mkread(&t, 4, 2, 5, COUNT);

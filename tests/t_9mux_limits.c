@@ -65,18 +65,6 @@ stop(const char *what)
 	mux = srv = -1;
 }
 
-/* A session attached, with fid 2 open on "big": 0, or -1. */
-static int
-session(Pconn *c, uint32_t msize)
-{
-	if(c == NULL || pc_version(c, msize, "9P2000") != Rversion
-	|| pc_attach(c, 1, 1, "tester") != Rattach
-	|| pc_walk(c, 2, 1, 2, "big") != Rwalk
-	|| pc_open1(c, 3, 2, P9_OREAD) != Ropen)
-		return -1;
-	return 0;
-}
-
 /*
  * -B: a client that does not read fills the total budget; then others'
  * requests are refused with "9mux: out of memory budget" (clunks still
@@ -98,7 +86,8 @@ total(void)
 		return;
 	slow = pc_open(pc_path(dir, "total.mux"), P9_2000);
 	fast = pc_open(pc_path(dir, "total.mux"), P9_2000);
-	if(!ok(session(slow, 65536) == 0 && session(fast, 65536) == 0, "total: two sessions"))
+	if(!ok(pc_openfile(slow, 65536, "tester", "big") == 0 && pc_openfile(fast, 65536, "tester", "big") == 0,
+		"total: two sessions"))
 		goto out;
 	len = 0;
 	for(i = 0; i < NSLOW; i++) {
@@ -165,7 +154,7 @@ tags(void)
 		return;
 	for(i = 0; i < NC; i++) {
 		c[i] = pc_open(pc_path(dir, "tags.mux"), P9_2000);
-		if(session(c[i], 8192) < 0)
+		if(pc_openfile(c[i], 8192, "tester", "big") < 0)
 			break;
 	}
 	if(!ok(i == NC, "tags: %d sessions", NC))
@@ -207,7 +196,8 @@ clients(void)
 	ok(pc_waitcount(pc_path(dir, "mux.err"), "hung up", 1, T) == 1, "clients: the probe came and went");
 	a = pc_open(pc_path(dir, "clients.mux"), P9_2000);
 	b = pc_open(pc_path(dir, "clients.mux"), P9_2000);
-	ok(session(a, 8192) == 0 && session(b, 8192) == 0, "clients: two sessions");
+	ok(pc_openfile(a, 8192, "tester", "big") == 0 && pc_openfile(b, 8192, "tester", "big") == 0,
+		"clients: two sessions");
 	c = pc_open(pc_path(dir, "clients.mux"), P9_2000);
 	ok(c != NULL && pc_hungup(c->fd, T), "clients: a third is hung up on");
 	ok(pc_waitcount(pc_path(dir, "mux.err"), "refused a client", 1, T) >= 1, "clients: and 9mux says why");
@@ -215,7 +205,7 @@ clients(void)
 	pc_close(a);
 	ok(pc_waitcount(pc_path(dir, "mux.err"), "hung up", 2, T) == 2, "clients: 9mux saw one go");
 	c = pc_open(pc_path(dir, "clients.mux"), P9_2000);
-	ok(session(c, 8192) == 0, "clients: after one left, another is served");
+	ok(pc_openfile(c, 8192, "tester", "big") == 0, "clients: after one left, another is served");
 	pc_close(b);
 	pc_close(c);
 	stop("clients");
@@ -248,11 +238,7 @@ many(void)
 	for(n = 0; n < NMANY; n++) {
 		if((fds[n] = pc_dial(pc_path(dir, "many.mux"))) < 0)
 			break;
-		memset(&t, 0, sizeof t);
-		t.type = Tversion;
-		t.tag = P9_NOTAG;
-		t.msize = 8192;
-		t.version = p9str("9P2000");
+		pc_mkversion(&t, 8192, "9P2000");
 		pc_send(fds[n], &t, P9_2000);
 	}
 	is_int(n, NMANY, "many: %d connections", NMANY);
@@ -260,13 +246,7 @@ many(void)
 	for(i = 0; i < n; i++) {
 		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Rversion)
 			continue;
-		memset(&t, 0, sizeof t);
-		t.type = Tattach;
-		t.tag = 1;
-		t.fid = 1;
-		t.afid = P9_NOFID;
-		t.uname = p9str("many");
-		t.aname = p9str("");
+		pc_mkattach(&t, 1, 1, "many");
 		if(pc_send(fds[i], &t, P9_2000) == 0)
 			good++;
 	}
@@ -347,7 +327,7 @@ nofds(void)
 	got = 0;
 	for(i = 0; i < NSERVED; i++) {
 		c[i] = pc_open(pc_path(dir, "nofds.mux"), P9_2000);
-		if(session(c[i], 8192) == 0)
+		if(pc_openfile(c[i], 8192, "tester", "big") == 0)
 			got++;
 	}
 	is_int(got, NSERVED, "nofds: %d clients served", NSERVED);
@@ -356,11 +336,7 @@ nofds(void)
 		if(c[i] != NULL) {
 			Fcall t;
 
-			memset(&t, 0, sizeof t);
-			t.type = Tversion;
-			t.tag = P9_NOTAG;
-			t.msize = 8192;
-			t.version = p9str("9P2000");
+			pc_mkversion(&t, 8192, "9P2000");
 			pc_send(c[i]->fd, &t, P9_2000);
 		}
 	}

@@ -453,11 +453,7 @@ crowd(void)
 		if(fds[i] < 0)
 			break;
 		nfd++;
-		memset(&t, 0, sizeof t);
-		t.type = Tversion;
-		t.tag = P9_NOTAG;
-		t.msize = 8192;
-		t.version = p9str("9P2000");
+		pc_mkversion(&t, 8192, "9P2000");
 		pc_send(fds[i], &t, P9_2000);
 	}
 	is_int(nfd, N, "crowd: %d connections accepted", N);
@@ -465,13 +461,7 @@ crowd(void)
 	for(i = 0; i < nfd; i++) {
 		if(pc_recv(fds[i], buf, sizeof buf, T, P9_2000, &r) <= 0 || r.type != Rversion)
 			continue;
-		memset(&t, 0, sizeof t);
-		t.type = Tattach;
-		t.tag = 1;
-		t.fid = 1;
-		t.afid = P9_NOFID;
-		t.uname = p9str("crowd");
-		t.aname = p9str("");
+		pc_mkattach(&t, 1, 1, "crowd");
 		pc_send(fds[i], &t, P9_2000);
 	}
 	for(i = 0; i < nfd; i++) {

@@ -286,11 +286,7 @@ client(void *a)
 		if(reset) {
 			Fcall v;
 
-			memset(&v, 0, sizeof v);
-			v.type = Tversion;
-			v.tag = P9_NOTAG;
-			v.msize = 8192;
-			v.version = p9str(p9dialectname(dialect));
+			pc_mkversion(&v, 8192, p9dialectname(dialect));
 			pc_send(c->fd, &v, dialect);
 			cl->resets++;
 		}
@@ -404,11 +400,7 @@ noise(void *a)
 				return NULL;
 			}
 			fdnonblock(fd, 1);
-			memset(&t, 0, sizeof t);
-			t.type = Tversion;
-			t.tag = P9_NOTAG;
-			t.msize = 8192;
-			t.version = p9str("9P2000");
+			pc_mkversion(&t, 8192, "9P2000");
 			n = p9encode(buf, sizeof buf, &t, P9_2000);
 			pc_write(fd, buf, n);
 		}

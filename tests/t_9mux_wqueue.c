@@ -118,13 +118,7 @@ main(int argc, char **argv)
 	good = w != NULL && s != NULL && pc_version(w, MSIZE, "9P2000") == Rversion
 		&& pc_version(s, 8192, "9P2000") == Rversion;
 	for(i = 0; good && i < 2; i++) {
-		memset(&t, 0, sizeof t);
-		t.type = Tattach;
-		t.tag = 1;
-		t.fid = 1;
-		t.afid = P9_NOFID;
-		t.uname = p9str("tester");
-		t.aname = p9str("");
+		pc_mkattach(&t, 1, 1, "tester");
 		good = pc_send((i ? s : w)->fd, &t, P9_2000) == 0 && serve(up, buf, &f) == Tattach
 			&& pc_next(i ? s : w, T) > 0 && (i ? s : w)->r.type == Rattach;
 	}
