@@ -653,9 +653,7 @@ version(void)
 		upline("Tread", NULL, -1, line, sizeof line);
 		ut = fmtnum(line, "tag");
 	}
-	t = mk(Tversion, P9_NOTAG);
-	t.msize = 8192;
-	t.version = p9str("9P2000");
+	pc_mkversion(&t, 8192, "9P2000");
 	post(c, &t);
 	other = 0;
 	ok(expect(c, P9_NOTAG, Rversion, T, &other), "version: mid-session Tversion answered");
@@ -687,9 +685,7 @@ versionlate(void)
 	pc_mkwalk(&t, 2, 1, 2, "hello");
 	post(c, &t);
 	upwaitn("Twalk", nup + 1);
-	t = mk(Tversion, P9_NOTAG);
-	t.msize = 8192;
-	t.version = p9str("9P2000");
+	pc_mkversion(&t, 8192, "9P2000");
 	post(c, &t);
 	ok(expect(c, P9_NOTAG, Rversion, T, NULL), "version-late: Rversion");
 	fids = tags = -1;
@@ -717,11 +713,7 @@ dotu(void)
 	ok(c && c->r.type == Rversion && p9streq(c->r.version, "9P2000.u"), "dotu: 9P2000.u session");
 	if(c == NULL)
 		goto out;
-	t = mk(Tattach, 1);
-	t.fid = 1;
-	t.afid = P9_NOFID;
-	t.uname = p9str("tester");
-	t.aname = p9str("");
+	pc_mkattach(&t, 1, 1, "tester");
 	t.nuname = 1234;
 	is_int(pc_rpc(c, &t, T), Rattach, "dotu: Tattach with n_uname");
 	ok(upline("Tattach", "1234", -1, NULL, 0) >= 0, "dotu: n_uname passed upstream");
@@ -1335,12 +1327,7 @@ flushfids(void)
 	if(up("flush-attach", "-o -d Tattach:300", "") < 0)
 		return;
 	a = cl("9P2000", 8192);
-	t = mk(Tattach, 1);
-	t.fid = 1;
-	t.afid = P9_NOFID;
-	t.uname = p9str("tester");
-	t.aname = p9str("");
-	t.nuname = P9_NOFID;
+	pc_mkattach(&t, 1, 1, "tester");
 	nup = upcount("Tattach");
 	post(a, &t);
 	upwaitn("Tattach", nup + 1);
@@ -1357,12 +1344,7 @@ flushfids(void)
 	if(up("hangup-attach", "-d Tattach:300", "") < 0)
 		return;
 	a = cl("9P2000", 8192);
-	t = mk(Tattach, 1);
-	t.fid = 1;
-	t.afid = P9_NOFID;
-	t.uname = p9str("tester");
-	t.aname = p9str("");
-	t.nuname = P9_NOFID;
+	pc_mkattach(&t, 1, 1, "tester");
 	nup = upcount("Tattach");
 	post(a, &t);
 	upwaitn("Tattach", nup + 1);
