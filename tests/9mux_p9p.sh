@@ -8,7 +8,7 @@
 # violation and hold no fid once they are gone.
 # plan9port is found as $PLAN9/bin/9p or 9p on PATH; its programs are run
 # by full path, so its ls, cat, rm... never replace the system's here.
-B=${NINEMUX_BUILD:-build}/bin
+. "$(dirname "$0")/lib/tap.sh"
 if [ -n "$PLAN9" ] && [ -x "$PLAN9/bin/9p" ]; then
 	P9=$PLAN9/bin
 elif command -v 9p >/dev/null 2>&1; then
@@ -20,8 +20,8 @@ fi
 # plan9port has its own ls, cat, sort, wc...: the system's come first here.
 PATH=/usr/local/bin:/usr/bin:/bin:$PATH
 
-T=$(mktemp -d /tmp/9mux_p9p.XXXXXX) || exit 1
-pids=
+# Its own stop and cleanup: daemons run under timeout(1), and 9pfuse
+# mounts must go before T does.
 stop() {	# stop PID: end "timeout N PROG" started as PID; its exit status
 	# Signal the program, not timeout(1): that would add SIGCONTs, which
 	# can cancel the SIGSTOP LeakSanitizer uses at exit, and hang it.
@@ -56,28 +56,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-n=0
-fails=0
-ok() {	# ok DESC: the status of the last command
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-is() {	# is GOT WANT DESC
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf '# got:  %s\n# want: %s\n' "$1" "$2"
-	fi
-}
 skip() {	# skip DESC REASON
 	n=$((n + 1))
 	echo "ok $n - $1 # SKIP $2"
-}
-waitsock() {	# waitsock PATH PID
-	i=0
-	while [ ! -S "$1" ] && kill -0 "$2" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -S "$1" ]
 }
 lines() {	# lines TAG N: N numbered lines naming TAG, as test data
 	awk -v t="$1" -v n="$2" 'BEGIN { for(k = 0; k < n; k++) printf "%s line %d of %d\n", t, k, n }'
@@ -335,5 +316,4 @@ for p in $pids; do
 done
 pids=
 
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing
