@@ -191,6 +191,27 @@ connect1(Client *cl)
 	return NULL;
 }
 
+/* The fids of a session just attached: fid 1 at the root, no other. */
+static void
+freshfids(Fidst *f)
+{
+	memset(f, 0, NF * sizeof *f);
+	f[1].held = 1;
+	f[1].path = -1;
+}
+
+/* c is lost: a new session in its place, with fresh fids; NULL if none. */
+static Pconn *
+redial(Client *cl, Pconn *c, Fidst *f)
+{
+	pc_close(c);
+	if((c = connect1(cl)) == NULL)
+		return NULL;
+	freshfids(f);
+	cl->redials++;
+	return c;
+}
+
 static void *
 client(void *a)
 {
@@ -205,9 +226,7 @@ client(void *a)
 	cl = a;
 	if((c = connect1(cl)) == NULL)
 		return NULL;
-	memset(f, 0, sizeof f);
-	f[1].held = 1;
-	f[1].path = -1;
+	freshfids(f);
 	tag = 10;
 	for(b = 0; b < NBATCH; b++) {
 		hang = b == NBATCH - 1 && cl->id % 2 == 0;
@@ -295,13 +314,8 @@ client(void *a)
 			r = pc_next(c, 5000);
 			if(r == PC_EOF && chaos) {
 				/* 9mux may drop sessions whose upstream went away. */
-				pc_close(c);
-				if((c = connect1(cl)) == NULL)
+				if((c = redial(cl, c, f)) == NULL)
 					return NULL;
-				memset(f, 0, sizeof f);
-				f[1].held = 1;
-				f[1].path = -1;
-				cl->redials++;
 				break;
 			}
 			if(r <= 0) {
@@ -311,27 +325,18 @@ client(void *a)
 			cl->replies++;
 			if(reset && chaos && c->r.tag == P9_NOTAG && iserr(&c->r)) {
 				/* Tversion refused while the upstream is away: start over. */
-				pc_close(c);
-				if((c = connect1(cl)) == NULL)
+				if((c = redial(cl, c, f)) == NULL)
 					return NULL;
-				memset(f, 0, sizeof f);
-				f[1].held = 1;
-				f[1].path = -1;
-				cl->redials++;
 				break;
 			}
 			if(reset && c->r.type == Rversion) {
 				/* Nothing of the old session may follow; it had nothing left. */
 				reset = 0;
-				memset(f, 0, sizeof f);
-				f[1].held = 1;
-				f[1].path = -1;
+				freshfids(f);
 				if(pc_attach(c, 1, 1, "stress") > 0 && iserr(&c->r) && c->r.tag == 1 && chaos) {
 					/* No upstream to attach to yet. */
-					pc_close(c);
-					if((c = connect1(cl)) == NULL)
+					if((c = redial(cl, c, f)) == NULL)
 						return NULL;
-					cl->redials++;
 					break;
 				}
 				if(c->r.type != Rattach || c->r.tag != 1) {
