@@ -67,7 +67,11 @@ struct Nmconf {
 	 * its msize, at least 1 MiB.
 	 */
 	size_t		sessbytes;
-	/* The same over all sessions; a request past it is refused with an error.  0: 256 MiB. */
+	/*
+	 * The same over all sessions: past it a session's input waits until
+	 * memory frees; only a request that could never fit is refused.
+	 * 0: 256 MiB.
+	 */
 	size_t		maxbytes;
 	/*
 	 * Unsent bytes in the upstream queue past which client requests
@@ -98,7 +102,8 @@ struct Nmstats {
 	uint64_t	flushes;	/* Tflush sent upstream */
 	uint64_t	clunks;		/* Tclunk 9mux sent for fids left behind */
 	uint64_t	sessions;	/* sessions ever made */
-	uint64_t	overbudget;	/* requests refused for the total memory budget */
+	uint64_t	overbudget;	/* requests refused: larger than the total memory budget */
+	uint64_t	memwaits;	/* times a session waited for room in the total budget */
 };
 
 /* One frame, or the unsent rest of one, in an output queue. */
@@ -198,6 +203,9 @@ size_t nmsessflushes(Nmsess *s, uint8_t *buf, size_t len);
 
 /* Largest frame the session accepts now: its msize, or at most 8192 before its Tversion is answered. */
 uint32_t nmsessmsize(Nmsess *s);
+
+/* Whether the session waits for room in the total memory budget (Nmconf.maxbytes). */
+int nmsessmemwait(Nmsess *s);
 
 /* Requests of the session in flight. */
 int nmsessinflight(Nmsess *s);

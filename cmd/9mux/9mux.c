@@ -85,6 +85,7 @@ struct Conn {
 	int		wantin;		/* the engine can take the buffered input again */
 	int		stalled;	/* the engine would not take a whole frame */
 	int		memwait;	/* its frame would not fit the memory budget (-B) */
+	int		budgetwait;	/* the engine holds its next request for the budget (logged once) */
 	size_t		memcap;		/* the buffer it waits for */
 	Conn		*mwnext;	/* clients waiting for memory */
 	int		dead;
@@ -432,6 +433,9 @@ feed(Conn *c)
 		 * sent since can still be seen and handled.  Handling one may
 		 * take out the frame it waits with: then try again.
 		 */
+		if(nmsessmemwait(c->s) && !c->budgetwait)
+			logmsg(LOG_CONN, "c%u %s: waits for room in the memory budget (-B)", c->id, c->who);
+		c->budgetwait = nmsessmemwait(c->s);
 		c->stalled = c->memwait || p9frame(c->buf, c->len, nmsessmsize(c->s)) != P9_EINCOMPLETE;
 		if(!c->stalled || c->memwait)
 			break;
@@ -1427,12 +1431,12 @@ main(int argc, char **argv)
 			st = nmstats(g.m);
 			logmsg(LOG_CONN, "exiting: %llu sessions, %llu requests (%llu refused by 9mux), "
 			    "%llu frames sent upstream, %llu replies, %llu flushes and %llu clunks of its own, %llu stray replies, "
-			    "%llu refused for the memory budget",
+			    "%llu refused for the memory budget, %llu waits for it",
 			    (unsigned long long)st->sessions, (unsigned long long)st->treqs,
 			    (unsigned long long)st->localerr, (unsigned long long)st->upsent,
 			    (unsigned long long)st->upreplies, (unsigned long long)st->flushes,
 			    (unsigned long long)st->clunks, (unsigned long long)st->stray,
-			    (unsigned long long)st->overbudget);
+			    (unsigned long long)st->overbudget, (unsigned long long)st->memwaits);
 			unlinkall();
 			finish();
 			exit(0);

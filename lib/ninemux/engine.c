@@ -203,6 +203,11 @@ struct Nmsess {
 	int		pinned;
 	char		pin[MAXPIN];
 	uint32_t	pinuid;
+	/* waiting for room in the total budget (Nmconf.maxbytes) */
+	int		memwaiting;
+	int		memgo;		/* woken: its next request goes ahead of those waiting */
+	size_t		memcost;
+	Nmsess		*mwnext;
 };
 
 struct Nmux {
@@ -213,6 +218,8 @@ struct Nmux {
 	size_t		inflight;
 	size_t		reqbytes;	/* over all sessions: cost of accepted requests */
 	size_t		outbytes;	/* and replies not yet written */
+	Nmsess		*mwhead;	/* sessions waiting for room in the budget, oldest first */
+	Nmsess		*mwtail;
 	Nmstats		st;
 	/* spares, so that small requests and replies allocate nothing once warm */
 	Nmmsg		*sparemsg;
@@ -357,6 +364,7 @@ nmqiov(Nmq *q, struct iovec *iov, int max)
 }
 
 static void unblock(Nmsess *s);
+static void memwake(Nmux *m);
 
 void
 nmqadvance(Nmq *q, size_t n)
@@ -384,9 +392,12 @@ nmqadvance(Nmq *q, size_t n)
 		}
 		msgfree(qowner(q), g);
 	}
-	/* a client that reads makes room in its budget */
-	if(q->sess)
+	/* a client that reads makes room in its budget, and in the total */
+	if(q->sess){
 		unblock(q->sess);
+		if(q->sess->m->mwhead)
+			memwake(q->sess->m);
+	}
 	/* an upstream that reads makes room for the requests waiting their turn */
 	if(q->chan && q->chan->turns)
 		chanpump(q->chan);
@@ -424,10 +435,11 @@ sessput(Nmsess *s, const uint8_t *f, size_t n)
 		s->m->conf.wake(s->aux, NM_WOUT);
 }
 
+/* An error of 9mux's own, in the session's dialect: msg, or errnum alone in 9P2000.L. */
 static void
-rerror(Nmsess *s, uint16_t tag, int e)
+rerrorstr(Nmsess *s, uint16_t tag, const char *msg, uint32_t errnum)
 {
-	uint8_t f[128];
+	uint8_t f[256];
 	size_t n, len;
 	int d;
 
@@ -437,22 +449,30 @@ rerror(Nmsess *s, uint16_t tag, int e)
 		p9put32(f, 11);
 		f[4] = Rlerror;
 		p9put16(f + 5, tag);
-		p9put32(f + 7, errtab[e].errnum);
+		p9put32(f + 7, errnum);
 		sessput(s, f, 11);
 		return;
 	}
-	len = strlen(errtab[e].s);
+	len = strlen(msg);
+	if(len > sizeof f - 13)
+		len = sizeof f - 13;
 	n = 9 + len;
 	f[4] = Rerror;
 	p9put16(f + 5, tag);
 	p9put16(f + 7, (uint16_t)len);
-	memcpy(f + 9, errtab[e].s, len);
+	memcpy(f + 9, msg, len);
 	if(d == P9_2000U){
-		p9put32(f + n, errtab[e].errnum);
+		p9put32(f + n, errnum);
 		n += 4;
 	}
 	p9put32(f, (uint32_t)n);
 	sessput(s, f, n);
+}
+
+static void
+rerror(Nmsess *s, uint16_t tag, int e)
+{
+	rerrorstr(s, tag, errtab[e].s, errtab[e].errnum);
 }
 
 static void
@@ -893,6 +913,18 @@ tagremove(Nmsess *s, Nmreq *r)
  * can cause; the reply, once queued, counts until it is written.
  */
 
+/* The largest count a read of s may ask: its msize's, or the iounit 9mux lets through. */
+static uint32_t
+readmax(Nmsess *s)
+{
+	uint32_t max;
+
+	max = nmsessmsize(s) - P9_READHDRSZ;
+	if(s->m->conf.iounit && max > s->m->conf.iounit)
+		max = s->m->conf.iounit;
+	return max;
+}
+
 /* What the request frame f may hold in 9mux: itself and its largest reply. */
 static size_t
 reqcost(Nmsess *s, const uint8_t *f, size_t n)
@@ -905,7 +937,7 @@ reqcost(Nmsess *s, const uint8_t *f, size_t n)
 		if(n < P9_RWCOUNTOFF + 4)
 			break;
 		cnt = p9get32(f + P9_RWCOUNTOFF);
-		max = nmsessmsize(s) - P9_READHDRSZ;
+		max = readmax(s);
 		return n + (cnt < max ? cnt : max) + P9_READHDRSZ;
 	case Twalk:
 		if(n < 17)
@@ -915,6 +947,13 @@ reqcost(Nmsess *s, const uint8_t *f, size_t n)
 	return n + REPLYEST;
 }
 
+/* Whether a request of this type holds memory: all but those that free it, and Tversion. */
+static int
+holdsmem(uint8_t type)
+{
+	return type != Tclunk && type != Tremove && type != Tflush && type != Tversion;
+}
+
 static int
 overtotal(Nmux *m, size_t cost)
 {
@@ -922,6 +961,72 @@ overtotal(Nmux *m, size_t cost)
 
 	used = m->reqbytes + m->outbytes;
 	return used > m->conf.maxbytes || m->conf.maxbytes - used < cost;
+}
+
+/* s waits for room in the total budget: in line, woken by memwake. */
+static void
+memblock(Nmsess *s, size_t cost)
+{
+	Nmux *m;
+
+	m = s->m;
+	s->blocked = 1;
+	s->memcost = cost;
+	s->memgo = 0;
+	if(s->memwaiting)
+		return;
+	s->memwaiting = 1;
+	s->mwnext = NULL;
+	if(m->mwtail)
+		m->mwtail->mwnext = s;
+	else
+		m->mwhead = s;
+	m->mwtail = s;
+	m->st.memwaits++;
+}
+
+static void
+memunlink(Nmsess *s)
+{
+	Nmux *m;
+	Nmsess **pp;
+
+	if(!s->memwaiting)
+		return;
+	m = s->m;
+	m->mwtail = NULL;
+	for(pp = &m->mwhead; *pp != NULL; pp = &(*pp)->mwnext){
+		if(*pp == s)
+			*pp = s->mwnext;
+		if(*pp == NULL)
+			break;
+		m->mwtail = *pp;
+	}
+	s->mwnext = NULL;
+	s->memwaiting = 0;
+}
+
+/*
+ * Memory was freed: wake the sessions waiting for it, first come first,
+ * as many as fit together (one that then does not fit waits again).
+ */
+static void
+memwake(Nmux *m)
+{
+	Nmsess *s;
+	size_t want;
+
+	want = 0;
+	while((s = m->mwhead) != NULL && !overtotal(m, want + s->memcost)){
+		want += s->memcost;
+		m->mwhead = s->mwnext;
+		if(m->mwhead == NULL)
+			m->mwtail = NULL;
+		s->mwnext = NULL;
+		s->memwaiting = 0;
+		s->memgo = 1;	/* its turn: not behind those still waiting */
+		unblock(s);
+	}
 }
 
 static size_t
@@ -1219,6 +1324,7 @@ reqdone(Nmreq *r)
 	Nmsess *s;
 	Nmreq **pp, *f, *fnext;
 	Nmchan *c;
+	Nmux *m;
 
 	/*
 	 * A flush of r that never left 9mux has nothing left to do (and
@@ -1235,6 +1341,7 @@ reqdone(Nmreq *r)
 	}
 	s = r->sess;
 	c = r->chan;
+	m = r->m;
 	sessunlink(r);
 	/* a flush that ends stops keeping its target's tag */
 	if(r->target){
@@ -1259,6 +1366,8 @@ reqdone(Nmreq *r)
 		unblock(s);
 		draincheck(s);
 	}
+	if(m->mwhead)
+		memwake(m);
 }
 
 /*
@@ -1616,6 +1725,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	uint32_t v, ufid, cnt, max;
 	size_t k;
 	int i, nref, newi, e, inplace;
+	char ebuf[128];
 
 	type = f[4];
 	tag = p9get16(f + P9_TAGOFF);
@@ -1653,10 +1763,12 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		rerror(s, tag, nref == P9_ETYPE ? ETYPE : EBADMSG);
 		return;
 	}
-	/* past the total budget only what frees memory goes on: clunks and removes */
-	if(type != Tclunk && type != Tremove && overtotal(s->m, reqcost(s, f, n))){
+	/* what waits for room in the total budget (nmsessin) must be able to fit at all */
+	if(holdsmem(type) && (k = reqcost(s, f, n)) > s->m->conf.maxbytes){
 		s->m->st.overbudget++;
-		rerror(s, tag, EBUDGET);
+		snprintf(ebuf, sizeof ebuf, "9mux: request needs %zu bytes, more than the memory limit -B %zu",
+			k, s->m->conf.maxbytes);
+		rerrorstr(s, tag, ebuf, errtab[EBUDGET].errnum);
 		return;
 	}
 
@@ -1753,9 +1865,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	case Treaddir:
 		/* the reply must fit the client's msize, and the iounit 9mux lets through */
 		cnt = p9get32(f + P9_RWCOUNTOFF);
-		max = s->msize - P9_READHDRSZ;
-		if(s->m->conf.iounit && max > s->m->conf.iounit)
-			max = s->m->conf.iounit;
+		max = readmax(s);
 		if(cnt > max)
 			p9put32(f + P9_RWCOUNTOFF, max);
 		break;
@@ -1834,7 +1944,7 @@ flushroom(Nmsess *s)
 long
 nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 {
-	size_t off;
+	size_t off, cost;
 	long n;
 	Nmchan *c;
 
@@ -1856,10 +1966,22 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 		 * The held queue is bounded, and so is what the session holds
 		 * in 9mux: past either the client waits in its socket.
 		 */
+		cost = reqcost(s, buf + off, (size_t)n);
 		if(buf[off + 4] == Tflush ? !flushroom(s)
-		: s->nheld >= s->m->conf.maxreqs || !sessroom(s, reqcost(s, buf + off, (size_t)n))){
+		: s->nheld >= s->m->conf.maxreqs || !sessroom(s, cost)){
 			s->blocked = 1;
 			break;
+		}
+		/*
+		 * Past the total budget the client waits, in line behind those
+		 * already waiting, unless it could never fit (request refuses it).
+		 */
+		if(holdsmem(buf[off + 4]) && cost <= s->m->conf.maxbytes){
+			if(overtotal(s->m, cost) || (s->m->mwhead != NULL && !s->memgo)){
+				memblock(s, cost);
+				break;
+			}
+			s->memgo = 0;
 		}
 		/* a Tversion waits for the upstream's own */
 		if(buf[off + 4] == Tversion && c != NULL && c->state == NM_CVERSION){
@@ -2436,6 +2558,12 @@ nmsessmsize(Nmsess *s)
 }
 
 int
+nmsessmemwait(Nmsess *s)
+{
+	return s->memwaiting;
+}
+
+int
 nmsessinflight(Nmsess *s)
 {
 	return s->ninflight;
@@ -2459,6 +2587,7 @@ sessfree(Nmsess *s)
 	Nmux *m;
 
 	m = s->m;
+	memunlink(s);
 	sessdrop(s);
 	sessbind(s, NULL);
 	if(s->mprev)
@@ -2478,7 +2607,10 @@ nmsessclose(Nmsess *s)
 {
 	s->closing = 1;
 	s->aux = NULL;
+	memunlink(s);
 	qfree(&s->out);
+	if(s->m->mwhead)
+		memwake(s->m);
 	if(s->state == SDRAIN)
 		return;		/* the reset under way ends in sessfree now */
 	if(s->state != SREADY || s->chan == NULL){
