@@ -33,6 +33,18 @@ wake(void *aux, int what)
 	(void)what;
 }
 
+static int tupflushes;	/* Tflush frames traced as sent upstream */
+
+static void
+trace(void *arg, unsigned id, int where, const uint8_t *f, size_t n, int dialect)
+{
+	(void)arg;
+	(void)id;
+	(void)dialect;
+	if(where == NM_TUP && n > 4 && f[4] == Tflush)
+		tupflushes++;
+}
+
 /* Everything queued in q, decoded in dialect d. */
 static void
 take(Nmq *q, Frames *fr, int d)
@@ -127,6 +139,7 @@ setup(int dialect, int maxfids, int maxreqs)
 	c.maxreqs = maxreqs;
 	c.upqbytes = upq;
 	c.wake = wake;
+	c.trace = trace;
 	updialect = dialect;
 	m = nmnew(&c);
 	ch = nmchannew(m, NULL);
@@ -325,6 +338,32 @@ main(void)
 	ok(up.n == 1 && up.f[0].type == Tstat, "a Twalk answered before its Rflush did create its newfid");
 	rmsg(&r, Rerror, up.f[0].tag);
 	r.ename = p9str("x");
+	ureply(&r);
+	cltake(a, P9_2000);
+
+	/* flush: the reply comes while the Tflush is still queued, unwritten */
+	t = tmsg(Twalk, 18, 0);
+	t->newfid = 4;
+	csend(a, t, P9_2000);
+	uptake();
+	wtag = up.f[0].tag;
+	k = (long)nmstats(m)->upsent;
+	i = tupflushes;
+	t = tmsg(Tflush, 19, 0);
+	t->oldtag = 18;
+	csend(a, t, P9_2000);
+	rmsg(&r, Rwalk, wtag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 2 && cl.f[0].type == Rwalk && cl.f[0].tag == 18 && cl.f[1].type == Rflush && cl.f[1].tag == 19 &&
+		up.n == 0, "a Tflush withdrawn before it was written: reply, Rflush, nothing upstream");
+	ok((long)nmstats(m)->upsent == k && tupflushes == i,
+		"and it is neither traced as sent nor counted (%ld frames, %d traced)", (long)nmstats(m)->upsent - k,
+		tupflushes - i);
+	csend(a, tmsg(Tclunk, 20, 4), P9_2000);
+	uptake();
+	rmsg(&r, Rclunk, up.f[0].tag);
 	ureply(&r);
 	cltake(a, P9_2000);
 

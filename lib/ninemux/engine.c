@@ -365,6 +365,14 @@ nmqiov(Nmq *q, struct iovec *iov, int max)
 
 static void unblock(Nmsess *s);
 static void memwake(Nmux *m);
+static void trace(Nmux *m, unsigned id, int where, const uint8_t *f, size_t n, int dialect);
+
+static void
+upsent(Nmchan *c, Nmmsg *g)
+{
+	c->m->st.upsent++;
+	trace(c->m, g->req->sess ? g->req->sess->id : 0, NM_TUP, g->data, g->len, c->dialect);
+}
 
 void
 nmqadvance(Nmq *q, size_t n)
@@ -373,6 +381,9 @@ nmqadvance(Nmq *q, size_t n)
 	size_t k;
 
 	while(n > 0 && (g = q->head) != NULL){
+		/* a request is sent (traced, counted) when it starts on the wire: until then it may be taken back */
+		if(g->off == 0 && g->req && q->chan)
+			upsent(q->chan, g);
 		k = g->len - g->off;
 		if(n < k){
 			g->off += (uint32_t)n;
@@ -603,8 +614,6 @@ chansend(Nmchan *c, Nmreq *r)
 	r->state = RQUEUED;
 	p9put16(r->msg->data + P9_TAGOFF, r->utag);
 	r->msg->req = r;
-	c->m->st.upsent++;
-	trace(c->m, r->sess ? r->sess->id : 0, NM_TUP, r->msg->data, r->msg->len, c->dialect);
 	if(qput(&c->out, r->msg) && c->aux && c->m->conf.wake)
 		c->m->conf.wake(c->aux, NM_WOUT);
 }
