@@ -97,7 +97,10 @@ tests: all $(TESTS_C)
 
 # ---- tests -------------------------------------------------------------
 
-PROVE	:= prove --exec 'timeout -k 5 600' --timer
+# Each test file runs under a watchdog: past WATCHDOG seconds it is killed
+# with everything it started, and fails by name.
+WATCHDOG ?= 150
+PROVE	:= prove --exec 'perl mk/watchdog.pl $(WATCHDOG)' --timer
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 deps:

@@ -4,6 +4,7 @@
 # shellcheck source=SCRIPTDIR/lib/tap.sh
 . "$(dirname "$0")/lib/tap.sh"
 WAITSTEP=0.05	# 5 s at most for a socket
+KILLAFTER=50	# daemons are this test's own children: SIGTERM, then SIGKILL after 5 s
 
 field() {	# field NAME LINE
 	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
@@ -16,7 +17,7 @@ for p in 9ramfs 9pload; do
 	if [ ! -x "$B/$p" ]; then echo "1..0 # SKIP $B/$p not built"; exit 0; fi
 done
 
-timeout 120 "$B/9ramfs" -a "unix!$T/ramfs" 2>"$T/ramfs.err" &
+"$B/9ramfs" -a "unix!$T/ramfs" 2>"$T/ramfs.err" &
 pids="$pids $!"
 waitsock "$T/ramfs"
 ok "9ramfs is listening"
@@ -68,7 +69,7 @@ l=$($L "$B/9pload" -a "$A" -c 20 -d 0.2 idle 2>"$T/err")
 ok "idle with 20 sessions exits 0 after -d"
 is "$(printf '%s\n' "$l" | sed -n 's/^\(ready\) sessions=\([0-9]*\).*/\1 \2/p')" "ready 20" "idle prints ready for 20 sessions"
 
-timeout 60 "$B/9pload" relay "unix!$T/relay" "$A" 2>"$T/relay.err" &
+"$B/9pload" relay "unix!$T/relay" "$A" 2>"$T/relay.err" &
 pids="$pids $!"
 waitsock "$T/relay"
 ok "the relay is listening"
@@ -78,7 +79,7 @@ positive "$(field ops "$l")"
 ok "small through the relay did round trips"
 
 if [ -x "$B/9mux" ]; then
-	timeout 60 "$B/9mux" -a "unix!$T/mux" "$A" 2>"$T/mux.err" &
+	"$B/9mux" -a "unix!$T/mux" "$A" 2>"$T/mux.err" &
 	pids="$pids $!"
 	waitsock "$T/mux"
 	ok "9mux is listening"
