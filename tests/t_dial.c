@@ -81,6 +81,12 @@ main(void)
 	is_int(addrkind("unix!"), -1, "unix! without a path is not an address");
 	ok(dial("bogus", err, sizeof err) < 0 && strstr(err, "bad address") != NULL, "dial of a bad address explains: %s", err);
 	ok(dial("tcp!127.0.0.1!x!y", err, sizeof err) < 0, "tcp with two ports is refused: %s", err);
+	ok(dial("tcp!127.0.0.1!notaport", err, sizeof err) < 0 && strstr(err, "bad port \"notaport\"") != NULL,
+		"a port that is no number nor service is named: %s", err);
+	ok(announce("tcp!*!notaport", 0, err, sizeof err) < 0 && strstr(err, "bad port \"notaport\"") != NULL,
+		"and so when announcing: %s", err);
+	ok(dial("tcp!no-such-host.invalid!564", err, sizeof err) < 0 &&
+		strstr(err, "host \"no-such-host.invalid\"") != NULL, "an unknown host is named: %s", err);
 
 	/* unix: default mode 0600, then an explicit mode */
 	snprintf(addr, sizeof addr, "unix!%s/s", dir);

@@ -84,6 +84,18 @@ tcpsplit(const char *addr, char *host, size_t hostlen, char *port, size_t portle
 	return 0;
 }
 
+/* getaddrinfo's failure r, naming the part of addr that is wrong where it can tell. */
+static int
+gaifail(char *err, size_t errlen, const char *what, const char *addr, const char *host, const char *port, int r)
+{
+	if(r == EAI_SERVICE)
+		return fail(err, errlen, "%s %s: bad port \"%s\": not a number or a service in /etc/services",
+			what, addr, port);
+	if(r == EAI_NONAME)
+		return fail(err, errlen, "%s %s: unknown host \"%s\"", what, addr, host);
+	return fail(err, errlen, "%s %s: host \"%s\": %s", what, addr, host, gai_strerror(r));
+}
+
 static int
 dialunix(const char *addr, char *err, size_t errlen)
 {
@@ -117,7 +129,7 @@ dialtcp(const char *addr, char *err, size_t errlen)
 	hints.ai_socktype = SOCK_STREAM;
 	r = getaddrinfo(host, port, &hints, &res);
 	if(r != 0)
-		return fail(err, errlen, "dial %s: %s", addr, gai_strerror(r));
+		return gaifail(err, errlen, "dial", addr, host, port, r);
 	fd = -1;
 	saved = 0;
 	for(ai = res; ai != NULL; ai = ai->ai_next){
@@ -247,7 +259,7 @@ announcetcp(const char *addr, char *err, size_t errlen)
 	hints.ai_flags = AI_PASSIVE;
 	r = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
 	if(r != 0)
-		return fail(err, errlen, "announce %s: %s", addr, gai_strerror(r));
+		return gaifail(err, errlen, "announce", addr, host, port, r);
 	fd = -1;
 	saved = 0;
 	for(ai = res; ai != NULL; ai = ai->ai_next){
