@@ -1,0 +1,463 @@
+/*
+ * Channels: Tversion upstream, replies, flushes settled, and upstream loss.
+ */
+#include "impl.h"
+
+
+/*
+ * The upstream side: replies.
+ */
+
+static void
+chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int *bad)
+{
+	Nmsess *s;
+	uint32_t msize;
+	size_t len;
+	int d;
+
+	nm_trace(c->m, 0, NM_RUP, f, n, P9_2000);
+	if(f[4] != Rversion || n < 13 || (len = p9get16(f + 11)) != n - 13){
+		if(f[4] == Rerror && n >= 9 && (len = p9get16(f + 7)) <= n - 9)
+			nm_fail(err, errlen, "upstream refused Tversion: %.*s", (int)len, (const char *)f + 9);
+		else
+			nm_fail(err, errlen, "upstream answered Tversion with a bad message");
+		*bad = 1;
+		return;
+	}
+	d = p9dialect((const char *)f + 13, len);
+	if(d != c->m->conf.dialect && d != P9_2000){
+		nm_fail(err, errlen, "upstream answered version %.*s to %s", (int)len, (const char *)f + 13,
+			p9dialectname(c->m->conf.dialect));
+		*bad = 1;
+		return;
+	}
+	msize = p9get32(f + 7);
+	if(msize > c->m->conf.msize)
+		msize = c->m->conf.msize;
+	if(msize < P9_MINMSIZE){
+		nm_fail(err, errlen, "upstream msize %u is too small", msize);
+		*bad = 1;
+		return;
+	}
+	c->msize = msize;
+	/* few turns even for a request as large as the msize */
+	c->quantum = msize / 64 > MINQUANTUM ? msize / 64 : MINQUANTUM;
+	c->dialect = d;
+	c->state = NM_CREADY;
+	for(s = c->m->sessions; s != NULL; s = s->mnext)
+		nm_unblock(s);
+}
+
+/* Whether reply f (type rtype) of r is a success, and a complete one for Twalk. */
+static int
+success(Nmreq *r, const uint8_t *f, size_t n)
+{
+	if(f[4] != r->type + 1)
+		return 0;
+	if(r->type == Twalk)
+		return n >= 9 && p9get16(f + 7) == r->nwname;
+	return 1;
+}
+
+/*
+ * A flush of t was itself flushed: whether the server dropped t with
+ * it is unknown, so unless another flush of t is on its way, flush t
+ * again.  Its Rflush settles t: a reply to t that comes first is
+ * passed on as usual, else t gets an error (its client still waits
+ * for it, having flushed only the flush).
+ */
+static void
+resolve(Nmreq *t)
+{
+	uint8_t b[9];
+	Nmreq *f;
+
+	if(t->flushers != NULL || t->state != RSENT || t->msg != NULL || t->sess == NULL)
+		return;
+	f = nm_reqnew(t->sess, t->chan, Tflush, P9_NOTAG);
+	if(f == NULL)
+		return;
+	f->orphan = 1;
+	f->resolve = 1;
+	f->target = t;
+	t->flushers = f;
+	p9put32(b, 9);
+	b[4] = Tflush;
+	p9put16(b + 5, P9_NOTAG);
+	p9put16(b + 7, t->utag);
+	if((f->msg = nm_msgnew(f->m, b, sizeof b)) == NULL){
+		t->flushers = NULL;
+		f->target = NULL;
+		nm_sessunlink(f);
+		nm_reqfree(f);
+		return;
+	}
+	t->chan->m->st.flushes++;
+	nm_chansend(t->chan, f);
+}
+
+static void
+reply(Nmchan *c, uint8_t *f, size_t n)
+{
+	Nmreq *r, *t, *tt;
+	Nmsess *s;
+	Nmfid *fp;
+	uint16_t utag;
+	uint32_t io, max;
+	int ok;
+
+	utag = p9get16(f + P9_TAGOFF);
+	r = utag < NTAGS ? c->tags[utag] : NULL;
+	nm_trace(c->m, r && r->sess ? r->sess->id : 0, NM_RUP, f, n, c->dialect);
+	c->m->st.upreplies++;
+	/* a reply before its request was wholly written is as wrong as an unknown tag */
+	if(r == NULL || r->state != RSENT || r->msg != NULL || r->zombie || (f[4] & 1) == 0){
+		c->m->st.stray++;
+		return;
+	}
+	s = r->sess;
+	if(r->type == Tflush){
+		/* Rflush, or an Rerror taken as one: if the target had no reply, it never happened */
+		t = r->target;
+		if(t != NULL && !t->zombie){
+			tt = t->type == Tflush && t->target && !t->target->zombie ? t->target : NULL;
+			if(r->resolve && t->hashed && !t->orphan && t->sess)
+				nm_rerror(t->sess, t->ctag, EINTR_);
+			t->orphan = 1;
+			nm_undo(t);
+			if(tt)
+				resolve(tt);
+		}
+		if(s && !r->orphan)
+			nm_rflush(s, r->ctag);
+		nm_reqdone(r);
+		return;
+	}
+	ok = success(r, f, n);
+	if((fp = r->newfid) != NULL){
+		r->newfid = NULL;
+		if(fp->state == FPEND){
+			if(ok)
+				fp->state = FLIVE;
+			else{
+				nm_ufidfree(c, fp->ufid);
+				nm_fidunlink(fp);
+			}
+		}
+		nm_fidput(fp);
+	}
+	if((fp = r->delfid) != NULL){
+		r->delfid = NULL;
+		nm_ufidfree(c, fp->ufid);
+		nm_fidput(fp);
+	}
+	if(ok && r->fid){
+		if(r->newpath || r->type == Tcreate || r->type == Tlcreate || r->inplace){
+			free(r->fid->path);
+			r->fid->path = r->newpath;
+			r->newpath = NULL;
+		}
+		if(r->omode >= 0)
+			r->fid->omode = r->omode;
+	}
+	if(s && !r->orphan){
+		switch(f[4]){
+		case Ropen:
+		case Rcreate:
+		case Rlopen:
+		case Rlcreate:
+			/*
+			 * iounit 0 means "msize-24 of the connection", which is the
+			 * upstream's: say the client's own limit instead.
+			 */
+			if(n >= P9_IOUNITOFF + 4){
+				io = p9get32(f + P9_IOUNITOFF);
+				max = s->msize - P9_IOHDRSZ;
+				if(s->m->conf.iounit && max > s->m->conf.iounit)
+					max = s->m->conf.iounit;
+				if(io == 0 || io > max)
+					p9put32(f + P9_IOUNITOFF, max);
+			}
+			break;
+		}
+		if(n > s->msize)
+			nm_rerror(s, r->ctag, EBIGREPLY);
+		else{
+			p9put16(f + P9_TAGOFF, r->ctag);
+			nm_sessput(s, f, n);
+		}
+	}
+	nm_reqdone(r);
+}
+
+long
+nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	size_t off;
+	long n;
+	int bad;
+
+	off = 0;
+	bad = 0;
+	while(off < len){
+		n = p9frame(buf + off, len - off, c->state == NM_CVERSION ? c->m->conf.msize : c->msize);
+		if(n == P9_EINCOMPLETE)
+			break;
+		if(n < 0){
+			nm_fail(err, errlen, "bad frame from upstream: %s", p9strerror((int)n));
+			return -1;
+		}
+		if(c->state == NM_CVERSION)
+			chanversion(c, buf + off, (size_t)n, err, errlen, &bad);
+		else
+			reply(c, buf + off, (size_t)n);
+		if(bad)
+			return -1;
+		off += (size_t)n;
+	}
+	return (long)off;
+}
+
+/*
+ * Engine, channels and sessions.
+ */
+
+Nmux *
+nmnew(const Nmconf *conf)
+{
+	Nmux *m;
+
+	m = calloc(1, sizeof *m);
+	if(m == NULL)
+		return NULL;
+	if(conf)
+		m->conf = *conf;
+	if(m->conf.msize == 0)
+		m->conf.msize = 8 * 1024 * 1024 + P9_IOHDRSZ;
+	if(m->conf.msize < P9_MINMSIZE)
+		m->conf.msize = P9_MINMSIZE;
+	if(m->conf.maxfids <= 0)
+		m->conf.maxfids = 4096;
+	if(m->conf.maxreqs <= 0)
+		m->conf.maxreqs = 64;
+	if(m->conf.maxtags <= 0 || m->conf.maxtags > NTAGS)
+		m->conf.maxtags = NTAGS;
+	if(m->conf.maxbytes == 0)
+		m->conf.maxbytes = DEFMAXBYTES;
+	if(m->conf.upqbytes == 0)
+		m->conf.upqbytes = DEFUPQ;
+	if(m->conf.dialect < P9_2000 || m->conf.dialect > P9_2000L)
+		m->conf.dialect = P9_2000;
+	m->nextid = 1;
+	return m;
+}
+
+const Nmstats *
+nmstats(Nmux *m)
+{
+	return &m->st;
+}
+
+size_t
+nminflight(Nmux *m)
+{
+	return m->inflight;
+}
+
+size_t
+nmbytes(Nmux *m)
+{
+	return m->reqbytes + m->outbytes;
+}
+
+Nmchan *
+nmchannew(Nmux *m, void *aux)
+{
+	Nmchan *c;
+	Nmmsg *g;
+	uint8_t b[64];
+	const char *v;
+	size_t len;
+	c = calloc(1, sizeof *c);
+	if(c == NULL)
+		return NULL;
+	c->m = m;
+	c->aux = aux;
+	c->state = NM_CVERSION;
+	c->dialect = m->conf.dialect;
+	c->msize = m->conf.msize;
+	c->quantum = MINQUANTUM;
+	c->out.chan = c;
+	c->nextfid = 1;
+	v = p9dialectname(m->conf.dialect);
+	len = strlen(v);
+	p9put32(b, (uint32_t)(13 + len));
+	b[4] = Tversion;
+	p9put16(b + 5, P9_NOTAG);
+	p9put32(b + 7, m->conf.msize);
+	p9put16(b + 11, (uint16_t)len);
+	memcpy(b + 13, v, len);
+	g = nm_msgnew(m, b, 13 + len);
+	if(g == NULL){
+		free(c);
+		return NULL;
+	}
+	nm_trace(m, 0, NM_TUP, b, 13 + len, P9_2000);
+	nm_qput(&c->out, g);
+	if(m->cur && m->cur != c)
+		nmchandown(m->cur);
+	m->cur = c;
+	return c;
+}
+
+int
+nmchanstate(Nmchan *c)
+{
+	return c->state;
+}
+
+uint32_t
+nmchanmsize(Nmchan *c)
+{
+	return c->msize;
+}
+
+int
+nmchandialect(Nmchan *c)
+{
+	return c->dialect;
+}
+
+Nmq *
+nmchanq(Nmchan *c)
+{
+	return &c->out;
+}
+
+void
+nm_sessdrop(Nmsess *s)
+{
+	Nmreq *r;
+	Nmfid *f, *next;
+	uint32_t i;
+
+	if(s->chan)
+		nm_ringdel(s->chan, s);
+	while((r = s->rhead) != NULL){
+		s->rhead = r->snext;
+		nm_tagremove(s, r);
+		s->reqbytes -= r->cost;
+		s->m->reqbytes -= r->cost;
+		r->sess = NULL;
+		nm_reqfree(r);
+	}
+	s->rtail = NULL;
+	s->ninflight = 0;
+	s->hqhead = s->hqtail = NULL;
+	s->nheld = s->nadm = s->nflush = 0;
+	for(i = 0; i < s->nfidb; i++){
+		for(f = s->fidtab[i]; f != NULL; f = next){
+			next = f->hnext;
+			f->state = FGONE;
+			nm_fidput(f);
+		}
+		s->fidtab[i] = NULL;
+	}
+	s->nfids = 0;
+}
+
+void
+nmchandown(Nmchan *c)
+{
+	Nmux *m;
+	Nmsess *s, *snext;
+	Nmreq *r, *rn;
+	uint32_t i;
+
+	m = c->m;
+	c->state = NM_CDOWN;
+	if(m->cur == c)
+		m->cur = NULL;
+	/* answer every client waiting, oldest first, so a reply precedes the Rflush of it */
+	for(s = c->sessions; s != NULL; s = s->cnext)
+		for(r = s->rhead; r != NULL; r = r->snext){
+			if(!r->hashed || r->orphan)
+				continue;
+			if(r->type == Tflush)
+				nm_rflush(s, r->ctag);
+			else
+				nm_rerror(s, r->ctag, EUPLOST);
+		}
+	/*
+	 * Free every frame first (those waiting for a tag, then the queue,
+	 * which clears each request's msg), then 9mux's own requests and
+	 * zombies, which belong to no session, then the sessions' requests.
+	 */
+	for(r = c->whead; r != NULL; r = rn){
+		rn = r->wnext;
+		nm_msgfree(m, r->msg);
+		r->msg = NULL;
+		if(r->sess == NULL)
+			nm_reqfree(r);
+	}
+	c->whead = c->wtail = NULL;
+	nm_qfree(&c->out);
+	for(i = 0; i < c->nexttag; i++)
+		if((r = c->tags[i]) != NULL && r->sess == NULL)
+			nm_reqfree(r);
+	for(s = c->sessions; s != NULL; s = snext){
+		snext = s->cnext;
+		nm_sessdrop(s);
+		s->chan = NULL;
+		s->cnext = s->cprev = NULL;
+		if(s->closing){
+			nm_sessfree(s);
+			continue;
+		}
+		if(s->state == SDRAIN){
+			s->state = SDEAD;
+			nm_versionanswer(s);
+		}else
+			s->state = SDEAD;
+	}
+	c->sessions = NULL;
+	for(s = m->sessions; s != NULL; s = s->mnext)
+		nm_unblock(s);
+	free(c->freefids);
+	free(c);
+}
+
+void
+nmfree(Nmux *m)
+{
+	Nmsess *s;
+	Nmmsg *g;
+	Nmreq *r;
+	Nmfid *f;
+
+	if(m == NULL)
+		return;
+	if(m->cur)
+		nmchandown(m->cur);
+	while((s = m->sessions) != NULL){
+		s->closing = 1;
+		nm_sessfree(s);
+	}
+	while((g = m->sparemsg) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(g, sizeof *g + SMALLMSG);
+		m->sparemsg = g->next;
+		free(g);
+	}
+	while((r = m->sparereq) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(r, sizeof *r);
+		m->sparereq = r->hnext;
+		free(r);
+	}
+	while((f = m->sparefid) != NULL){
+		ASAN_UNPOISON_MEMORY_REGION(f, sizeof *f);
+		m->sparefid = f->hnext;
+		free(f);
+	}
+	free(m);
+}

@@ -1,0 +1,356 @@
+/*
+ * impl.h - the 9mux session engine's own declarations, shared by its
+ * files and by nobody else (include/ninemux.h is the interface):
+ *
+ *	queue.c		output queues, spare frames, replies 9mux makes itself
+ *	tags.c		upstream tags, the wire, sessions' tag tables
+ *	fid.c		fids and their walk paths
+ *	admit.c		requests, memory budgets, admission by deficit round robin
+ *	request.c	a client's requests: translation, flush, version, attach
+ *	sess.c		sessions: version answers, reset and hang-up drains
+ *	chan.c		channels: replies, flushes settled, upstream loss
+ *
+ * Ordinary messages are forwarded by rewriting their tag and fid fields
+ * in place (p9fidmap says where the fids are); only what the engine must
+ * know is decoded.  Every request accepted from a client is an Nmreq
+ * that lives until its final reply: in the session's tag table, in the
+ * channel's tag array once it has an upstream tag.  Functions shared
+ * between the files are named nm_*.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <sanitizer/asan_interface.h>
+
+#include "9p.h"
+#include "ninemux.h"
+
+enum {
+	NTAGS		= 0xFFFF,	/* upstream tags 0..0xFFFE; 0xFFFF is NOTAG */
+	MAXPATH		= 16384,	/* a longer walk path is forgotten (reconnect cannot redo it) */
+	MAXPIN		= 256,
+	PREVERSION	= 8192,		/* largest frame before Tversion is answered */
+	REPLYEST	= 256,		/* the reply counted for a request whose reply size is unknown */
+	MINBUDGET	= 1024 * 1024,	/* least default budget of a session */
+	DEFMAXBYTES	= 256 * 1024 * 1024,
+	DEFUPQ		= 64 * 1024,	/* upstream queue past which requests wait their turn */
+	SMALLMSG	= 512,		/* frames this size or smaller are recycled, not freed */
+	MAXSPARE	= 1024,		/* recycled frames and requests kept at most */
+	MINQUANTUM	= 8192,		/* bytes a session may send per turn, at least */
+};
+
+/* Session states. */
+enum {
+	SNEW = 1,	/* no version yet, or "unknown" answered */
+	SREADY,
+	SDRAIN,		/* hang-up or Tversion: waiting for its requests to end */
+	SDEAD,		/* its channel was lost: errors until a new Tversion */
+};
+
+/* Request states. */
+enum {
+	RHELD = 1,	/* accepted, waiting in its session's queue for admission */
+	RWAIT,		/* 9mux's own or a flush, waiting for an upstream tag */
+	RQUEUED,	/* tagged and in the channel's queue, not written yet */
+	RSENT,		/* written (at least partly): only a reply or Rflush ends it */
+};
+
+/* Fid states. */
+enum {
+	FPEND = 1,	/* its creating request is in flight */
+	FLIVE,
+	FGONE,		/* out of the session's table */
+};
+
+/* Errors 9mux answers itself, with the Linux errno for .u and .L. */
+enum {
+	EUNKFID, EFIDINUSE, EBADFID, ETAGINUSE, ETYPE, EBADMSG, ENOVERS,
+	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN, EINTR_, EBUDGET,
+};
+
+typedef struct Nmerr Nmerr;
+struct Nmerr {
+	const char	*s;
+	uint32_t	errnum;
+};
+
+/* The text of each error 9mux answers itself, and its Linux errno for .u and .L. */
+extern const Nmerr nm_errtab[];
+
+/* An attach, shared by every fid walked from it: what reconnect redoes first. */
+typedef struct Nmroot Nmroot;
+struct Nmroot {
+	int		ref;
+	char		*uname;
+	char		*aname;
+};
+
+struct Nmfid {
+	Nmux		*m;
+	Nmfid		*hnext;		/* session's fid table */
+	Nmsess		*sess;
+	Nmchan		*chan;
+	uint32_t	cfid;
+	uint32_t	ufid;
+	int		state;
+	int		ref;
+	int		omode;		/* -1 until opened: for reconnect */
+	Nmroot		*root;		/* the attach it descends from */
+	char		*path;		/* walked from the attach, "/"-separated; NULL if unknown */
+};
+
+struct Nmreq {
+	Nmux		*m;
+	Nmsess		*sess;		/* NULL: 9mux's own (clunks), or a zombie */
+	Nmchan		*chan;
+	uint8_t		type;
+	uint16_t	ctag;
+	uint16_t	utag;
+	int		state;
+	int		hashed;		/* in the session's tag table: a client waits for it */
+	int		orphan;		/* the client will get no reply */
+	int		zombie;		/* finished, tag kept while flushes of it are in flight */
+	int		admitted;	/* counted in its session's nadm */
+	int		cflush;		/* a client's Tflush, counted in nflush */
+	int		resolve;	/* 9mux's Tflush settling a request whose flush was flushed */
+	size_t		cost;		/* bytes counted against its session's budget */
+	Nmreq		*hnextq;	/* session's held queue */
+	Nmmsg		*msg;		/* the frame while not written */
+	Nmfid		*newfid;	/* created on success */
+	Nmfid		*fid;		/* the fid it acts on, for bookkeeping */
+	Nmfid		*delfid;	/* destroyed whatever the reply */
+	uint16_t	nwname;
+	int		inplace;	/* Twalk with newfid == fid */
+	char		*newpath;	/* fid's path on success (walk in place, create) */
+	int		omode;
+	Nmreq		*target;	/* Tflush: what it flushes */
+	Nmreq		*flushers;	/* Tflushes of this request in flight */
+	Nmreq		*nextflusher;
+	Nmreq		*hnext;		/* session's tag table */
+	Nmreq		*snext;		/* session's list, oldest first */
+	Nmreq		*sprev;
+	Nmreq		*wnext;		/* channel's list waiting for a tag */
+};
+
+struct Nmchan {
+	Nmux		*m;
+	void		*aux;
+	int		state;
+	int		dialect;
+	uint32_t	msize;
+	Nmq		out;
+	Nmsess		*sessions;	/* bound to this channel */
+	Nmreq		*whead;		/* waiting for a tag */
+	Nmreq		*wtail;
+	Nmsess		*turns;		/* sessions with requests to admit, taking turns */
+	int		pumping;
+	uint32_t	quantum;
+	uint32_t	nexttag;	/* tags from here up were never used */
+	uint32_t	rhead;		/* freed tags, oldest first, so a tag rests before reuse */
+	uint32_t	rcount;
+	uint32_t	*freefids;
+	size_t		nfreefids;
+	size_t		capfreefids;
+	uint32_t	nextfid;
+	Nmreq		*tags[NTAGS];
+	uint16_t	ring[NTAGS];
+};
+
+struct Nmsess {
+	Nmux		*m;
+	Nmchan		*chan;
+	Nmsess		*cnext;		/* channel's list */
+	Nmsess		*cprev;
+	Nmsess		*mnext;		/* engine's list */
+	Nmsess		*mprev;
+	void		*aux;
+	unsigned	id;
+	int		state;
+	int		closing;
+	int		blocked;
+	int		indrain;	/* drainstart is walking the list: draincheck waits */
+	int		dialect;
+	uint32_t	msize;
+	Nmq		out;
+	Nmreq		**tagtab;
+	uint32_t	ntagb;
+	int		ninflight;	/* requests in its list */
+	Nmreq		*hqhead;	/* accepted but not admitted upstream, oldest first */
+	Nmreq		*hqtail;
+	int		nheld;
+	Nmsess		*rnext;		/* its channel's ring */
+	Nmsess		*rprev;
+	int		inring;
+	int		turn;		/* this turn's quantum is in deficit */
+	size_t		deficit;	/* bytes it may still send before its turn ends */
+	int		nadm;		/* admitted requests (not flushes) */
+	int		nflush;		/* client Tflushes in flight */
+	size_t		reqbytes;	/* cost of its accepted requests */
+	Nmfid		**fidtab;
+	uint32_t	nfidb;
+	int		nfids;
+	Nmreq		*rhead;
+	Nmreq		*rtail;
+	/* the Tversion a reset answers once drained */
+	uint16_t	vtag;
+	uint32_t	vmsize;
+	char		vers[64];
+	size_t		nvers;
+	int		pinned;
+	char		pin[MAXPIN];
+	uint32_t	pinuid;
+	/* waiting for room in the total budget (Nmconf.maxbytes) */
+	int		memwaiting;
+	int		memgo;		/* woken: its next request goes ahead of those waiting */
+	size_t		memcost;
+	Nmsess		*mwnext;
+};
+
+struct Nmux {
+	Nmconf		conf;
+	Nmchan		*cur;
+	Nmsess		*sessions;
+	unsigned	nextid;
+	size_t		inflight;
+	size_t		reqbytes;	/* over all sessions: cost of accepted requests */
+	size_t		outbytes;	/* and replies not yet written */
+	Nmsess		*mwhead;	/* sessions waiting for room in the budget, oldest first */
+	Nmsess		*mwtail;
+	Nmstats		st;
+	/* spares, so that small requests and replies allocate nothing once warm */
+	Nmmsg		*sparemsg;
+	int		nsparemsg;
+	Nmreq		*sparereq;
+	int		nsparereq;
+	Nmfid		*sparefid;
+	int		nsparefid;
+	char		pathbuf[MAXPATH + 1];
+};
+
+/* queue.c */
+void nm_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A frame holding a copy of data: a small one from the spares if there is one. */
+Nmmsg *nm_msgnew(Nmux *m, const uint8_t *data, size_t len);
+/* Small frames (allocated SMALLMSG long) go back to the spares. */
+void nm_msgfree(Nmux *m, Nmmsg *g);
+int nm_qput(Nmq *q, Nmmsg *g);
+void nm_qunlink(Nmq *q, Nmmsg *g);
+void nm_qfree(Nmq *q);
+void nm_trace(Nmux *m, unsigned id, int where, const uint8_t *f, size_t n, int dialect);
+void nm_sessput(Nmsess *s, const uint8_t *f, size_t n);
+/* An error of 9mux's own, in the session's dialect: msg, or errnum alone in 9P2000.L. */
+void nm_rerrorstr(Nmsess *s, uint16_t tag, const char *msg, uint32_t errnum);
+void nm_rerror(Nmsess *s, uint16_t tag, int e);
+void nm_rflush(Nmsess *s, uint16_t tag);
+void nm_rversion(Nmsess *s, uint16_t tag, uint32_t msize, const char *v);
+void nm_unblock(Nmsess *s);
+
+/* tags.c */
+/* The tag's final reply is in (or it never left): free it, and let a waiting request have it. */
+void nm_tagfree(Nmchan *c, uint16_t t);
+int nm_ufidalloc(Nmchan *c, uint32_t *fid);
+void nm_ufidfree(Nmchan *c, uint32_t fid);
+/* Put r on the wire: with a tag into the queue, else at the end of the wait list. */
+void nm_chansend(Nmchan *c, Nmreq *r);
+/* Take r out of its session's held queue. */
+void nm_unhold(Nmsess *s, Nmreq *r);
+/* Whether none of r has reached the wire yet. */
+int nm_canunsend(Nmreq *r);
+/*
+ * A Tclunk or Tremove not yet sent is flushed, or its client left: the
+ * client has given the fid up either way, so it is still clunked, in
+ * its place (requests before it may use the fid), as a Tclunk (a
+ * flushed Tremove must not remove) whose reply nobody waits for.
+ */
+void nm_keepclunk(Nmreq *r);
+/* Take r back if none of it was written: 1 if it was. */
+int nm_unsend(Nmreq *r);
+Nmreq *nm_tagfind(Nmsess *s, uint16_t tag);
+void nm_taginsert(Nmsess *s, Nmreq *r);
+void nm_tagremove(Nmsess *s, Nmreq *r);
+
+/* fid.c */
+void nm_fidput(Nmfid *f);
+Nmfid *nm_fidfind(Nmsess *s, uint32_t cfid);
+/* A pending fid in s's table with a fresh upstream fid; NULL when out of fids or memory. */
+Nmfid *nm_fidnew(Nmsess *s, uint32_t cfid);
+/* Take f out of its session's table (the client's number is free again); drops the table's reference. */
+void nm_fidunlink(Nmfid *f);
+char *nm_xstrndup(const char *s, size_t n);
+/*
+ * The path a walk of names (nwname counted strings at p, end e) from
+ * base arrives at: "" is the attach root, ".." pops an element.
+ * NULL if it is unknown, too long or out of memory.  Built in the
+ * engine's scratch buffer, then copied once at its length.
+ */
+char *nm_pathwalk(Nmux *m, const char *base, const uint8_t *p, const uint8_t *e, int nwname);
+
+/* admit.c */
+/* The largest count a read of s may ask: its msize's, or the iounit 9mux lets through. */
+uint32_t nm_readmax(Nmsess *s);
+/* What the request frame f may hold in 9mux: itself and its largest reply. */
+size_t nm_reqcost(Nmsess *s, const uint8_t *f, size_t n);
+/* Whether a request of this type holds memory: all but those that free it, and Tversion. */
+int nm_holdsmem(uint8_t type);
+int nm_overtotal(Nmux *m, size_t cost);
+/* s waits for room in the total budget: in line, woken by memwake. */
+void nm_memblock(Nmsess *s, size_t cost);
+void nm_memunlink(Nmsess *s);
+/*
+ * Memory was freed: wake the sessions waiting for it, first come first,
+ * as many as fit together (one that then does not fit waits again).
+ */
+void nm_memwake(Nmux *m);
+size_t nm_sessbudget(Nmsess *s);
+/*
+ * Whether s may take in a request costing cost: when it fits the
+ * budget, or when nothing of s is held at all (a request bigger than
+ * the budget must still go through, alone).
+ */
+int nm_sessroom(Nmsess *s, size_t cost);
+Nmreq *nm_reqnew(Nmsess *s, Nmchan *c, uint8_t type, uint16_t ctag);
+/* Free r's own memory and references; it is in no list any more. */
+void nm_reqfree(Nmreq *r);
+void nm_sessunlink(Nmreq *r);
+/* r leaves its session's held queue for the wire. */
+void nm_admitreq(Nmsess *s, Nmreq *r);
+void nm_ringdel(Nmchan *c, Nmsess *s);
+/* Send what the sessions in the ring hold, in their turns, while the upstream takes it. */
+void nm_chanpump(Nmchan *c);
+void nm_enqueue(Nmsess *s, Nmreq *r);
+/* An internal Tclunk of f's upstream fid: it is freed when the reply comes. */
+void nm_clunkfid(Nmchan *c, Nmfid *f);
+/*
+ * r has ended: out of its session, its upstream tag freed and r freed,
+ * unless Tflushes naming its tag are still in flight: then the tag is
+ * kept (a new request under it could be flushed by mistake) and r
+ * lingers as a zombie until the last of them ends.
+ */
+void nm_reqdone(Nmreq *r);
+/*
+ * r ends without its reply: as far as anyone knows it never happened.
+ * A fid it would have created was never made upstream; a fid it would
+ * have destroyed may still be alive there, so it is clunked.
+ */
+void nm_undo(Nmreq *r);
+
+/* request.c */
+void nm_version(Nmsess *s, uint8_t *f, size_t n);
+
+/* sess.c */
+/* Answer the Tversion saved in s, binding it to the current channel. */
+void nm_versionanswer(Nmsess *s);
+/*
+ * Start ending everything s has in flight: what is still inside 9mux
+ * is dropped, what went upstream is flushed.  Clunks are not flushed
+ * (the fid must go anyway), nor are flushes.  draincheck finishes.
+ */
+void nm_drainstart(Nmsess *s);
+/* Once a draining session has nothing in flight: clunk its fids, then close it or answer its Tversion. */
+void nm_draincheck(Nmsess *s);
+void nm_sessfree(Nmsess *s);
+
+/* chan.c */
+/* Free every request of s without touching the wire, and its fids. */
+void nm_sessdrop(Nmsess *s);

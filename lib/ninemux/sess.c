@@ -1,0 +1,310 @@
+/*
+ * Sessions: version answers, resets and hang-ups drained.
+ */
+#include "impl.h"
+
+
+/*
+ * The client side: requests.
+ */
+
+/* Which dialect a client asking for v gets from an upstream speaking ud, or -1. */
+static int
+dialectfor(const char *v, size_t n, int ud)
+{
+	size_t i, k;
+	unsigned long num;
+
+	if(p9dialect(v, n) == ud)
+		return ud;
+	if(ud != P9_2000)
+		return -1;
+	/*
+	 * nm_version(5): the part before the first '.' names the protocol,
+	 * and a server may answer 9Pnnnn with nnnn at most the client's.
+	 * So "9P2000.u" and "9P2000.L" may be answered "9P2000"; Linux
+	 * v9fs then speaks plain 9P2000.
+	 */
+	for(k = 0; k < n && v[k] != '.'; k++)
+		;
+	if(k < 3 || v[0] != '9' || v[1] != 'P')
+		return -1;
+	num = 0;
+	for(i = 2; i < k; i++){
+		if(v[i] < '0' || v[i] > '9' || num > 100000)
+			return -1;
+		num = num * 10 + (unsigned long)(v[i] - '0');
+	}
+	return num >= 2000 ? P9_2000 : -1;
+}
+
+static void
+sessbind(Nmsess *s, Nmchan *c)
+{
+	if(s->chan == c)
+		return;
+	if(s->chan){
+		nm_ringdel(s->chan, s);
+		if(s->cprev)
+			s->cprev->cnext = s->cnext;
+		else
+			s->chan->sessions = s->cnext;
+		if(s->cnext)
+			s->cnext->cprev = s->cprev;
+	}
+	s->cnext = s->cprev = NULL;
+	s->chan = c;
+	if(c){
+		s->cnext = c->sessions;
+		if(c->sessions)
+			c->sessions->cprev = s;
+		c->sessions = s;
+	}
+}
+
+void
+nm_versionanswer(Nmsess *s)
+{
+	Nmchan *c;
+	uint32_t msize;
+	int d;
+
+	c = s->m->cur;
+	s->state = SNEW;
+	if(c == NULL || c->state != NM_CREADY){
+		sessbind(s, NULL);
+		nm_rerror(s, s->vtag, EUPNONE);
+		return;
+	}
+	sessbind(s, c);
+	msize = s->vmsize < c->msize ? s->vmsize : c->msize;
+	if(msize < P9_MINMSIZE){
+		nm_rerror(s, s->vtag, EBADMSG);
+		return;
+	}
+	s->msize = msize;
+	d = dialectfor(s->vers, s->nvers, c->dialect);
+	if(d < 0){
+		nm_rversion(s, s->vtag, msize, "unknown");
+		return;
+	}
+	s->dialect = d;
+	s->state = SREADY;
+	nm_rversion(s, s->vtag, msize, p9dialectname(d));
+}
+
+void
+nm_drainstart(Nmsess *s)
+{
+	Nmreq *r, *next, *last, *f;
+	uint8_t b[9];
+
+	s->state = SDRAIN;
+	s->indrain = 1;
+	if(s->chan)
+		nm_ringdel(s->chan, s);
+	last = s->rtail;
+	for(r = s->rhead; r != NULL; r = next){
+		next = r == last ? NULL : r->snext;
+		/* nobody waits for it now: out of the tag table and the in-flight count */
+		r->orphan = 1;
+		nm_tagremove(s, r);
+		if(r->zombie)
+			continue;
+		if(nm_canunsend(r) && r->delfid){
+			/* a clunk must still happen, after what was sent before it */
+			nm_keepclunk(r);
+			if(r->state == RHELD){
+				nm_admitreq(s, r);
+			}
+			continue;
+		}
+		if(nm_unsend(r)){
+			nm_undo(r);
+			continue;
+		}
+		if(r->type == Tflush || r->delfid != NULL || s->chan == NULL)
+			continue;
+		f = nm_reqnew(s, s->chan, Tflush, P9_NOTAG);
+		if(f == NULL)
+			continue;	/* its reply will still end it */
+		f->orphan = 1;
+		f->target = r;
+		f->nextflusher = r->flushers;
+		r->flushers = f;
+		p9put32(b, 9);
+		b[4] = Tflush;
+		p9put16(b + 5, P9_NOTAG);
+		p9put16(b + 7, r->utag);
+		f->msg = nm_msgnew(s->m, b, sizeof b);
+		if(f->msg == NULL){
+			r->flushers = f->nextflusher;
+			f->target = NULL;
+			nm_sessunlink(f);
+			nm_reqfree(f);
+			continue;
+		}
+		s->m->st.flushes++;
+		nm_chansend(s->chan, f);
+	}
+	s->indrain = 0;
+	nm_draincheck(s);
+}
+
+
+void
+nm_draincheck(Nmsess *s)
+{
+	Nmfid *f, *next;
+	uint32_t i;
+
+	if(s->state != SDRAIN || s->indrain || s->rhead != NULL)
+		return;
+	for(i = 0; i < s->nfidb; i++)
+		for(f = s->fidtab[i]; f != NULL; f = next){
+			next = f->hnext;
+			f->ref++;
+			nm_fidunlink(f);
+			nm_clunkfid(f->chan, f);
+		}
+	if(s->closing){
+		nm_sessfree(s);
+		return;
+	}
+	nm_versionanswer(s);
+	nm_unblock(s);
+}
+
+Nmsess *
+nmsessnew(Nmux *m, void *aux)
+{
+	Nmsess *s;
+
+	s = calloc(1, sizeof *s);
+	if(s == NULL)
+		return NULL;
+	s->ntagb = 16;
+	while(s->ntagb < 4096 && s->ntagb < (uint32_t)m->conf.maxreqs)
+		s->ntagb *= 2;
+	s->nfidb = 64;
+	s->tagtab = calloc(s->ntagb, sizeof *s->tagtab);
+	s->fidtab = calloc(s->nfidb, sizeof *s->fidtab);
+	if(s->tagtab == NULL || s->fidtab == NULL){
+		free(s->tagtab);
+		free(s->fidtab);
+		free(s);
+		return NULL;
+	}
+	s->m = m;
+	s->aux = aux;
+	s->out.sess = s;
+	s->id = m->nextid++;
+	if(m->nextid == 0)
+		m->nextid = 1;
+	s->state = SNEW;
+	s->dialect = P9_2000;
+	s->mnext = m->sessions;
+	if(m->sessions)
+		m->sessions->mprev = s;
+	m->sessions = s;
+	m->st.sessions++;
+	return s;
+}
+
+unsigned
+nmsessid(Nmsess *s)
+{
+	return s->id;
+}
+
+int
+nmsesspin(Nmsess *s, const char *uname, uint32_t uid)
+{
+	size_t n;
+
+	n = strlen(uname);
+	if(n >= sizeof s->pin)
+		return -1;
+	memcpy(s->pin, uname, n + 1);
+	s->pinuid = uid;
+	s->pinned = 1;
+	return 0;
+}
+
+uint32_t
+nmsessmsize(Nmsess *s)
+{
+	uint32_t up;
+
+	if(s->state != SNEW && s->msize != 0)
+		return s->msize;
+	/*
+	 * Before its version a client can only send Tversion, which is
+	 * small: a bigger frame only makes the daemon buffer megabytes.
+	 */
+	up = s->m->cur ? s->m->cur->msize : s->m->conf.msize;
+	return up < PREVERSION ? up : PREVERSION;
+}
+
+int
+nmsessmemwait(Nmsess *s)
+{
+	return s->memwaiting;
+}
+
+int
+nmsessinflight(Nmsess *s)
+{
+	return s->ninflight;
+}
+
+size_t
+nmsessbytes(Nmsess *s)
+{
+	return s->reqbytes + s->out.bytes;
+}
+
+Nmq *
+nmsessq(Nmsess *s)
+{
+	return &s->out;
+}
+
+void
+nm_sessfree(Nmsess *s)
+{
+	Nmux *m;
+
+	m = s->m;
+	nm_memunlink(s);
+	nm_sessdrop(s);
+	sessbind(s, NULL);
+	if(s->mprev)
+		s->mprev->mnext = s->mnext;
+	else
+		m->sessions = s->mnext;
+	if(s->mnext)
+		s->mnext->mprev = s->mprev;
+	nm_qfree(&s->out);
+	free(s->tagtab);
+	free(s->fidtab);
+	free(s);
+}
+
+void
+nmsessclose(Nmsess *s)
+{
+	s->closing = 1;
+	s->aux = NULL;
+	nm_memunlink(s);
+	nm_qfree(&s->out);
+	if(s->m->mwhead)
+		nm_memwake(s->m);
+	if(s->state == SDRAIN)
+		return;		/* the reset under way ends in sessfree now */
+	if(s->state != SREADY || s->chan == NULL){
+		nm_sessfree(s);
+		return;
+	}
+	nm_drainstart(s);
+}

@@ -1,0 +1,212 @@
+/*
+ * Upstream tags and fids, putting requests on the wire and taking them back, and sessions' tag tables.
+ */
+#include "impl.h"
+
+
+/*
+ * Upstream tags and fids.
+ */
+
+static int
+tagalloc(Nmchan *c)
+{
+	uint16_t t;
+
+	if(c->nexttag < (uint32_t)c->m->conf.maxtags)
+		return (int)c->nexttag++;
+	if(c->rcount == 0)
+		return -1;
+	t = c->ring[c->rhead];
+	c->rhead = (c->rhead + 1) % NTAGS;
+	c->rcount--;
+	return t;
+}
+
+void
+nm_tagfree(Nmchan *c, uint16_t t)
+{
+	Nmreq *r;
+
+	c->tags[t] = NULL;
+	c->ring[(c->rhead + c->rcount) % NTAGS] = t;
+	c->rcount++;
+	if((r = c->whead) != NULL){
+		c->whead = r->wnext;
+		if(c->whead == NULL)
+			c->wtail = NULL;
+		r->wnext = NULL;
+		nm_chansend(c, r);
+	}else
+		nm_chanpump(c);
+}
+
+int
+nm_ufidalloc(Nmchan *c, uint32_t *fid)
+{
+	if(c->nfreefids > 0){
+		*fid = c->freefids[--c->nfreefids];
+		return 0;
+	}
+	if(c->nextfid == P9_NOFID)
+		return -1;
+	*fid = c->nextfid++;
+	return 0;
+}
+
+void
+nm_ufidfree(Nmchan *c, uint32_t fid)
+{
+	uint32_t *p;
+	size_t n;
+
+	if(c == NULL || c->state == NM_CDOWN)
+		return;
+	if(c->nfreefids == c->capfreefids){
+		n = c->capfreefids ? 2 * c->capfreefids : 256;
+		p = realloc(c->freefids, n * sizeof *p);
+		if(p == NULL)
+			return;		/* the number is lost, not reused: harmless */
+		c->freefids = p;
+		c->capfreefids = n;
+	}
+	c->freefids[c->nfreefids++] = fid;
+}
+
+void
+nm_chansend(Nmchan *c, Nmreq *r)
+{
+	int t;
+
+	if((t = tagalloc(c)) < 0){
+		r->state = RWAIT;
+		r->wnext = NULL;
+		if(c->wtail)
+			c->wtail->wnext = r;
+		else
+			c->whead = r;
+		c->wtail = r;
+		return;
+	}
+	r->utag = (uint16_t)t;
+	c->tags[t] = r;
+	r->state = RQUEUED;
+	p9put16(r->msg->data + P9_TAGOFF, r->utag);
+	r->msg->req = r;
+	if(nm_qput(&c->out, r->msg) && c->aux && c->m->conf.wake)
+		c->m->conf.wake(c->aux, NM_WOUT);
+}
+
+void
+nm_unhold(Nmsess *s, Nmreq *r)
+{
+	Nmreq *prev, *q;
+
+	prev = NULL;
+	for(q = s->hqhead; q != NULL && q != r; q = q->hnextq)
+		prev = q;
+	if(q == r){
+		if(prev)
+			prev->hnextq = r->hnextq;
+		else
+			s->hqhead = r->hnextq;
+		if(s->hqtail == r)
+			s->hqtail = prev;
+		s->nheld--;
+	}
+	r->hnextq = NULL;
+}
+
+int
+nm_canunsend(Nmreq *r)
+{
+	return r->state == RHELD || r->state == RWAIT ||
+		(r->state == RQUEUED && r->msg != NULL && r->msg->off == 0);
+}
+
+void
+nm_keepclunk(Nmreq *r)
+{
+	r->orphan = 1;
+	if(r->sess)
+		nm_tagremove(r->sess, r);
+	if(r->type == Tremove){
+		r->type = Tclunk;
+		if(r->msg)
+			r->msg->data[4] = Tclunk;
+	}
+}
+
+int
+nm_unsend(Nmreq *r)
+{
+	Nmchan *c;
+	Nmreq **pp;
+
+	c = r->chan;
+	if(r->state == RHELD)
+		nm_unhold(r->sess, r);
+	else if(r->state == RWAIT){
+		for(pp = &c->whead; *pp != NULL; pp = &(*pp)->wnext)
+			if(*pp == r){
+				*pp = r->wnext;
+				break;
+			}
+		c->wtail = NULL;
+		for(pp = &c->whead; *pp != NULL; pp = &(*pp)->wnext)
+			c->wtail = *pp;
+		r->wnext = NULL;
+	}else if(r->state == RQUEUED && r->msg && r->msg->off == 0){
+		nm_qunlink(&c->out, r->msg);
+		r->msg->req = NULL;
+		/* never on the wire: the tag is free at once, for whoever waits for one */
+		r->state = 0;
+		nm_tagfree(c, r->utag);
+	}else
+		return 0;
+	nm_msgfree(r->m, r->msg);
+	r->msg = NULL;
+	r->state = 0;
+	return 1;
+}
+
+/*
+ * Sessions' tag tables.
+ */
+
+Nmreq *
+nm_tagfind(Nmsess *s, uint16_t tag)
+{
+	Nmreq *r;
+
+	for(r = s->tagtab[tag & (s->ntagb - 1)]; r != NULL; r = r->hnext)
+		if(r->ctag == tag)
+			return r;
+	return NULL;
+}
+
+void
+nm_taginsert(Nmsess *s, Nmreq *r)
+{
+	r->hnext = s->tagtab[r->ctag & (s->ntagb - 1)];
+	s->tagtab[r->ctag & (s->ntagb - 1)] = r;
+	r->hashed = 1;
+	s->m->inflight++;
+}
+
+void
+nm_tagremove(Nmsess *s, Nmreq *r)
+{
+	Nmreq **pp;
+
+	if(!r->hashed)
+		return;
+	for(pp = &s->tagtab[r->ctag & (s->ntagb - 1)]; *pp != NULL; pp = &(*pp)->hnext)
+		if(*pp == r){
+			*pp = r->hnext;
+			break;
+		}
+	r->hashed = 0;
+	r->hnext = NULL;
+	s->m->inflight--;
+}
