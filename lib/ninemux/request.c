@@ -19,7 +19,7 @@ nm_version(Nmsess *s, uint8_t *f, size_t n)
 	s->vers[len] = '\0';
 	s->nvers = len;
 	if(s->state == SREADY){
-		/* nm_version(5): a Tversion aborts all I/O and clunks every fid of the session */
+		/* version(5): a Tversion aborts all I/O and clunks every fid of the session */
 		nm_drainstart(s);
 		return;
 	}

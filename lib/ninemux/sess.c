@@ -20,7 +20,7 @@ dialectfor(const char *v, size_t n, int ud)
 	if(ud != P9_2000)
 		return -1;
 	/*
-	 * nm_version(5): the part before the first '.' names the protocol,
+	 * version(5): the part before the first '.' names the protocol,
 	 * and a server may answer 9Pnnnn with nnnn at most the client's.
 	 * So "9P2000.u" and "9P2000.L" may be answered "9P2000"; Linux
 	 * v9fs then speaks plain 9P2000.
