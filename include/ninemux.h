@@ -6,12 +6,13 @@
  * and fids and appends whole frames to output queues (one per session,
  * one per upstream channel) that the daemon drains with writev.
  *
- * An upstream channel (Nmchan) is a connection requests are sent on:
- * it owns the upstream tag and fid spaces, the dialect and the msize.
- * A session (Nmsess) is one client: its own tag and fid spaces, each
- * of its fids bound to a channel.  The two are separate so that later
- * sources of sessions (peer links) and several channels can be paired
- * freely.
+ * An upstream (Nmup) is what sessions are served by: a server, or a
+ * peer over a link, reached through a channel that may come and go.
+ * A channel (Nmchan) is one connection requests are sent on: it owns
+ * the upstream tag and fid spaces, the dialect and the msize.  A
+ * session (Nmsess) is one client, or a peer's requests over a link:
+ * its own tag and fid spaces, each of its fids bound to a channel.
+ * Any session can be served by any upstream.
  *
  * Nothing here blocks or prints; all memory is the engine's own.
  */
@@ -24,6 +25,7 @@
 #include <sys/uio.h>
 
 typedef struct Nmux Nmux;
+typedef struct Nmup Nmup;
 typedef struct Nmconf Nmconf;
 typedef struct Nmchan Nmchan;
 typedef struct Nmsess Nmsess;
@@ -45,6 +47,18 @@ enum {
 	NM_TUP,		/* 9mux -> upstream, translated */
 	NM_RUP,		/* upstream -> 9mux, as the server sent it */
 	NM_RCOUT,	/* 9mux -> client, translated */
+};
+
+/* Flags of nmupnew. */
+enum {
+	NM_UPANY = 1,	/* take whichever dialect the server answers */
+};
+
+/* Events told through Nmconf.note, each worth a log line. */
+enum {
+	NM_NPONG = 1,	/* a channel's ping was answered (aux: the channel's) */
+	NM_NRESET,	/* a session was reset; msg says why (aux: the session's) */
+	NM_NDIALECT,	/* a session did not get the dialect it asked; msg says why (aux: the session's) */
 };
 
 /* Channel states. */
@@ -90,6 +104,8 @@ struct Nmconf {
 	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */
 	void		(*trace)(void *arg, unsigned sessid, int where, const uint8_t *frame, size_t len, int dialect);
 	void		*tracearg;
+	/* When set, told of events (NM_N*): aux is the session's or channel's, msg a sentence or NULL. */
+	void		(*note)(void *aux, int what, const char *msg);
 };
 
 /* Counters, for logs now and the control tree later. */
@@ -141,10 +157,45 @@ size_t nminflight(Nmux *m);
 size_t nmbytes(Nmux *m);
 
 /*
- * A new upstream channel, now the current one: its Tversion is queued
- * at once.  aux is passed to the wake callback.  NULL if out of memory.
+ * A new upstream, whose channels ask msize and dialect in their
+ * Tversion (with NM_UPANY in flags, taking any dialect answered).
+ * Until it has a ready channel, sessions it serves are answered
+ * Tversion from these, and their attaches get an error (nmupwhy).
+ * NULL if out of memory.  nmnew makes one from its configuration.
  */
+Nmup *nmupnew(Nmux *m, uint32_t msize, int dialect, int flags);
+
+/* The upstream nmnew made, which nmchannew and nmsessnew use. */
+Nmup *nmdefup(Nmux *m);
+
+/* Free u and take down its channel; the sessions it served are served by nothing. */
+void nmupfree(Nmup *u);
+
+/* What an attach is told while u has no ready channel (at most 127 bytes are kept). */
+void nmupwhy(Nmup *u, const char *why);
+
+/* u's channel, or NULL. */
+Nmchan *nmupchan(Nmup *u);
+
+/*
+ * A new channel of u, which takes the place of u's old one (taken
+ * down): its Tversion is queued at once.  aux is passed to the wake
+ * and note callbacks.  NULL if out of memory.
+ */
+Nmchan *nmchannewup(Nmup *u, void *aux);
+
+/* nmchannewup of the default upstream. */
 Nmchan *nmchannew(Nmux *m, void *aux);
+
+/*
+ * Send a ping on c: a Tflush whose tag and oldtag are both unused,
+ * which any correct server answers at once; the answer is told as
+ * NM_NPONG.  0, or -1 if c is not ready or a ping is in flight.
+ */
+int nmchanping(Nmchan *c);
+
+/* The upstream c belongs to. */
+Nmup *nmchanup(Nmchan *c);
 
 /*
  * Feed len bytes read from the channel's connection: the bytes consumed
@@ -172,8 +223,22 @@ void nmchandown(Nmchan *c);
 /* The channel's output queue: frames to write upstream. */
 Nmq *nmchanq(Nmchan *c);
 
-/* A new client session; aux is passed to the wake callback.  NULL if out of memory. */
+/*
+ * A new session served by u (NULL: by nothing, so its Tversion gets an
+ * error); aux is passed to the wake and note callbacks.  NULL if out
+ * of memory.
+ */
+Nmsess *nmsessnewup(Nmux *m, Nmup *u, void *aux);
+
+/* nmsessnewup with the default upstream. */
 Nmsess *nmsessnew(Nmux *m, void *aux);
+
+/*
+ * Keep s through the loss of its upstream's channel: its requests get
+ * errors and its fids die, but the session stays, and serves attaches
+ * again once a channel is back, without a new Tversion (a link's).
+ */
+void nmsesskeep(Nmsess *s);
 
 /* The session's id, as in traces. */
 unsigned nmsessid(Nmsess *s);

@@ -34,6 +34,20 @@ wake(void *aux, int what)
 }
 
 static int tupflushes;	/* Tflush frames traced as sent upstream */
+static int notes, pongs;
+static char lastnote[256];
+
+static void
+note(void *aux, int what, const char *msg)
+{
+	(void)aux;
+	if(what == NM_NPONG){
+		pongs++;
+		return;
+	}
+	notes++;
+	snprintf(lastnote, sizeof lastnote, "%s", msg ? msg : "");
+}
 
 static void
 trace(void *arg, unsigned id, int where, const uint8_t *f, size_t n, int dialect)
@@ -140,6 +154,7 @@ setup(int dialect, int maxfids, int maxreqs)
 	c.upqbytes = upq;
 	c.wake = wake;
 	c.trace = trace;
+	c.note = note;
 	updialect = dialect;
 	m = nmnew(&c);
 	ch = nmchannew(m, NULL);
@@ -158,7 +173,7 @@ client(const char *v, uint32_t msize)
 	Nmsess *s;
 	Fcall t;
 
-	s = nmsessnew(m, NULL);
+	s = nmsessnew(m, &notes);	/* any aux: closed sessions have none, and are told nothing */
 	memset(&t, 0, sizeof t);
 	t.type = Tversion;
 	t.tag = P9_NOTAG;
@@ -214,10 +229,130 @@ iserr(Frames *f, int i, const char *s)
 	return i < f->n && f->f[i].type == Rerror && p9streq(f->f[i].ename, s);
 }
 
+/* Answer the channel's Tversion with version v and msize 8192. */
+static void
+upversion(Nmchan *c, const char *v)
+{
+	Fcall r;
+
+	ch = c;
+	take(nmchanq(c), &up, P9_2000);
+	rmsg(&r, Rversion, P9_NOTAG);
+	r.msize = 8192;
+	r.version = p9str(v);
+	ureply(&r);
+}
+
+/*
+ * Upstreams of their own: pings, a link's session kept through loss,
+ * dialects told, any dialect taken, replies from before a new Tversion.
+ */
+static void
+upkeep(void)
+{
+	Nmsess *a, *k;
+	Nmup *u;
+	Fcall r, *t;
+	uint16_t ptag;
+	int n;
+
+	setup(P9_2000, 100, 16);
+	a = client("9P2000", 8192);
+	attach(a, 0, P9_2000);
+	t = tmsg(Tread, 3, 0);
+	t->count = 10;
+	csend(a, t, P9_2000);
+	pongs = 0;
+	ok(nmchanping(ch) == 0, "ping");
+	ok(nmchanping(ch) < 0, "one ping at a time");
+	uptake();
+	ok(up.n == 2 && up.f[0].type == Tread && up.f[1].type == Tflush && up.f[1].tag != up.f[1].oldtag &&
+		up.f[1].tag != up.f[0].tag && up.f[1].oldtag != up.f[0].tag && up.f[1].oldtag != P9_NOTAG,
+		"a ping is a Tflush of an unused tag, under another unused one (%u of %u)", up.f[1].tag, up.f[1].oldtag);
+	ptag = up.f[1].tag;
+	rmsg(&r, Rflush, ptag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(pongs == 1 && cl.n == 0, "its Rflush is told as a pong, and no client sees it");
+	rmsg(&r, Rread, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rread && cl.f[0].tag == 3, "the read in flight is undisturbed");
+	ok(nmchanping(ch) == 0, "another ping once it is answered");
+	uptake();
+	rmsg(&r, Rerror, up.f[0].tag);
+	r.ename = p9str("no");
+	ureply(&r);
+	ok(pongs == 2, "an Rerror to a ping is a pong too");
+
+	/* a kept session: fids die with the channel, the session stays */
+	k = client("9P2000", 8192);
+	nmsesskeep(k);
+	attach(k, 0, P9_2000);
+	nmchandown(ch);
+	ch = NULL;
+	csend(k, tmsg(Tstat, 1, 0), P9_2000);
+	cltake(k, P9_2000);
+	ok(iserr(&cl, 0, "upstream not reachable yet"), "kept session, channel down: requests get an error");
+	ch = nmchannew(m, NULL);
+	upversion(ch, "9P2000");
+	csend(k, tmsg(Tstat, 1, 0), P9_2000);
+	cltake(k, P9_2000);
+	uptake();
+	ok(iserr(&cl, 0, "unknown fid") && up.n == 0, "back up: its old fid is gone");
+	attach(k, 0, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rattach, "and it attaches again without Tversion");
+	csend(a, tmsg(Tstat, 1, 0), P9_2000);
+	cltake(a, P9_2000);
+	ok(iserr(&cl, 0, "upstream connection lost"), "a session not kept stays dead until Tversion");
+	nmsessclose(a);
+	nmsessclose(k);
+
+	/* dialects told */
+	notes = 0;
+	a = client("9P2000.L", 8192);
+	ok(cl.f[0].type == Rversion && p9streq(cl.f[0].version, "9P2000") && notes == 1 &&
+		strstr(lastnote, "asked for version 9P2000.L; the upstream speaks 9P2000, so it gets 9P2000"),
+		"a .L client of a 9P2000 upstream gets 9P2000, and is told: %s", lastnote);
+	nmsessclose(a);
+	nmfree(m);
+	setup(P9_2000L, 100, 16);
+	notes = 0;
+	a = client("9P2000", 8192);
+	ok(cl.f[0].type == Rversion && p9streq(cl.f[0].version, "unknown") && notes == 1 &&
+		strstr(lastnote, "gets unknown (9mux -V sets the dialect asked of the upstream)"),
+		"a 9P2000 client of a .L upstream gets unknown, and is told: %s", lastnote);
+	nmsessclose(a);
+
+	/* an upstream of its own, taking any dialect; replies from before its Tversion */
+	u = nmupnew(m, 8192, P9_2000L, NM_UPANY);
+	a = nmsessnewup(m, u, &notes);
+	ch = nmchannewup(u, NULL);
+	take(nmchanq(ch), &up, P9_2000);
+	ok(up.n == 1 && up.f[0].type == Tversion && p9streq(up.f[0].version, "9P2000.L"), "it asks 9P2000.L");
+	rmsg(&r, Rattach, 7);
+	ureply(&r);
+	ok(nmchanstate(ch) == NM_CVERSION, "a reply from before its Tversion is dropped");
+	upversion(ch, "9P2000");
+	ok(nmchanstate(ch) == NM_CREADY && nmchandialect(ch) == P9_2000, "it takes 9P2000");
+	n = (int)nmstats(m)->sessions;
+	nmupfree(u);
+	csend(a, tmsg(Tattach, 1, 0), P9_2000);
+	t = tmsg(Tversion, P9_NOTAG, 0);
+	t->msize = 8192;
+	t->version = p9str("9P2000");
+	csend(a, t, P9_2000);
+	cltake(a, P9_2000);
+	ok(iserr(&cl, 1, "9mux: nothing is served here"), "its upstream freed: a session's Tversion gets an error");
+	nmsessclose(a);
+	nmfree(m);
+	(void)n;
+}
+
 int
 main(void)
 {
-	Nmsess *a, *b;
+	Nmsess *a, *b, *b2, *c2;
 	Fcall r, *t;
 	uint16_t wtag, ftag;
 	uint32_t u0, u1, u2;
@@ -576,21 +711,49 @@ main(void)
 	csend(a, tmsg(Tstat, 4, 0), P9_2000);
 	cltake(a, P9_2000);
 	ok(iserr(&cl, 0, "upstream connection lost"), "later requests of the old session too");
-	b = client("9P2000", 8192);
-	ok(iserr(&cl, 0, "upstream unavailable"), "a new session while it is down gets an error");
-	nmsessclose(b);
+	b = client("9P2000", 4096);
+	ok(cl.n == 1 && cl.f[0].type == Rversion && cl.f[0].msize == 4096 && p9streq(cl.f[0].version, "9P2000"),
+		"a new session while it is down: Tversion answered from the configuration");
+	csend(b, tmsg(Tattach, 1, 0), P9_2000);
+	cltake(b, P9_2000);
+	ok(iserr(&cl, 0, "upstream not reachable yet"), "its attach: upstream not reachable yet");
+	nmupwhy(nmdefup(m), "no link is up");
+	csend(b, tmsg(Tattach, 1, 0), P9_2000);
+	cltake(b, P9_2000);
+	ok(iserr(&cl, 0, "no link is up"), "in the words nmupwhy gives");
+	t = tmsg(Tflush, 2, 0);
+	t->oldtag = 1;
+	csend(b, t, P9_2000);
+	cltake(b, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rflush, "its flush: Rflush at once");
+	c2 = client("9P2000", 65536);
+	ok(cl.f[0].msize == 8192, "another asks msize 65536: gets 8192, the configuration's");
+	notes = 0;
 	ch = nmchannew(m, NULL);
 	take(nmchanq(ch), &up, P9_2000);
 	rmsg(&r, Rversion, P9_NOTAG);
-	r.msize = 8192;
+	r.msize = 6000;
 	r.version = p9str("9P2000");
 	ureply(&r);
-	b = client("9P2000", 8192);
-	ok(cl.f[0].type == Rversion, "back up: new sessions served");
 	u0 = attach(b, 0, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rattach, "back up, msize 6000: the waiting session attaches, no new Tversion");
+	csend(c2, tmsg(Tattach, 1, 0), P9_2000);
+	cltake(c2, P9_2000);
+	uptake();
+	ok(iserr(&cl, 0, "9mux: session reset: the upstream's msize or dialect changed; send Tversion again") && up.n == 0,
+		"the one with msize 8192 is reset: an error, nothing upstream");
+	ok(notes == 1 && strstr(lastnote, "msize 8192") && strstr(lastnote, "msize 6000"), "and told: %s", lastnote);
+	nmsessclose(c2);
+	c2 = client("9P2000", 8192);
+	ok(cl.f[0].type == Rversion && cl.f[0].msize == 6000, "after Tversion it is served, msize 6000");
+	nmsessclose(c2);
+	b2 = client("9P2000", 8192);
+	ok(cl.f[0].type == Rversion, "back up: new sessions served");
+	attach(b2, 0, P9_2000);
 	ok(cl.f[0].type == Rattach, "and attach works");
 	nmsessclose(a);
 	nmsessclose(b);
+	nmsessclose(b2);
 	nmfree(m);
 
 	/* many fids: the table grows; a long walk path is kept */
@@ -755,6 +918,8 @@ main(void)
 		".u session: Rerror with errno");
 	nmsessclose(a);
 	nmfree(m);
+
+	upkeep();
 	(void)u0;
 	return done_testing();
 }

@@ -8,6 +8,28 @@
  * The upstream side: replies.
  */
 
+/*
+ * A session answered Tversion while its upstream had no channel is
+ * served by c now, if its msize and dialect fit c; else it is reset:
+ * its requests get an error until it sends Tversion again.
+ */
+static void
+bindwaiting(Nmsess *s, Nmchan *c)
+{
+	char why[256];
+
+	if(s->msize <= c->msize && nm_dialectfor(s->vers, s->nvers, c->dialect) == s->dialect){
+		nm_sessbind(s, c);
+		return;
+	}
+	s->state = SDEAD;
+	s->deaderr = ERESET;
+	snprintf(why, sizeof why, "reset: it has msize %u and %s, the upstream answered msize %u and %s",
+		s->msize, p9dialectname(s->dialect), c->msize, p9dialectname(c->dialect));
+	if(s->aux && s->m->conf.note)
+		s->m->conf.note(s->aux, NM_NRESET, why);
+}
+
 static void
 chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int *bad)
 {
@@ -26,15 +48,15 @@ chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int
 		return;
 	}
 	d = p9dialect((const char *)f + 13, len);
-	if(d != c->m->conf.dialect && d != P9_2000){
+	if(d < 0 || (d != c->up->dialect && d != P9_2000 && !c->up->any)){
 		nm_fail(err, errlen, "upstream answered version %.*s to %s", (int)len, (const char *)f + 13,
-			p9dialectname(c->m->conf.dialect));
+			p9dialectname(c->up->dialect));
 		*bad = 1;
 		return;
 	}
 	msize = p9get32(f + 7);
-	if(msize > c->m->conf.msize)
-		msize = c->m->conf.msize;
+	if(msize > c->up->msize)
+		msize = c->up->msize;
 	if(msize < P9_MINMSIZE){
 		nm_fail(err, errlen, "upstream msize %u is too small", msize);
 		*bad = 1;
@@ -45,8 +67,11 @@ chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int
 	c->quantum = msize / 64 > MINQUANTUM ? msize / 64 : MINQUANTUM;
 	c->dialect = d;
 	c->state = NM_CREADY;
-	for(s = c->m->sessions; s != NULL; s = s->mnext)
+	for(s = c->m->sessions; s != NULL; s = s->mnext){
+		if(s->up == c->up && s->state == SREADY && s->chan == NULL && !s->closing)
+			bindwaiting(s, c);
 		nm_unblock(s);
+	}
 }
 
 /* Whether reply f (type rtype) of r is a success, and a complete one for Twalk. */
@@ -117,6 +142,13 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		return;
 	}
 	s = r->sess;
+	if(r->ping){
+		c->pinging = 0;
+		if(c->m->conf.note)
+			c->m->conf.note(c->aux, NM_NPONG, NULL);
+		nm_reqdone(r);
+		return;
+	}
 	if(r->type == Tflush){
 		/* Rflush, or an Rerror taken as one: if the target had no reply, it never happened */
 		t = r->target;
@@ -201,14 +233,16 @@ nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen)
 	off = 0;
 	bad = 0;
 	while(off < len){
-		n = p9frame(buf + off, len - off, c->state == NM_CVERSION ? c->m->conf.msize : c->msize);
+		n = p9frame(buf + off, len - off, c->state == NM_CVERSION ? c->up->msize : c->msize);
 		if(n == P9_EINCOMPLETE)
 			break;
 		if(n < 0){
 			nm_fail(err, errlen, "bad frame from upstream: %s", p9strerror((int)n));
 			return -1;
 		}
-		if(c->state == NM_CVERSION)
+		if(c->state == NM_CVERSION && p9get16(buf + off + P9_TAGOFF) != P9_NOTAG)
+			c->m->st.stray++;	/* a reply from before a new Tversion on the same connection */
+		else if(c->state == NM_CVERSION)
 			chanversion(c, buf + off, (size_t)n, err, errlen, &bad);
 		else
 			reply(c, buf + off, (size_t)n);
@@ -250,7 +284,68 @@ nmnew(const Nmconf *conf)
 	if(m->conf.dialect < P9_2000 || m->conf.dialect > P9_2000L)
 		m->conf.dialect = P9_2000;
 	m->nextid = 1;
+	if((m->defup = nmupnew(m, m->conf.msize, m->conf.dialect, 0)) == NULL){
+		free(m);
+		return NULL;
+	}
 	return m;
+}
+
+Nmup *
+nmupnew(Nmux *m, uint32_t msize, int dialect, int flags)
+{
+	Nmup *u;
+
+	u = calloc(1, sizeof *u);
+	if(u == NULL)
+		return NULL;
+	u->m = m;
+	u->msize = msize < P9_MINMSIZE ? P9_MINMSIZE : msize;
+	u->dialect = dialect < P9_2000 || dialect > P9_2000L ? P9_2000 : dialect;
+	u->any = (flags & NM_UPANY) != 0;
+	snprintf(u->why, sizeof u->why, "%s", nm_errtab[EUPWAIT].s);
+	u->next = m->ups;
+	m->ups = u;
+	return u;
+}
+
+Nmup *
+nmdefup(Nmux *m)
+{
+	return m->defup;
+}
+
+void
+nmupwhy(Nmup *u, const char *why)
+{
+	snprintf(u->why, sizeof u->why, "%s", why);
+}
+
+Nmchan *
+nmupchan(Nmup *u)
+{
+	return u->cur;
+}
+
+void
+nmupfree(Nmup *u)
+{
+	Nmup **pp;
+	Nmsess *s;
+
+	if(u->cur)
+		nmchandown(u->cur);
+	for(s = u->m->sessions; s != NULL; s = s->mnext)
+		if(s->up == u)
+			s->up = NULL;
+	for(pp = &u->m->ups; *pp != NULL; pp = &(*pp)->next)
+		if(*pp == u){
+			*pp = u->next;
+			break;
+		}
+	if(u->m->defup == u)
+		u->m->defup = NULL;
+	free(u);
 }
 
 const Nmstats *
@@ -272,30 +367,34 @@ nmbytes(Nmux *m)
 }
 
 Nmchan *
-nmchannew(Nmux *m, void *aux)
+nmchannewup(Nmup *u, void *aux)
 {
 	Nmchan *c;
 	Nmmsg *g;
+	Nmux *m;
 	uint8_t b[64];
 	const char *v;
 	size_t len;
+
+	m = u->m;
 	c = calloc(1, sizeof *c);
 	if(c == NULL)
 		return NULL;
 	c->m = m;
+	c->up = u;
 	c->aux = aux;
 	c->state = NM_CVERSION;
-	c->dialect = m->conf.dialect;
-	c->msize = m->conf.msize;
+	c->dialect = u->dialect;
+	c->msize = u->msize;
 	c->quantum = MINQUANTUM;
 	c->out.chan = c;
 	c->nextfid = 1;
-	v = p9dialectname(m->conf.dialect);
+	v = p9dialectname(u->dialect);
 	len = strlen(v);
 	p9put32(b, (uint32_t)(13 + len));
 	b[4] = Tversion;
 	p9put16(b + 5, P9_NOTAG);
-	p9put32(b + 7, m->conf.msize);
+	p9put32(b + 7, u->msize);
 	p9put16(b + 11, (uint16_t)len);
 	memcpy(b + 13, v, len);
 	g = nm_msgnew(m, b, 13 + len);
@@ -305,10 +404,48 @@ nmchannew(Nmux *m, void *aux)
 	}
 	nm_trace(m, 0, NM_TUP, b, 13 + len, P9_2000);
 	nm_qput(&c->out, g);
-	if(m->cur && m->cur != c)
-		nmchandown(m->cur);
-	m->cur = c;
+	if(u->cur && u->cur != c)
+		nmchandown(u->cur);
+	u->cur = c;
 	return c;
+}
+
+Nmchan *
+nmchannew(Nmux *m, void *aux)
+{
+	return nmchannewup(m->defup, aux);
+}
+
+Nmup *
+nmchanup(Nmchan *c)
+{
+	return c->up;
+}
+
+int
+nmchanping(Nmchan *c)
+{
+	uint8_t b[9];
+	Nmreq *r;
+
+	if(c->state != NM_CREADY || c->pinging)
+		return -1;
+	r = nm_reqnew(NULL, c, Tflush, P9_NOTAG);
+	if(r == NULL)
+		return -1;
+	r->orphan = 1;
+	r->ping = 1;
+	p9put32(b, 9);
+	b[4] = Tflush;
+	p9put16(b + 5, P9_NOTAG);
+	p9put16(b + 7, P9_NOTAG);	/* oldtag: chosen with the tag, in chansend */
+	if((r->msg = nm_msgnew(c->m, b, sizeof b)) == NULL){
+		nm_reqfree(r);
+		return -1;
+	}
+	c->pinging = 1;
+	nm_chansend(c, r);
+	return 0;
 }
 
 int
@@ -377,8 +514,8 @@ nmchandown(Nmchan *c)
 
 	m = c->m;
 	c->state = NM_CDOWN;
-	if(m->cur == c)
-		m->cur = NULL;
+	if(c->up->cur == c)
+		c->up->cur = NULL;
 	/* answer every client waiting, oldest first, so a reply precedes the Rflush of it */
 	for(s = c->sessions; s != NULL; s = s->cnext)
 		for(r = s->rhead; r != NULL; r = r->snext){
@@ -415,11 +552,12 @@ nmchandown(Nmchan *c)
 			nm_sessfree(s);
 			continue;
 		}
-		if(s->state == SDRAIN){
-			s->state = SDEAD;
+		if(s->state == SDRAIN)
 			nm_versionanswer(s);
-		}else
+		else if(!s->keep || s->state != SREADY){
 			s->state = SDEAD;
+			s->deaderr = EUPLOST;
+		}
 	}
 	c->sessions = NULL;
 	for(s = m->sessions; s != NULL; s = s->mnext)
@@ -438,8 +576,8 @@ nmfree(Nmux *m)
 
 	if(m == NULL)
 		return;
-	if(m->cur)
-		nmchandown(m->cur);
+	while(m->ups != NULL)
+		nmupfree(m->ups);
 	while((s = m->sessions) != NULL){
 		s->closing = 1;
 		nm_sessfree(s);

@@ -67,6 +67,7 @@ enum {
 enum {
 	EUNKFID, EFIDINUSE, EBADFID, ETAGINUSE, ETYPE, EBADMSG, ENOVERS,
 	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN, EINTR_, EBUDGET,
+	EUPWAIT, ERESET, ENOSERV,
 };
 
 typedef struct Nmerr Nmerr;
@@ -114,6 +115,7 @@ struct Nmreq {
 	int		admitted;	/* counted in its session's nadm */
 	int		cflush;		/* a client's Tflush, counted in nflush */
 	int		resolve;	/* 9mux's Tflush settling a request whose flush was flushed */
+	int		ping;		/* 9mux's keep-alive Tflush */
 	size_t		cost;		/* bytes counted against its session's budget */
 	Nmreq		*hnextq;	/* session's held queue */
 	Nmmsg		*msg;		/* the frame while not written */
@@ -133,9 +135,21 @@ struct Nmreq {
 	Nmreq		*wnext;		/* channel's list waiting for a tag */
 };
 
+struct Nmup {
+	Nmux		*m;
+	Nmup		*next;		/* engine's list */
+	uint32_t	msize;		/* asked in its channels' Tversion */
+	int		dialect;
+	int		any;		/* NM_UPANY */
+	Nmchan		*cur;		/* its channel, if any */
+	char		why[128];	/* what an attach is told while it has no ready channel */
+};
+
 struct Nmchan {
 	Nmux		*m;
+	Nmup		*up;
 	void		*aux;
+	int		pinging;	/* a ping is in flight */
 	int		state;
 	int		dialect;
 	uint32_t	msize;
@@ -159,7 +173,8 @@ struct Nmchan {
 
 struct Nmsess {
 	Nmux		*m;
-	Nmchan		*chan;
+	Nmup		*up;		/* what serves it, NULL for nothing */
+	Nmchan		*chan;		/* its upstream's channel it is bound to; NULL while it has none */
 	Nmsess		*cnext;		/* channel's list */
 	Nmsess		*cprev;
 	Nmsess		*mnext;		/* engine's list */
@@ -170,6 +185,8 @@ struct Nmsess {
 	int		closing;
 	int		blocked;
 	int		indrain;	/* drainstart is walking the list: draincheck waits */
+	int		keep;		/* nmsesskeep */
+	int		deaderr;	/* SDEAD: the error its requests get */
 	int		dialect;
 	uint32_t	msize;
 	Nmq		out;
@@ -209,7 +226,8 @@ struct Nmsess {
 
 struct Nmux {
 	Nmconf		conf;
-	Nmchan		*cur;
+	Nmup		*ups;
+	Nmup		*defup;
 	Nmsess		*sessions;
 	unsigned	nextid;
 	size_t		inflight;
@@ -339,6 +357,10 @@ void nm_undo(Nmreq *r);
 void nm_version(Nmsess *s, uint8_t *f, size_t n);
 
 /* sess.c */
+/* Which dialect a client asking for v (n bytes) gets from an upstream speaking ud, or -1. */
+int nm_dialectfor(const char *v, size_t n, int ud);
+/* s is served by channel c (NULL: by none) from now on. */
+void nm_sessbind(Nmsess *s, Nmchan *c);
 /* Answer the Tversion saved in s, binding it to the current channel. */
 void nm_versionanswer(Nmsess *s);
 /*

@@ -19,6 +19,9 @@ const Nmerr nm_errtab[] = {
 	[EPIN]		= { "pinned uname does not fit", 22 },
 	[EINTR_]	= { "interrupted", 4 },			/* EINTR */
 	[EBUDGET]	= { "9mux: out of memory budget", 12 },	/* ENOMEM */
+	[EUPWAIT]	= { "upstream not reachable yet", 107 },	/* ENOTCONN */
+	[ERESET]	= { "9mux: session reset: the upstream's msize or dialect changed; send Tversion again", 71 },
+	[ENOSERV]	= { "9mux: nothing is served here", 107 },
 };
 
 void __attribute__((format(printf, 3, 4)))

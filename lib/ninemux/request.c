@@ -169,8 +169,13 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		return;
 	}
 	if(s->state == SDEAD || s->chan == NULL || s->chan->state != NM_CREADY){
+		/* nothing of a dead or waiting session is in flight */
 		if(type == Tflush && n == 9)
-			nm_rflush(s, tag);		/* nothing of a dead session is in flight */
+			nm_rflush(s, tag);
+		else if(s->state == SDEAD)
+			nm_rerror(s, tag, s->deaderr ? s->deaderr : EUPLOST);
+		else if(s->chan == NULL && s->up != NULL)
+			nm_rerrorstr(s, tag, s->up->why, nm_errtab[EUPWAIT].errnum);
 		else
 			nm_rerror(s, tag, EUPLOST);
 		return;
@@ -380,7 +385,7 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 
 	off = 0;
 	while(off < len){
-		c = s->m->cur;
+		c = s->up ? s->up->cur : NULL;
 		if(s->closing || s->state == SDRAIN){
 			s->blocked = 1;
 			break;

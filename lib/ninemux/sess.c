@@ -8,9 +8,8 @@
  * The client side: requests.
  */
 
-/* Which dialect a client asking for v gets from an upstream speaking ud, or -1. */
-static int
-dialectfor(const char *v, size_t n, int ud)
+int
+nm_dialectfor(const char *v, size_t n, int ud)
 {
 	size_t i, k;
 	unsigned long num;
@@ -38,8 +37,8 @@ dialectfor(const char *v, size_t n, int ud)
 	return num >= 2000 ? P9_2000 : -1;
 }
 
-static void
-sessbind(Nmsess *s, Nmchan *c)
+void
+nm_sessbind(Nmsess *s, Nmchan *c)
 {
 	if(s->chan == c)
 		return;
@@ -62,28 +61,49 @@ sessbind(Nmsess *s, Nmchan *c)
 	}
 }
 
+/*
+ * The Tversion saved in s is answered from its upstream's channel,
+ * to which s is bound, or while there is none ready from what the
+ * upstream will ask (the flags): bindwaiting in chan.c binds s later.
+ */
 void
 nm_versionanswer(Nmsess *s)
 {
 	Nmchan *c;
-	uint32_t msize;
-	int d;
+	Nmup *u;
+	uint32_t msize, umsize;
+	int d, ud;
+	char why[256];
 
-	c = s->m->cur;
 	s->state = SNEW;
-	if(c == NULL || c->state != NM_CREADY){
-		sessbind(s, NULL);
-		nm_rerror(s, s->vtag, EUPNONE);
+	if((u = s->up) == NULL){
+		nm_sessbind(s, NULL);
+		nm_rerror(s, s->vtag, ENOSERV);
 		return;
 	}
-	sessbind(s, c);
-	msize = s->vmsize < c->msize ? s->vmsize : c->msize;
+	c = u->cur;
+	if(c != NULL && c->state == NM_CREADY){
+		umsize = c->msize;
+		ud = c->dialect;
+	}else{
+		c = NULL;
+		umsize = u->msize;
+		ud = u->dialect;
+	}
+	nm_sessbind(s, c);
+	msize = s->vmsize < umsize ? s->vmsize : umsize;
 	if(msize < P9_MINMSIZE){
 		nm_rerror(s, s->vtag, EBADMSG);
 		return;
 	}
 	s->msize = msize;
-	d = dialectfor(s->vers, s->nvers, c->dialect);
+	d = nm_dialectfor(s->vers, s->nvers, ud);
+	if(d != p9dialect(s->vers, s->nvers) && s->aux && s->m->conf.note){
+		snprintf(why, sizeof why, "asked for version %s; the upstream speaks %s, so it gets %s%s",
+			s->vers, p9dialectname(ud), d < 0 ? "unknown" : p9dialectname(d),
+			d < 0 ? " (9mux -V sets the dialect asked of the upstream)" : "");
+		s->m->conf.note(s->aux, NM_NDIALECT, why);
+	}
 	if(d < 0){
 		nm_rversion(s, s->vtag, msize, "unknown");
 		return;
@@ -178,6 +198,18 @@ nm_draincheck(Nmsess *s)
 Nmsess *
 nmsessnew(Nmux *m, void *aux)
 {
+	return nmsessnewup(m, m->defup, aux);
+}
+
+void
+nmsesskeep(Nmsess *s)
+{
+	s->keep = 1;
+}
+
+Nmsess *
+nmsessnewup(Nmux *m, Nmup *u, void *aux)
+{
 	Nmsess *s;
 
 	s = calloc(1, sizeof *s);
@@ -196,6 +228,7 @@ nmsessnew(Nmux *m, void *aux)
 		return NULL;
 	}
 	s->m = m;
+	s->up = u;
 	s->aux = aux;
 	s->out.sess = s;
 	s->id = m->nextid++;
@@ -242,7 +275,7 @@ nmsessmsize(Nmsess *s)
 	 * Before its version a client can only send Tversion, which is
 	 * small: a bigger frame only makes the daemon buffer megabytes.
 	 */
-	up = s->m->cur ? s->m->cur->msize : s->m->conf.msize;
+	up = s->up == NULL ? s->m->conf.msize : s->up->cur ? s->up->cur->msize : s->up->msize;
 	return up < PREVERSION ? up : PREVERSION;
 }
 
@@ -278,7 +311,7 @@ nm_sessfree(Nmsess *s)
 	m = s->m;
 	nm_memunlink(s);
 	nm_sessdrop(s);
-	sessbind(s, NULL);
+	nm_sessbind(s, NULL);
 	if(s->mprev)
 		s->mprev->mnext = s->mnext;
 	else

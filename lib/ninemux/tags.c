@@ -73,6 +73,24 @@ nm_ufidfree(Nmchan *c, uint32_t fid)
 	c->freefids[c->nfreefids++] = fid;
 }
 
+/*
+ * A tag neither in flight nor t, for a ping's oldtag: flushing it
+ * flushes nothing, so the server answers at once.  Tags past the -T
+ * limit are never used; else the first free one after t.
+ */
+static uint16_t
+unusedtag(Nmchan *c, uint16_t t)
+{
+	uint32_t u;
+
+	if((uint32_t)c->m->conf.maxtags < NTAGS)
+		return (uint16_t)c->m->conf.maxtags;
+	for(u = (t + 1u) % NTAGS; u != t; u = (u + 1) % NTAGS)
+		if(c->tags[u] == NULL)
+			return (uint16_t)u;
+	return P9_NOTAG;	/* every other tag in flight: a flush of no tag */
+}
+
 void
 nm_chansend(Nmchan *c, Nmreq *r)
 {
@@ -92,6 +110,8 @@ nm_chansend(Nmchan *c, Nmreq *r)
 	c->tags[t] = r;
 	r->state = RQUEUED;
 	p9put16(r->msg->data + P9_TAGOFF, r->utag);
+	if(r->ping)
+		p9put16(r->msg->data + 7, unusedtag(c, r->utag));
 	r->msg->req = r;
 	if(nm_qput(&c->out, r->msg) && c->aux && c->m->conf.wake)
 		c->m->conf.wake(c->aux, NM_WOUT);
