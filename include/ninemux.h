@@ -66,6 +66,7 @@ enum {
 	NM_CVERSION = 1,	/* Tversion sent, waiting for Rversion */
 	NM_CREADY,
 	NM_CDOWN,		/* lost; kept only while sessions name it */
+	NM_CREFUSED,		/* its Tversion was refused: take it down, and try a new one */
 };
 
 struct Nmconf {
@@ -174,6 +175,13 @@ void nmupfree(Nmup *u);
 /* What an attach is told while u has no ready channel (at most 127 bytes are kept). */
 void nmupwhy(Nmup *u, const char *why);
 
+/*
+ * While on, u is being reached (a dial or its Tversion under way): the
+ * sessions it serves that have no channel wait, Tversion included,
+ * instead of being answered from the flags or refused.  Off, they go on.
+ */
+void nmupwait(Nmup *u, int on);
+
 /* u's channel, or NULL. */
 Nmchan *nmupchan(Nmup *u);
 
@@ -200,8 +208,10 @@ Nmup *nmchanup(Nmchan *c);
 /*
  * Feed len bytes read from the channel's connection: the bytes consumed
  * (whole frames; keep the rest and feed it again with more), or -1 when
- * the stream can no longer be trusted or the version was refused; then
- * call nmchandown.  err gets the reason.
+ * the stream can no longer be trusted: then call nmchandown.  When the
+ * server refuses its Tversion, the channel is NM_CREFUSED, takes no more
+ * and err says why: take it down, and a new channel may try again on
+ * the same connection.  err gets the reason.
  */
 long nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen);
 

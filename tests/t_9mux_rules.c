@@ -1965,12 +1965,12 @@ cmdline(void)
 	snprintf(addr, sizeof addr, "unix!%s/never.sock", dir);
 	snprintf(bad, sizeof bad, "unix!%s/nobody.sock", dir);
 	{
-		const char *av[] = { pc_prog("9mux"), "-a", addr, bad, NULL };
+		const char *av[] = { pc_prog("9mux"), "-F", "-a", addr, bad, NULL };
 
 		p = pc_spawn(av, errf);
 		st = pc_waitexit(p, 10000);
-		ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "cmdline: unreachable upstream: exit 1");
-		is_int(pc_count(errf, NULL), 1, "cmdline: unreachable upstream: one line on stderr");
+		ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "cmdline: -F, unreachable upstream: exit 1");
+		is_int(pc_count(errf, NULL), 1, "cmdline: -F, unreachable upstream: one line on stderr");
 		if(st == -1)
 			pc_kill(p, SIGKILL);
 	}

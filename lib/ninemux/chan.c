@@ -30,8 +30,9 @@ bindwaiting(Nmsess *s, Nmchan *c)
 		s->m->conf.note(s->aux, NM_NRESET, why);
 }
 
+/* The Rversion f: c is ready, or refused (err says why). */
 static void
-chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int *bad)
+chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen)
 {
 	Nmsess *s;
 	uint32_t msize;
@@ -44,14 +45,14 @@ chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int
 			nm_fail(err, errlen, "upstream refused Tversion: %.*s", (int)len, (const char *)f + 9);
 		else
 			nm_fail(err, errlen, "upstream answered Tversion with a bad message");
-		*bad = 1;
+		c->state = NM_CREFUSED;
 		return;
 	}
 	d = p9dialect((const char *)f + 13, len);
 	if(d < 0 || (d != c->up->dialect && d != P9_2000 && !c->up->any)){
 		nm_fail(err, errlen, "upstream answered version %.*s to %s", (int)len, (const char *)f + 13,
 			p9dialectname(c->up->dialect));
-		*bad = 1;
+		c->state = NM_CREFUSED;
 		return;
 	}
 	msize = p9get32(f + 7);
@@ -59,7 +60,7 @@ chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen, int
 		msize = c->up->msize;
 	if(msize < P9_MINMSIZE){
 		nm_fail(err, errlen, "upstream msize %u is too small", msize);
-		*bad = 1;
+		c->state = NM_CREFUSED;
 		return;
 	}
 	c->msize = msize;
@@ -228,11 +229,9 @@ nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen)
 {
 	size_t off;
 	long n;
-	int bad;
 
 	off = 0;
-	bad = 0;
-	while(off < len){
+	while(off < len && c->state != NM_CREFUSED){
 		n = p9frame(buf + off, len - off, c->state == NM_CVERSION ? c->up->msize : c->msize);
 		if(n == P9_EINCOMPLETE)
 			break;
@@ -243,11 +242,9 @@ nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen)
 		if(c->state == NM_CVERSION && p9get16(buf + off + P9_TAGOFF) != P9_NOTAG)
 			c->m->st.stray++;	/* a reply from before a new Tversion on the same connection */
 		else if(c->state == NM_CVERSION)
-			chanversion(c, buf + off, (size_t)n, err, errlen, &bad);
+			chanversion(c, buf + off, (size_t)n, err, errlen);
 		else
 			reply(c, buf + off, (size_t)n);
-		if(bad)
-			return -1;
 		off += (size_t)n;
 	}
 	return (long)off;
@@ -319,6 +316,21 @@ void
 nmupwhy(Nmup *u, const char *why)
 {
 	snprintf(u->why, sizeof u->why, "%s", why);
+}
+
+void
+nmupwait(Nmup *u, int on)
+{
+	Nmsess *s;
+
+	if(u->pending == on)
+		return;
+	u->pending = on;
+	if(on)
+		return;
+	for(s = u->m->sessions; s != NULL; s = s->mnext)
+		if(s->up == u)
+			nm_unblock(s);
 }
 
 Nmchan *

@@ -418,8 +418,13 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 			}
 			s->memgo = 0;
 		}
-		/* a Tversion waits for the upstream's own */
-		if(buf[off + 4] == Tversion && c != NULL && c->state == NM_CVERSION){
+		/*
+		 * A Tversion waits for the upstream's own; while the upstream
+		 * is being reached (nmupwait), so does everything a session
+		 * without a channel would be refused.
+		 */
+		if(buf[off + 4] == Tversion ? (c != NULL && c->state == NM_CVERSION) || (c == NULL && s->up && s->up->pending)
+		: s->state == SREADY && s->chan == NULL && s->up && s->up->pending){
 			s->blocked = 1;
 			break;
 		}

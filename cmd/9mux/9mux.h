@@ -1,0 +1,271 @@
+/*
+ * 9mux.h - the daemon's parts and what they share.
+ *
+ * One thread, one epoll loop over non-blocking descriptors; all 9P
+ * logic is in libninemux.  Everything the loop watches starts with an
+ * Ev saying what it is.  A Conn is one socket: a client (a session
+ * only), an upstream we dialed (a channel, and a session if the peer
+ * sends requests back: a link seen from the side that dialed), or a
+ * link accepted with -l (both).  A Dialer keeps one address dialed
+ * (UPSTREAM, or the EXPORT of -e); a Link is a peer that dialed us,
+ * and the upstream that -r clients are served by over it.
+ *
+ *	main.c		flags, start-up, the loop, signals and the end
+ *	conn.c		connections: reading, framing, feeding the engine, writing
+ *	listen.c	listeners, accepting, who a peer is
+ *	upstream.c	dialers: dialing in a thread, backoff, losing an upstream
+ *	link.c		links: accepted peers, -r routing, keep-alive and pings
+ *	timer.c		timers
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ninemux.h"
+
+enum {
+	/* what an Ev is */
+	KLISTEN = 1,
+	KCONN,
+	KCONNW,		/* the write side of a Conn that has two descriptors (standard output) */
+	KSIG,
+	KDIAL,
+
+	/* what a Conn is */
+	CCLIENT = 1,
+	CUP,		/* dialed by a Dialer */
+	CLINK,		/* accepted on a -l listener */
+
+	/* what a listener serves */
+	LCLIENT = 1,	/* -a, -n */
+	LLINK,		/* -l */
+	LREVERSE,	/* -r */
+
+	BUFSZ		= 64 * 1024,
+	NSPARE		= 16,		/* idle client buffers kept for the next busy one */
+	NIOV		= 64,
+	MAXLISTEN	= 32,
+	MINBACKOFF	= 1000,		/* ms, first redial */
+	MAXBACKOFF	= 30000,
+	STOPWAIT	= 10000,	/* ms to answer what is in flight at SIGTERM */
+	VERSIONWAIT	= 30000,	/* ms for the upstream's Rversion at start with -F */
+	DIALHOLD	= 2000,		/* ms clients wait for a dial under way before they are refused */
+	LINKBACKLOG	= 1024 * 1024,	/* a link's requests the engine has not taken, before we stop reading it */
+};
+
+typedef struct Ev Ev;
+typedef struct Buf Buf;
+typedef struct Conn Conn;
+typedef struct Lis Lis;
+typedef struct Dialer Dialer;
+typedef struct Link Link;
+typedef struct Timer Timer;
+
+struct Ev {
+	int		kind;
+};
+
+struct Timer {
+	long long	when;		/* ms, monotonic */
+	int		slot;		/* in the heap, or -1 */
+	void		(*fn)(Timer *t);
+	void		*arg;
+};
+
+struct Buf {
+	uint8_t		*p;
+	size_t		len;
+	size_t		cap;
+};
+
+struct Lis {
+	Ev		ev;
+	int		fd;
+	uint32_t	events;
+	int		role;		/* LCLIENT, LLINK, LREVERSE */
+	int		isunix;
+	char		*addr;
+	char		*path;		/* unix socket to remove at exit */
+	char		*linkname;	/* -r NAME=: only that link */
+};
+
+struct Conn {
+	Ev		ev;
+	Ev		wev;
+	int		fd;
+	int		wfd;		/* where we write: fd, or standard output for the upstream - */
+	int		role;
+	unsigned	id;
+	char		who[96];
+	char		name[32];	/* in log lines: c7, upstream, link3 */
+	Nmsess		*s;		/* requests from the peer */
+	Nmchan		*c;		/* our requests to the peer */
+	Dialer		*dialer;	/* CUP */
+	Link		*link;		/* CLINK */
+	Buf		in;		/* bytes read, not yet taken */
+	Buf		tb;		/* links: the peer's requests, not yet taken by its session */
+	uint32_t	events;
+	uint32_t	wevents;
+	int		dirty;
+	int		wantin;		/* the engine can take the buffered input again */
+	int		stalled;	/* the engine would not take a whole frame */
+	int		memwait;	/* its frame would not fit the memory budget (-B) */
+	int		budgetwait;	/* the engine holds its next request for the budget (logged once) */
+	size_t		memcap;		/* the buffer it waits for */
+	Conn		*mwnext;	/* clients waiting for memory */
+	int		dead;
+	int		lastq;		/* links: which queue the last frame written came from */
+	int		unserved;	/* the peer sent requests nothing serves (logged once) */
+	long long	lastin;		/* ms: the last byte read */
+	long long	pingat;		/* us: when the ping in flight was sent, 0 if none */
+	Timer		ka;		/* keep-alive */
+	Timer		rever;		/* a refused Tversion is tried again */
+	int		verbackoff;
+	Conn		*dnext;		/* dirty list */
+	Conn		*next;		/* all connections */
+	Conn		*prev;
+};
+
+/* An address kept dialed: UPSTREAM, or the EXPORT of -e. */
+struct Dialer {
+	const char	*addr;
+	const char	*what;		/* "upstream", "export": in log lines */
+	Nmup		*u;		/* what its channel serves */
+	Nmup		*serves;	/* what serves the requests its peer sends back (the export's), or NULL */
+	Conn		*conn;
+	Timer		retry;
+	Timer		hold;		/* how long clients wait for a dial under way */
+	int		backoff;	/* ms */
+	int		dialing;	/* a dial thread is running */
+	int		failing;	/* dials failed since it was last up (the first failure is logged) */
+	int		everup;
+	pid_t		pid;		/* exec! child of the last dial */
+	Dialer		*then;		/* dialed once this one's first dial is done (EXPORT before UPSTREAM) */
+};
+
+/* A peer that dialed us (-l), by name once links have names; unnamed, one per connection. */
+struct Link {
+	char		*name;
+	Nmup		*u;		/* what -r clients over it are served by */
+	Conn		*conn;		/* NULL while it is down */
+	long long	upat;		/* ms it came up: -r without a name takes the latest */
+	Link		*next;
+};
+
+/* What the parts share. */
+extern struct G {
+	Nmux		*m;
+	Nmconf		conf;
+	int		ep;
+	Lis		lis[MAXLISTEN];
+	int		nlis;
+	Conn		*conns;
+	int		nclients;
+	Conn		*dirty;
+	Conn		*graveyard;
+	Dialer		up;		/* UPSTREAM */
+	Dialer		ex;		/* EXPORT (-e), when ex.addr */
+	Link		*links;
+	Nmup		*nolink;	/* -r clients when no link is up */
+	int		maxclients;
+	int		keepalive;	/* -k, seconds; 0: off */
+	int		failfast;	/* -F */
+	size_t		maxbytes;	/* -B */
+	size_t		bigbytes;	/* client buffers beyond BUFSZ, counted against -B */
+	Conn		*memwaiters;
+	uint8_t		*spare[NSPARE];
+	int		nspare;
+	int		lispaused;	/* out of descriptors: not accepting until a client leaves */
+	int		pinuser;
+	int		stopping;
+	long long	stopdeadline;
+	int		sigfd;
+	Ev		sigev;
+	int		dialpipe[2];
+	Ev		dialev;
+	unsigned	nextid;		/* for connections that are no client */
+} g;
+
+/* main.c */
+/* Milliseconds on the monotonic clock. */
+long long now(void);
+/* Log and exit 1. */
+void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Watch fd for events, reported with ev. */
+int addev(int fd, Ev *ev, uint32_t events);
+/* Change what fd is watched for, if it differs from *cur. */
+void setev(int fd, Ev *ev, uint32_t *cur, uint32_t want);
+
+/* conn.c */
+/* A new connection on fd (non-blocking), on the list and watched for input; NULL (fd closed) if out of memory. */
+Conn *connnew(int fd, int role);
+/* Read what fd has, and feed it to the engine. */
+void connin(Conn *c);
+/* Write what c's queues hold and set what it is watched for. */
+void connout(Conn *c);
+/* c goes on the list of connections with work to do. */
+void markdirty(Conn *c);
+/* Feed c's buffered input to the engine again, which woke it. */
+int connfeed(Conn *c);
+/* c is closed; its sessions end, its channel goes down; freed after the loop turn. */
+void closeconn(Conn *c, const char *why);
+/* The engine's wake callback. */
+void wake(void *aux, int what);
+/* Clients waiting for memory under -B that now fit are read again. */
+void memwake(void);
+/* Free what closeconn left for after the loop turn. */
+void reapconns(void);
+/* Whether nothing is in flight and every reply is written. */
+int quiet(void);
+/* Free a buffer (or keep it as a spare). */
+void buffree(Buf *b);
+
+/* listen.c */
+/* Listen on addr in role (LCLIENT, LLINK, LREVERSE), for -r with linkname; exits on failure. */
+void listen1(const char *addr, int mode, int role, const char *linkname);
+/* Accept whoever waits on l. */
+void acceptall(Lis *l);
+/* Stop or go on accepting on every listener. */
+void lispause(int pause);
+/* Close every listener and remove its unix socket. */
+void unlinkall(void);
+
+/* upstream.c */
+/* Set up d to keep addr dialed for u; serves is what serves the peer's requests back. */
+void dialerinit(Dialer *d, const char *addr, const char *what, Nmup *u, Nmup *serves);
+/* Dial d now, in a thread (blocking with -F). */
+void dialstart(Dialer *d);
+/* A dial thread's result is in the pipe. */
+void dialed(void);
+/* d's connection is gone (why): its channel goes down, and d redials. */
+void dialerlost(Dialer *d, const char *why);
+/* With -F: dial the upstream and wait for its Rversion, blocking; exit 1 if either fails. */
+void dialfirst(Dialer *d);
+/* c's channel is ready: log it, and reset its dialer's backoff. */
+void chanready(Conn *c);
+/* Reap exec! children. */
+void reap(void);
+
+/* link.c */
+/* c is a new link accepted on a -l listener: its session and its channel. */
+int linkaccept(Conn *c);
+/* The link c is gone. */
+void linkgone(Conn *c);
+/* What a client accepted on -r listener l is served by. */
+Nmup *linkroute(Lis *l);
+/* The link for -r NAME=, made (down) at start. */
+Link *linknamed(const char *name);
+/* c has a channel: keep it alive (-k) and watch its version. */
+void keepstart(Conn *c);
+/* c's channel was refused its Tversion (err): try again on the same connection, later. */
+void reversion(Conn *c, const char *err);
+/* The engine's note callback. */
+void note(void *aux, int what, const char *msg);
+
+/* timer.c */
+/* Run t->fn at when (ms); a pending t is moved. */
+void timerset(Timer *t, long long when);
+/* t will not run. */
+void timerdel(Timer *t);
+/* Run the timers that are due; the ms until the next, or -1. */
+int timerrun(void);
