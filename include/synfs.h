@@ -8,7 +8,8 @@
  * and 9P2000.L to each connection: the caller feeds it the bytes it
  * reads from a client and drains the connection's output queue with
  * writev, as with the Nmq of ninemux.h.  Every request is answered at
- * once, while it is fed.
+ * once, while it is fed.  The callbacks run inside synconnin: they must
+ * not close a connection or free the server.
  *
  * Nothing here blocks, prints or exits.  A Synfs and its connections
  * belong to one thread (an event loop).

@@ -10,7 +10,7 @@
 
 enum {
 	RQID	= 1,
-	QVERSION = 2, QSTATS, QCTL, QECHO, QBIG, QCLIENTS, QSECRET, QHUGE, QFAIL, QDEEP, QLONG,
+	QVERSION = 2, QSTATS, QCTL, QECHO, QBIG, QCLIENTS, QSECRET, QHUGE, QFAIL, QDEEP, QLONG, QCLOSED,
 	QCLIENT	= 100,	/* client N: 100 + 10N, its addr +1 */
 	BIGLEN	= 100000,
 	MAXSNAP	= 256 * 1024,
@@ -53,6 +53,7 @@ tlist(void *aux, const char *path, const char *want, Synlist *l)
 		synadd(l, "failing", QFAIL, 0444);
 		synadd(l, "deep", QDEEP, P9_DMDIR | 0555);
 		synadd(l, longname, QLONG, 0444);
+		synadd(l, "closed", QCLOSED, P9_DMDIR);
 		return 0;
 	}
 	if(strcmp(path, "/clients") == 0){
@@ -624,6 +625,8 @@ t_open(void)
 	rerr(openf(8, P9_OREAD), "it broke", "Topen of a file whose read callback fails: its error");
 	walk(1, 9, "huge");
 	rerr(openf(9, P9_OREAD), "file larger than the snapshot limit", "Topen of a file over the snapshot limit");
+	walk(1, 10, "closed");
+	rerr(openf(10, P9_OREAD), "permission denied", "Topen of a mode 0 directory");
 	rerr(openf(99, P9_OREAD), "unknown fid", "Topen of an unknown fid");
 	stopconn();
 }
@@ -702,7 +705,7 @@ t_dirread(void)
 	r = readf(2, 0, 8192);
 	names[0] = 0;
 	k = statnames(names, sizeof names);
-	ok(r == Rread && k == 11, "Tread of / at 0: 11 whole stat entries");
+	ok(r == Rread && k == 12, "Tread of / at 0: 12 whole stat entries");
 	ok(pc_has(names, strlen(names), "version stats ctl echo big clients secret huge failing deep"),
 		"  names in the caller's order: %.60s...", names);
 	off = R.count;
@@ -724,7 +727,7 @@ t_dirread(void)
 		off += R.count;
 		total += statnames(names, sizeof names);
 	}
-	ok(r == Rread && total == 11, "330 bytes at a time, each from where the last ended: 11 entries in all");
+	ok(r == Rread && total == 12, "330 bytes at a time, each from where the last ended: 12 entries in all");
 	/* a listing is a snapshot taken at open */
 	walk(1, 3, "clients");
 	openf(3, P9_OREAD);
@@ -1067,7 +1070,7 @@ t_dotl(void)
 		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%.*s", n ? " " : "", e.name.n, e.name.s);
 		n++;
 	}
-	ok(r == Rreaddir && n == 11 && pc_has(names, strlen(names), "version stats ctl"), "Treaddir /: 11 entries (%.40s...)", names);
+	ok(r == Rreaddir && n == 12 && pc_has(names, strlen(names), "version stats ctl"), "Treaddir /: 12 entries (%.40s...)", names);
 	/* by cookies, a few at a time */
 	cookie = 0;
 	total = 0;
@@ -1083,7 +1086,7 @@ t_dotl(void)
 			total++;
 		}
 	}
-	ok(r == Rreaddir && total == 11, "Treaddir 300 bytes at a time, by cookies: 11 entries");
+	ok(r == Rreaddir && total == 12, "Treaddir 300 bytes at a time, by cookies: 12 entries");
 	t.offset = 1000;
 	r = rpc(&t);
 	ok(r == Rreaddir && R.count == 0, "Treaddir past the end: empty");

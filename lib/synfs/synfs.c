@@ -764,6 +764,8 @@ openfid(Synconn *c, Fid *f, int acc, int trunc, int rclose)
 	if(f->mode & P9_DMDIR){
 		if(acc != P9_OREAD || trunc)
 			return Eisdir;
+		if(!(f->mode & 0444))
+			return Eperm;
 		if((l = calloc(1, sizeof *l)) == NULL)
 			return Enomem;
 		listreset(l, fs->conf.maxsnap);
