@@ -48,8 +48,8 @@ struct Synconf {
 	/*
 	 * Add the entries of the directory at path to l with synadd, and
 	 * return 0; or return -1 when path is not (or no longer) a
-	 * directory.  When want is not NULL only the entry of that name
-	 * is looked for: adding just it is enough, adding all is fine.
+	 * directory.  When want is not NULL a walk looks for that name:
+	 * adding just its entry is enough, and the others cost nothing.
 	 */
 	int		(*list)(void *aux, const char *path, const char *want, Synlist *l);
 	/*

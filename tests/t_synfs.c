@@ -780,6 +780,15 @@ t_write(void)
 	readf(6, 0, 100);
 	ok(R.count == 5 && !memcmp(R.data, "hello", 5), "a new open reads hello");
 	rerr(writef(66, "x"), "unknown fid", "Twrite to an unknown fid");
+	{
+		char cmd[301];
+
+		memset(cmd, 'x', 300);
+		cmd[300] = 0;
+		r = writef(2, cmd);
+		ok(r == Rerror && R.ename.n == 200 && !memcmp(R.ename.s, "bad command: xxx", 16),
+			"a callback's error of 313 bytes is cut to 200");
+	}
 	stopconn();
 }
 
@@ -930,6 +939,24 @@ t_bad(void)
 	stopconn();
 }
 
+/* The list callback of t_limits: 1000 entries, whatever it is asked for. */
+static int
+biglist(void *aux, const char *path, const char *want, Synlist *l)
+{
+	char name[16];
+	int i;
+
+	(void)aux;
+	(void)want;
+	if(strcmp(path, "/") != 0)
+		return -1;
+	for(i = 0; i < 1000; i++){
+		snprintf(name, sizeof name, "f%d", i);
+		synadd(l, name, 10 + (uint64_t)i, 0444);
+	}
+	return 0;
+}
+
 static void
 t_limits(void)
 {
@@ -954,6 +981,19 @@ t_limits(void)
 	ok(r == Rwalk, "Twalk fid to itself needs no new fid");
 	fidop(Tclunk, 4);
 	is_int(walk(1, 5, ""), Rwalk, "after a clunk there is room");
+	stopconn();
+
+	/* a walk keeps only the name it wants: a long listing does not count against maxsnap */
+	memset(&conf, 0, sizeof conf);
+	conf.list = biglist;
+	conf.maxsnap = 4096;
+	fs = synnew(&conf);
+	cn = synconnnew(fs, NULL);
+	version(8192, "9P2000");
+	attach(1);
+	r = walk(1, 2, "f999");
+	ok(r == Rwalk && R.nwqid == 1 && R.wqid[0].path == 1009, "Twalk f999 in a listing of 1000 over a 4 KiB limit");
+	rerr(openf(1, P9_OREAD), "file larger than the snapshot limit", "but opening / for a listing of it fails");
 	stopconn();
 
 	/* the output queue: past maxqueue the connection takes no more */

@@ -106,6 +106,7 @@ struct Synlist {
 	size_t		ncap;
 	size_t		max;		/* bytes of e and names together */
 	int		err;		/* Enomem or Efbig once synadd failed so */
+	const char	*want;		/* a lookup: only this name is kept */
 };
 
 struct Synbuf {
@@ -161,12 +162,13 @@ struct Synfs {
  */
 
 static void
-listreset(Synlist *l, size_t max)
+listreset(Synlist *l, size_t max, const char *want)
 {
 	l->n = 0;
 	l->nlen = 0;
 	l->err = Eok;
 	l->max = max;
+	l->want = want;
 }
 
 static void
@@ -209,6 +211,9 @@ synadd(Synlist *l, const char *name, uint64_t qid, uint32_t mode)
 	n = strlen(name);
 	if(!validname(name, n))
 		return -1;
+	/* a caller that lists everything for a walk costs no memory */
+	if(l->want != NULL && strcmp(name, l->want) != 0)
+		return 0;
 	used = l->n * sizeof(Ent) + l->nlen;
 	if(l->max - used < sizeof(Ent) + n + 1){
 		l->err = Efbig;
@@ -500,25 +505,26 @@ lookup(Synfs *fs, const char *dir, P9str name, uint64_t *qid, uint32_t *mode)
 {
 	char want[MAXNAME + 1];
 	Synlist *l;
-	size_t i;
+	int e;
 
 	if(!validname(name.s, name.n))
 		return Enoent;
 	memcpy(want, name.s, name.n);
 	want[name.n] = 0;
 	l = &fs->look;
-	listreset(l, fs->conf.maxsnap);
-	if(fs->conf.list(fs->conf.aux, dir, want, l) < 0)
+	listreset(l, fs->conf.maxsnap, want);
+	e = fs->conf.list(fs->conf.aux, dir, want, l);
+	l->want = NULL;
+	if(e < 0)
 		return Enoent;
 	if(l->err != Eok)
 		return l->err;
-	for(i = 0; i < l->n; i++)
-		if(l->e[i].namelen == name.n && memcmp(entname(l, &l->e[i]), want, name.n) == 0){
-			*qid = l->e[i].qid;
-			*mode = l->e[i].mode;
-			return Eok;
-		}
-	return Enoent;
+	if(l->n == 0)
+		return Enoent;
+	/* the first of that name, should the caller repeat one */
+	*qid = l->e[0].qid;
+	*mode = l->e[0].mode;
+	return Eok;
 }
 
 /* The length of the parent's path of path ("/a/b" -> 2, "/a" -> 1). */
@@ -768,7 +774,7 @@ openfid(Synconn *c, Fid *f, int acc, int trunc, int rclose)
 			return Eperm;
 		if((l = calloc(1, sizeof *l)) == NULL)
 			return Enomem;
-		listreset(l, fs->conf.maxsnap);
+		listreset(l, fs->conf.maxsnap, NULL);
 		e = fs->conf.list(fs->conf.aux, f->path, NULL, l) < 0 ? Enoent : l->err;
 		if(e != Eok){
 			listfree(l);
