@@ -34,12 +34,13 @@ XCFLAGS	:= $(BASE) $(WARN) $(SANFLAGS) $(CFLAGS)
 XLDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS)
 
 # Libraries in link order: a library comes before those it uses.
-LINKORDER := ninemux 9pclient mux 9p dial log
+LINKORDER := ninemux 9pclient mux synfs 9p dial log
 LIBS	:= $(filter $(patsubst lib/%/,%,$(sort $(dir $(wildcard lib/*/*.c)))),$(LINKORDER))
 # What each library needs, for the shared objects and pkg-config files.
 deps_ninemux	:= 9p dial log
 deps_9pclient	:= mux 9p dial
 deps_mux	:=
+deps_synfs	:= 9p
 deps_9p		:=
 deps_dial	:=
 deps_log	:=
@@ -47,6 +48,8 @@ deps_log	:=
 CMDS	:= $(patsubst cmd/%/,%,$(sort $(dir $(wildcard cmd/*/*.c))))
 TESTS_C	:= $(patsubst tests/%.c,$(O)/tests/%,$(wildcard tests/t_*.c))
 TESTS_SH := $(wildcard tests/*.sh)
+# Programs the tests start (tests/NAME_prog/*.c), not tests themselves.
+TESTPROGS := $(patsubst tests/%.c,$(O)/tests/%,$(wildcard tests/*_prog/*.c))
 BENCH_C	:= $(patsubst bench/%.c,$(O)/bench/%,$(wildcard bench/*.c))
 
 lib_objs = $(patsubst %.c,$(O)/obj/%.o,$(wildcard lib/$(1)/*.c))
@@ -91,7 +94,7 @@ $(O)/bench/%: $(O)/obj/bench/%.o $(ARCHIVES)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS)
 
-tests: all $(TESTS_C)
+tests: all $(TESTS_C) $(TESTPROGS)
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 

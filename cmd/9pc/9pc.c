@@ -30,6 +30,8 @@ static uint32_t msize = 65536;
 static char *curaddr;
 static CFsys *curfs;
 static CFid *curroot;
+/* read's and write's buffer: fatal frees it too */
+static char *iobuf;
 
 static void
 usage(void)
@@ -60,6 +62,7 @@ fatal(const char *fmt, ...)
 	if(curroot != NULL)
 		fsclose(curroot);
 	fsunmount(curfs);
+	free(iobuf);
 	exit(1);
 }
 
@@ -257,7 +260,6 @@ cmdread(int argc, char **argv)
 {
 	CFid *root, *f;
 	const char *path;
-	char *buf;
 	long n;
 	size_t len;
 
@@ -267,14 +269,15 @@ cmdread(int argc, char **argv)
 	if((f = fsopen(root, path, P9_OREAD)) == NULL)
 		fatal("%s", fserrstr());
 	len = fsmsize(curfs);
-	if((buf = malloc(len)) == NULL)
+	if((iobuf = malloc(len)) == NULL)
 		fatal("out of memory");
-	while((n = fsread(f, buf, (long)len)) > 0)
-		if(fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+	while((n = fsread(f, iobuf, (long)len)) > 0)
+		if(fwrite(iobuf, 1, (size_t)n, stdout) != (size_t)n)
 			fatal("write standard output: %s", strerror(errno));
 	if(n < 0)
 		fatal("%s", fserrstr());
-	free(buf);
+	free(iobuf);
+	iobuf = NULL;
 	fsclose(f);
 	if(fflush(stdout) != 0)
 		fatal("write standard output: %s", strerror(errno));
@@ -286,7 +289,6 @@ cmdwrite(int argc, char **argv)
 {
 	CFid *root, *f;
 	const char *path;
-	char *buf;
 	size_t len, n;
 	long w;
 
@@ -296,10 +298,10 @@ cmdwrite(int argc, char **argv)
 	if((f = fsopen(root, path, P9_OWRITE|P9_OTRUNC)) == NULL)
 		fatal("%s", fserrstr());
 	len = fsmsize(curfs);
-	if((buf = malloc(len)) == NULL)
+	if((iobuf = malloc(len)) == NULL)
 		fatal("out of memory");
-	while((n = fread(buf, 1, len, stdin)) > 0){
-		w = fswrite(f, buf, (long)n);
+	while((n = fread(iobuf, 1, len, stdin)) > 0){
+		w = fswrite(f, iobuf, (long)n);
 		if(w < 0)
 			fatal("%s", fserrstr());
 		if(w != (long)n)
@@ -307,7 +309,8 @@ cmdwrite(int argc, char **argv)
 	}
 	if(ferror(stdin))
 		fatal("read standard input: %s", strerror(errno));
-	free(buf);
+	free(iobuf);
+	iobuf = NULL;
 	if(fsclose(f) < 0)
 		fatal("%s", fserrstr());
 	return 0;
