@@ -24,8 +24,6 @@
 #include "p9conv.h"
 #include "tlsconv.h"
 
-static char k1[65], k2[65];
-
 /* ---- two of our ends and a relay between them ---- */
 
 typedef struct Pair Pair;
@@ -350,7 +348,7 @@ keytext(void)
 		"laptop %s   # the first\n"
 		"  server\t%s\r\n"
 		"long %s%s\n",
-		k1, k2, k1, k2);
+		tc_k1, tc_k2, tc_k1, tc_k2);
 	n = tlskeycheck("keys", good, strlen(good), err, sizeof err);
 	is_int(n, 3, "a key file with comments, blank lines, tabs and CRLF: 3 keys (%s)", n < 0 ? err : "");
 	is_int(tlskeycheck("keys", good, 0, err, sizeof err), -1, "an empty text has no keys");
@@ -358,26 +356,26 @@ keytext(void)
 	snprintf(text, sizeof text, "# nothing\n\n");
 	is_int(tlskeycheck("keys", text, strlen(text), err, sizeof err), -1, "only comments: refused");
 
-	snprintf(text, sizeof text, "laptop %.62s\n", k1);
+	snprintf(text, sizeof text, "laptop %.62s\n", tc_k1);
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "key file keys, line 1: key of laptop is 31 bytes, at least 32"), "a 31-byte key: %s", err);
-	ok(strstr(err, k1 + 10) == NULL, "... and the key is not in the message");
-	snprintf(text, sizeof text, "# c\nlaptop %.63sg\n", k1);
+	ok(strstr(err, tc_k1 + 10) == NULL, "... and the key is not in the message");
+	snprintf(text, sizeof text, "# c\nlaptop %.63sg\n", tc_k1);
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "line 2: key of laptop is not hex"), "a key with a g: %s", err);
-	snprintf(text, sizeof text, "laptop %s0\n", k1);
+	snprintf(text, sizeof text, "laptop %s0\n", tc_k1);
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "odd number of hex digits"), "65 hex digits: %s", err);
 	snprintf(text, sizeof text, "laptop\n");
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "want \"identity hexkey\""), "an identity alone: %s", err);
-	snprintf(text, sizeof text, "laptop %s extra\n", k1);
+	snprintf(text, sizeof text, "laptop %s extra\n", tc_k1);
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "want \"identity hexkey\""), "three fields: %s", err);
-	snprintf(text, sizeof text, "a %s\nb %s\na %s\n", k1, k2, k2);
+	snprintf(text, sizeof text, "a %s\nb %s\na %s\n", tc_k1, tc_k2, tc_k2);
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "line 3: identity a given twice"), "an identity twice: %s", err);
-	snprintf(text, sizeof text, "l\001p %s\n", k1);
+	snprintf(text, sizeof text, "l\001p %s\n", tc_k1);
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "not printable"), "a control character in an identity: %s", err);
 	memset(text, 'a', 600);
@@ -387,7 +385,7 @@ keytext(void)
 	text[601] = '\0';
 	n = tlskeycheck("keys", text, strlen(text), err, sizeof err);
 	ok(n == -1 && tc_says(err, "at most 256"), "a 299-byte key: %s", err);
-	snprintf(text, sizeof text, "#laptop %s\n", k1);
+	snprintf(text, sizeof text, "#laptop %s\n", tc_k1);
 	is_int(tlskeycheck("keys", text, strlen(text), err, sizeof err), -1, "a commented-out key is no key");
 }
 
@@ -400,7 +398,7 @@ keyfile(void)
 	Tlsopts o;
 	size_t i;
 
-	snprintf(text, sizeof text, "laptop %s\n", k1);
+	snprintf(text, sizeof text, "laptop %s\n", tc_k1);
 	tc_write("k600", 0600, text);
 	c = tc_conf(TLS_DIAL|TLS_LISTEN, err, sizeof err, "-S k600");
 	ok(c != NULL, "a key file of mode 0600 is taken (%s)", c ? "" : err);
@@ -417,7 +415,7 @@ keyfile(void)
 		ok(c == NULL && tc_says(err, want), "mode %04o is refused: %s", modes[i], err);
 		tlsconffree(c);
 	}
-	snprintf(text, sizeof text, "laptop %.60s\n", k1);
+	snprintf(text, sizeof text, "laptop %.60s\n", tc_k1);
 	tc_write("kshort", 0600, text);
 	c = tc_conf(TLS_DIAL, err, sizeof err, "-S kshort");
 	snprintf(want, sizeof want, "key file %s, line 1: key of laptop is 30 bytes", tc_path("kshort"));
@@ -844,11 +842,11 @@ reload(void)
 	Pair *p, *q;
 	int r;
 
-	snprintf(text, sizeof text, "laptop %s\n", k1);
+	snprintf(text, sizeof text, "laptop %s\n", tc_k1);
 	tc_write("rkeys", 0600, text);
 	sc = tc_conf(TLS_LISTEN, err, sizeof err, "-S rkeys");
 	cc = tc_conf(TLS_DIAL, err, sizeof err, "-S keys");
-	snprintf(text, sizeof text, "laptop %s\n", k2);
+	snprintf(text, sizeof text, "laptop %s\n", tc_k2);
 	tc_write("rkeys2", 0600, text);
 	cc2 = tc_conf(TLS_DIAL, err, sizeof err, "-S rkeys2");
 	if(sc == NULL || cc == NULL || cc2 == NULL){
@@ -980,37 +978,6 @@ relays(void)
 	tlsconffree(sc);
 }
 
-static int
-mkfiles(void)
-{
-	char text[512], bad[65];
-
-	tc_randhex(k1);
-	tc_randhex(k2);
-	snprintf(bad, sizeof bad, "%s", k1);
-	bad[0] = bad[0] == '0' ? '1' : '0';
-	snprintf(text, sizeof text, "laptop %s\nserver %s\n", k1, k2);
-	if(tc_write("keys", 0600, text) < 0)
-		return -1;
-	snprintf(text, sizeof text, "server %s\n", k2);
-	tc_write("keys2", 0600, text);
-	snprintf(text, sizeof text, "laptop %s\n", bad);
-	tc_write("keysbad", 0600, text);
-	snprintf(text, sizeof text, "stranger %s\n", k1);
-	tc_write("keys3", 0600, text);
-	if(tc_ca("ca1", "9mux test CA") < 0 || tc_ca("ca2", "another CA") < 0
-	|| tc_cert("srv", "localhost", "ca1", 30, "DNS:localhost,IP:127.0.0.1") < 0
-	|| tc_cert("srvexp", "localhost", "ca1", -1, "DNS:localhost,IP:127.0.0.1") < 0
-	|| tc_cert("other", "other.example", "ca1", 30, "DNS:other.example") < 0
-	|| tc_cert("cli", "laptop", "ca1", 30, NULL) < 0
-	|| tc_cert("cli2", "intruder", "ca2", 30, NULL) < 0
-	|| tc_cert("cliexp", "oldlaptop", "ca1", -1, NULL) < 0
-	|| tc_cert("self", "selfhost", NULL, 30, "DNS:selfhost") < 0
-	|| tc_cert("self2", "selfhost", NULL, 30, "DNS:selfhost") < 0)
-		return -1;
-	return 0;
-}
-
 int
 main(void)
 {
@@ -1027,7 +994,7 @@ main(void)
 		printf("1..0 # SKIP no openssl command to make certificates\n");
 		return 0;
 	}
-	if(mkfiles() < 0){
+	if(tc_mkfiles() < 0){
 		ok(0, "keys and certificates made with openssl (see %s/sh.log)", tc_dir);
 		tc_sh("sed 's/^/# /' sh.log | tail -20 >&3");
 		return done_testing();

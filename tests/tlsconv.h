@@ -17,6 +17,7 @@
 #include "tls.h"
 
 static const char *tc_dir;
+static char tc_k1[65], tc_k2[65];	/* the keys of laptop and server in hex */
 
 /* Where every test file lives: dir/name (rotating buffers, as pc_path). */
 static inline char *
@@ -151,6 +152,46 @@ tc_conf(int roles, char *err, size_t errlen, const char *flags)
 			return NULL;
 	}
 	return tlsconfnew(&o, roles, err, errlen);
+}
+
+/*
+ * The keys and certificates every TLS test uses, in the test directory:
+ * keys (laptop and server), keys2 (server), keysbad (laptop, a wrong
+ * key), keys3 (stranger, unknown); CAs ca1 and ca2; srv (localhost and
+ * 127.0.0.1 by ca1), srvexp (expired), other (other.example), srv2
+ * (localhost by ca2), cli (laptop by ca1), cli2 (intruder by ca2),
+ * cliexp (oldlaptop, expired), self and self2 (selfhost, self-signed).
+ */
+static inline int
+tc_mkfiles(void)
+{
+	char text[512], bad[65];
+
+	tc_randhex(tc_k1);
+	tc_randhex(tc_k2);
+	snprintf(bad, sizeof bad, "%s", tc_k1);
+	bad[0] = bad[0] == '0' ? '1' : '0';
+	snprintf(text, sizeof text, "laptop %s\nserver %s\n", tc_k1, tc_k2);
+	if(tc_write("keys", 0600, text) < 0)
+		return -1;
+	snprintf(text, sizeof text, "server %s\n", tc_k2);
+	tc_write("keys2", 0600, text);
+	snprintf(text, sizeof text, "laptop %s\n", bad);
+	tc_write("keysbad", 0600, text);
+	snprintf(text, sizeof text, "stranger %s\n", tc_k1);
+	tc_write("keys3", 0600, text);
+	if(tc_ca("ca1", "9mux test CA") < 0 || tc_ca("ca2", "another CA") < 0
+	|| tc_cert("srv", "localhost", "ca1", 30, "DNS:localhost,IP:127.0.0.1") < 0
+	|| tc_cert("srvexp", "localhost", "ca1", -1, "DNS:localhost,IP:127.0.0.1") < 0
+	|| tc_cert("other", "other.example", "ca1", 30, "DNS:other.example") < 0
+	|| tc_cert("srv2", "localhost", "ca2", 30, "DNS:localhost,IP:127.0.0.1") < 0
+	|| tc_cert("cli", "laptop", "ca1", 30, NULL) < 0
+	|| tc_cert("cli2", "intruder", "ca2", 30, NULL) < 0
+	|| tc_cert("cliexp", "oldlaptop", "ca1", -1, NULL) < 0
+	|| tc_cert("self", "selfhost", NULL, 30, "DNS:selfhost") < 0
+	|| tc_cert("self2", "selfhost", NULL, 30, "DNS:selfhost") < 0)
+		return -1;
+	return 0;
 }
 
 /* ---- sockets ---- */
@@ -453,6 +494,98 @@ tc_serve(Tlsconf *c, int lfd, size_t quota, int ms, Tcres *r)
 	}
 	tlsfree(t);
 	close(fd);
+}
+
+/* ---- programs of other TLS stacks ---- */
+
+/*
+ * Start a program (argv, NULL-terminated; argv[0] is looked up in
+ * PATH) in the test directory with standard input from infd (-1:
+ * /dev/null) and standard output and error to the file out: its pid.
+ */
+static inline pid_t
+tc_runv(int infd, const char *out, const char *const argv[])
+{
+	pid_t pid;
+	int fd;
+
+	/* a waiter on the file must not see what the last program wrote */
+	unlink(out);
+	fflush(stdout);
+	pid = fork();
+	if(pid != 0)
+		return pid;
+	if(chdir(tc_dir) < 0)
+		_exit(127);
+	fd = infd >= 0 ? infd : open("/dev/null", O_RDONLY);
+	if(fd >= 0 && fd != 0){
+		dup2(fd, 0);
+		close(fd);
+	}
+	fd = open(out, O_WRONLY|O_CREAT|O_TRUNC, 0644);
+	if(fd >= 0){
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	signal(SIGPIPE, SIG_DFL);
+	alarm(0);
+	execvp(argv[0], (char *const *)(uintptr_t)argv);
+	_exit(127);
+}
+
+/* tc_runv with the words as arguments, NULL last. */
+static inline pid_t
+tc_run(int infd, const char *out, ...)
+{
+	const char *argv[40];
+	va_list ap;
+	int n;
+
+	va_start(ap, out);
+	for(n = 0; n < 39 && (argv[n] = va_arg(ap, const char*)) != NULL; n++)
+		;
+	va_end(ap);
+	argv[n] = NULL;
+	return tc_runv(infd, out, argv);
+}
+
+/* Wait up to ms for a line of file containing sub: a copy of the line (static), or NULL. */
+static inline const char *
+tc_waitline(const char *file, const char *sub, int ms)
+{
+	static char line[512];
+	long end;
+	char *s, *p, *e;
+
+	end = pc_now() + ms;
+	do{
+		s = pc_slurp(file);
+		if((p = strstr(s, sub)) != NULL){
+			while(p > s && p[-1] != '\n')
+				p--;
+			e = strchr(p, '\n');
+			snprintf(line, sizeof line, "%.*s", e ? (int)(e - p) : (int)strlen(p), p);
+			free(s);
+			return line;
+		}
+		free(s);
+		pc_sleep(20);
+	}while(pc_now() < end);
+	return NULL;
+}
+
+/* Whether the file holds sub. */
+static inline int
+tc_has(const char *file, const char *sub)
+{
+	char *s;
+	int r;
+
+	s = pc_slurp(file);
+	r = strstr(s, sub) != NULL;
+	free(s);
+	return r;
 }
 
 /* ---- TLS records on the wire ---- */
