@@ -215,8 +215,9 @@ void tlswire(Tls *t, uint64_t *in, uint64_t *out);
  * Copy between fd (plain bytes; made non-blocking here) and t, whose
  * handshake is done, until either ends: for a thread of a program that
  * wants a plain descriptor, as 9pc gives lib9pclient one end of a
- * socketpair.  When fd ends, t gets close_notify; when t ends, fd is shut
- * down both ways.  0 at a clean end, or -1 and err.
+ * socketpair.  When fd ends, t gets close_notify.  0 at a clean end, or
+ * -1 and err; then the caller, having kept err, shuts fd down, so that
+ * whoever reads the other end finds the reason waiting.
  */
 int tlsrelay(Tls *t, int fd, char *err, size_t errlen);
 

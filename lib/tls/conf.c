@@ -418,6 +418,22 @@ certverify(X509_STORE_CTX *x, void *arg)
 }
 
 /*
+ * Dialing, the server has asked for a certificate.  TLS 1.3 finishes the
+ * client's handshake before the server judges it, so a refusal may come
+ * as a hang-up; this is what lets the message say why.
+ */
+static int
+certasked(SSL *ssl, void *arg)
+{
+	Tls *t = SSL_get_app_data(ssl);
+
+	(void)arg;
+	if(t != NULL)
+		t->certasked = 1;
+	return 1;
+}
+
+/*
  * Contexts.
  */
 
@@ -509,8 +525,10 @@ newctx(Tlsctx *tc, const Tlsopts *o, int side, char *err, size_t errlen)
 			goto bad;
 		}
 	}
-	if(side == TLS_DIAL)
+	if(side == TLS_DIAL){
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_cert_cb(ctx, certasked, NULL);
+	}
 	else if(o->cafile != NULL || o->npins > 0)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	else

@@ -285,12 +285,20 @@ died(Tls *t, int sslerr)
 		snprintf(t->err, sizeof t->err, "%s", t->why);
 	else if(sslerr == SSL_ERROR_SYSCALL && hs && (t->syserr == ECONNRESET || t->syserr == EPIPE))
 		snprintf(t->err, sizeof t->err, "the peer closed the connection during the TLS handshake (%s)", strerror(t->syserr));
+	else if(sslerr == SSL_ERROR_SYSCALL && t->side == TLS_DIAL && !t->gotdata && t->certasked && !t->ctx->hascert
+	&& (t->syserr == ECONNRESET || t->syserr == EPIPE))
+		snprintf(t->err, sizeof t->err, "the server wants a client certificate (-C and -K) and hung up: %s", strerror(t->syserr));
+	else if(sslerr == SSL_ERROR_SYSCALL && t->side == TLS_DIAL && !t->gotdata && t->certasked
+	&& (t->syserr == ECONNRESET || t->syserr == EPIPE))
+		snprintf(t->err, sizeof t->err, "the server hung up after the handshake: did it refuse our certificate? (%s)", strerror(t->syserr));
 	else if(sslerr == SSL_ERROR_SYSCALL && t->syserr != 0)
 		snprintf(t->err, sizeof t->err, "TLS%s: %s", hs ? " handshake" : "", strerror(t->syserr));
 	else if(sslerr == SSL_ERROR_SYSCALL || sslerr == SSL_ERROR_ZERO_RETURN || (e == 0 && t->eof)){
-		if(peerpsk)
+		if(hs && peerpsk)
 			snprintf(t->err, sizeof t->err,
-				"the peer closed the connection during the TLS handshake (does it know key identity %s?)", id);
+				"the peer closed the connection during the TLS handshake (is it a TLS server? does it know key identity %s?)", id);
+		else if(hs && t->side == TLS_DIAL)
+			snprintf(t->err, sizeof t->err, "the peer closed the connection during the TLS handshake (is it a TLS server?)");
 		else
 			snprintf(t->err, sizeof t->err, "the peer closed the connection%s", hs ? " during the TLS handshake" : "");
 	}else if(reason == SSL_R_BINDER_DOES_NOT_VERIFY)
@@ -448,6 +456,7 @@ tlsread(Tls *t, void *buf, size_t len)
 		r = SSL_read_ex(t->ssl, (char*)buf + n, len - n, &got);
 		if(r == 1){
 			n += got;
+			t->gotdata = 1;
 			continue;
 		}
 		e = SSL_get_error(t->ssl, r);

@@ -75,6 +75,8 @@ struct Tls {
 	int		pskseen;	/* a client offered some identity */
 	char		unknownid[64];	/* one we do not know, printable */
 	int		verified;	/* the certificate callback said yes */
+	int		certasked;	/* dialing: the server asked for our certificate */
+	int		gotdata;	/* tlsread has returned bytes */
 
 	/* the wire, as the BIO sees it */
 	uint8_t		first[8];	/* the peer's first bytes */

@@ -177,7 +177,6 @@ tlsrelay(Tls *t, int fd, char *err, size_t errlen)
 		}
 	}
 out:
-	shutdown(fd, SHUT_RDWR);
 	free(in);
 	free(out);
 	return rc;
