@@ -31,6 +31,7 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		oneline(err);
 	}
 	return -1;
 }
@@ -334,6 +335,7 @@ died(Tls *t, int sslerr)
 		snprintf(t->err, sizeof t->err, "TLS%s failed: %s", hs ? " handshake" : "", rs);
 	else
 		snprintf(t->err, sizeof t->err, "TLS%s failed (SSL error %d)", hs ? " handshake" : "", sslerr);
+	oneline(t->err);
 	return TLS_ERROR;
 }
 
@@ -431,6 +433,7 @@ tlshandshake(Tls *t)
 	if(r != 1)
 		return failed(t, r);
 	if(accepted(t) < 0){
+		oneline(t->err);
 		t->state = DEAD;
 		return TLS_ERROR;
 	}

@@ -96,6 +96,9 @@ struct Tls {
 /* Parse a key file's text into a new array: the number of keys, or -1 and err. */
 int parsekeys(const char *name, const char *text, size_t len, Key **keys, char *err, size_t errlen);
 
+/* Make a message one line: control characters (a newline in a file name) become '?'. */
+void oneline(char *s);
+
 /* Free keys after wiping them. */
 void freekeys(Key *keys, int n);
 

@@ -21,8 +21,17 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		oneline(err);
 	}
 	return -1;
+}
+
+void
+oneline(char *s)
+{
+	for(; *s != '\0'; s++)
+		if((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
 }
 
 static int
