@@ -322,6 +322,8 @@ flags(void)
 	ok(r == -1 && tc_says(err, "-z 16385"), "-z 16385 refused: %s", err);
 	r = tlsflag(&o, 'z', "12x", err, sizeof err);
 	ok(r == -1 && tc_says(err, "-z 12x"), "-z 12x refused: %s", err);
+	r = tlsflag(&o, 'z', "1\n2", err, sizeof err);
+	ok(r == -1 && tc_says(err, "-z 1?2"), "a newline in an argument stays out of the message: %s", err);
 	r = tlsflag(&o, 'H', "sha256:abc", err, sizeof err);
 	ok(r == -1 && tc_says(err, "sha256:abc"), "a short pin is refused: %s", err);
 	r = tlsflag(&o, 'H', "md5:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", err, sizeof err);
