@@ -41,7 +41,7 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
-		oneline(err);
+		tlsoneline(err);
 	}
 	return -1;
 }
@@ -137,20 +137,20 @@ readkeys(const char *path, Key **keys, char *err, size_t errlen)
 		n += (size_t)r;
 	}
 	close(fd);
-	nk = parsekeys(path, buf, n, keys, err, errlen);
+	nk = tlsparsekeys(path, buf, n, keys, err, errlen);
 	OPENSSL_cleanse(buf, n);
 	free(buf);
 	return nk;
 }
 
 void
-ctxunref(Tlsctx *tc)
+tlsctxunref(Tlsctx *tc)
 {
 	if(tc == NULL || atomic_fetch_sub(&tc->ref, 1) != 1)
 		return;
 	SSL_CTX_free(tc->dial);
 	SSL_CTX_free(tc->listen);
-	freekeys(tc->keys, tc->nkeys);
+	tlsfreekeys(tc->keys, tc->nkeys);
 	OPENSSL_cleanse(tc->pins, sizeof tc->pins);
 	free(tc);
 }
@@ -247,7 +247,7 @@ padding(SSL *ssl, int type, size_t len, void *arg)
 
 /* The SHA-256 of x's SubjectPublicKeyInfo: 0, or -1. */
 int
-spkihash(X509 *x, uint8_t out[32])
+tlsspki(X509 *x, uint8_t out[32])
 {
 	unsigned char *der;
 	unsigned int n;
@@ -263,7 +263,7 @@ spkihash(X509 *x, uint8_t out[32])
 }
 
 void
-pinstr(const uint8_t h[32], char *s)
+tlspinstr(const uint8_t h[32], char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	int i;
@@ -278,7 +278,7 @@ pinstr(const uint8_t h[32], char *s)
 
 /* x's common name (or its whole subject) with control characters made '?'. */
 void
-certname(X509 *x, char *buf, size_t len)
+tlscertname(X509 *x, char *buf, size_t len)
 {
 	X509_NAME *nm;
 	X509_NAME_ENTRY *e;
@@ -329,8 +329,8 @@ chainwhy(Tls *t, X509_STORE_CTX *x, X509 *leaf)
 	c = X509_STORE_CTX_get_current_cert(x);
 	if(c == NULL)
 		c = leaf;
-	certname(c, name, sizeof name);
-	certname(leaf, lname, sizeof lname);
+	tlscertname(c, name, sizeof name);
+	tlscertname(leaf, lname, sizeof lname);
 	trust = t->ctx->hasca ? t->ctx->cafile : "the system's trust store";
 	switch(e){
 	case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -385,13 +385,13 @@ certverify(X509_STORE_CTX *x, void *arg)
 		return 0;
 	}
 	tc = t->ctx;
-	certname(leaf, name, sizeof name);
-	if(spkihash(leaf, h) < 0){
+	tlscertname(leaf, name, sizeof name);
+	if(tlsspki(leaf, h) < 0){
 		snprintf(t->why, sizeof t->why, "cannot read the public key of the certificate of %s", name);
 		X509_STORE_CTX_set_error(x, X509_V_ERR_UNSPECIFIED);
 		return 0;
 	}
-	pinstr(h, t->pin);
+	tlspinstr(h, t->pin);
 	if(t->side == TLS_DIAL && tc->nkeys > 0 && !tc->hasca && tc->npins == 0){
 		snprintf(t->why, sizeof t->why,
 			"the server did not take our pre-shared key (identity %s) and showed a certificate (%s) instead",
@@ -583,7 +583,7 @@ newtlsctx(const Tlsopts *o, int roles, char *err, size_t errlen)
 	if(o->cafile != NULL)
 		snprintf(tc->cafile, sizeof tc->cafile, "%s", o->cafile);
 	for(i = 0; i < o->npins; i++)
-		if(parsepin(o->pins[i], tc->pins[i]) < 0){
+		if(tlsparsepin(o->pins[i], tc->pins[i]) < 0){
 			fail(err, errlen, "bad -H %s: want sha256: and 64 hex digits", o->pins[i]);
 			goto bad;
 		}
@@ -598,7 +598,7 @@ newtlsctx(const Tlsopts *o, int roles, char *err, size_t errlen)
 		goto bad;
 	return tc;
 bad:
-	ctxunref(tc);
+	tlsctxunref(tc);
 	return NULL;
 }
 
@@ -672,7 +672,7 @@ tlsconfreload(Tlsconf *c, char *err, size_t errlen)
 
 	if((tc = newtlsctx(&c->o, c->roles, err, errlen)) == NULL)
 		return -1;
-	ctxunref(c->cur);
+	tlsctxunref(c->cur);
 	c->cur = tc;
 	return 0;
 }
@@ -682,7 +682,7 @@ tlsconffree(Tlsconf *c)
 {
 	if(c == NULL)
 		return;
-	ctxunref(c->cur);
+	tlsctxunref(c->cur);
 	freeopts(&c->o);
 	free(c);
 }
@@ -704,11 +704,11 @@ tlspinfile(const char *certfile, char *pin, size_t len, char *err, size_t errlen
 	fclose(f);
 	if(x == NULL)
 		return fail(err, errlen, "certificate file %s: %s", certfile, sslreason(r, sizeof r));
-	if(spkihash(x, h) < 0){
+	if(tlsspki(x, h) < 0){
 		X509_free(x);
 		return fail(err, errlen, "certificate file %s: cannot encode its public key", certfile);
 	}
 	X509_free(x);
-	pinstr(h, pin);
+	tlspinstr(h, pin);
 	return 0;
 }

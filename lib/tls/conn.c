@@ -31,7 +31,7 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
-		oneline(err);
+		tlsoneline(err);
 	}
 	return -1;
 }
@@ -223,7 +223,7 @@ tlsfree(Tls *t)
 	if(t == NULL)
 		return;
 	SSL_free(t->ssl);
-	ctxunref(t->ctx);
+	tlsctxunref(t->ctx);
 	if(t->stage != NULL){
 		OPENSSL_cleanse(t->stage, t->recmax);
 		free(t->stage);
@@ -335,7 +335,7 @@ died(Tls *t, int sslerr)
 		snprintf(t->err, sizeof t->err, "TLS%s failed: %s", hs ? " handshake" : "", rs);
 	else
 		snprintf(t->err, sizeof t->err, "TLS%s failed (SSL error %d)", hs ? " handshake" : "", sslerr);
-	oneline(t->err);
+	tlsoneline(t->err);
 	return TLS_ERROR;
 }
 
@@ -396,9 +396,9 @@ accepted(Tls *t)
 			}
 		}
 		if(x != NULL){
-			certname(x, t->peer, sizeof t->peer);
-			if(spkihash(x, h) == 0)
-				pinstr(h, t->pin);
+			tlscertname(x, t->peer, sizeof t->peer);
+			if(tlsspki(x, h) == 0)
+				tlspinstr(h, t->pin);
 			t->auth = t->verified ? TLS_AUTHCERT : TLS_AUTHNONE;
 		}
 	}
@@ -433,7 +433,7 @@ tlshandshake(Tls *t)
 	if(r != 1)
 		return failed(t, r);
 	if(accepted(t) < 0){
-		oneline(t->err);
+		tlsoneline(t->err);
 		t->state = DEAD;
 		return TLS_ERROR;
 	}

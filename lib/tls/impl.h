@@ -1,5 +1,6 @@
 /*
- * Private to lib/tls.
+ * Private to lib/tls.  Its functions start with tls too, so that a
+ * program linking libtls.a never meets them under a name of its own.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -94,25 +95,25 @@ struct Tls {
 };
 
 /* Parse a key file's text into a new array: the number of keys, or -1 and err. */
-int parsekeys(const char *name, const char *text, size_t len, Key **keys, char *err, size_t errlen);
+int tlsparsekeys(const char *name, const char *text, size_t len, Key **keys, char *err, size_t errlen);
 
 /* Make a message one line: control characters (a newline in a file name) become '?'. */
-void oneline(char *s);
+void tlsoneline(char *s);
 
 /* Free keys after wiping them. */
-void freekeys(Key *keys, int n);
+void tlsfreekeys(Key *keys, int n);
 
 /* "sha256:HEX" to 32 bytes: 0, or -1. */
-int parsepin(const char *s, uint8_t out[32]);
+int tlsparsepin(const char *s, uint8_t out[32]);
 
 /* Drop a reference to tc, freeing it with the last. */
-void ctxunref(Tlsctx *tc);
+void tlsctxunref(Tlsctx *tc);
 
 /* The SHA-256 of x's SubjectPublicKeyInfo: 0, or -1. */
-int spkihash(X509 *x, uint8_t out[32]);
+int tlsspki(X509 *x, uint8_t out[32]);
 
 /* "sha256:" and the hash in lowercase hex into s (TLS_PINLEN + 1 bytes). */
-void pinstr(const uint8_t h[32], char *s);
+void tlspinstr(const uint8_t h[32], char *s);
 
 /* x's common name (else its subject) with control characters made '?'. */
-void certname(X509 *x, char *buf, size_t len);
+void tlscertname(X509 *x, char *buf, size_t len);

@@ -21,13 +21,13 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
-		oneline(err);
+		tlsoneline(err);
 	}
 	return -1;
 }
 
 void
-oneline(char *s)
+tlsoneline(char *s)
 {
 	for(; *s != '\0'; s++)
 		if((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -53,7 +53,7 @@ isblank1(int c)
 }
 
 int
-parsepin(const char *s, uint8_t out[32])
+tlsparsepin(const char *s, uint8_t out[32])
 {
 	int i, hi, lo;
 
@@ -71,7 +71,7 @@ parsepin(const char *s, uint8_t out[32])
 }
 
 void
-freekeys(Key *keys, int n)
+tlsfreekeys(Key *keys, int n)
 {
 	if(keys == NULL)
 		return;
@@ -107,7 +107,7 @@ fields(const char *p, const char *end, const char *f[3], size_t flen[3])
 }
 
 int
-parsekeys(const char *name, const char *text, size_t len, Key **keysp, char *err, size_t errlen)
+tlsparsekeys(const char *name, const char *text, size_t len, Key **keysp, char *err, size_t errlen)
 {
 	const char *p, *end, *eol, *f[3];
 	size_t flen[3], i;
@@ -174,7 +174,7 @@ parsekeys(const char *name, const char *text, size_t len, Key **keysp, char *err
 			}
 			if(n > 0)
 				memcpy(nk, keys, (size_t)n * sizeof *nk);
-			freekeys(keys, n);
+			tlsfreekeys(keys, n);
 			keys = nk;
 		}
 		k = &keys[n++];
@@ -195,7 +195,7 @@ parsekeys(const char *name, const char *text, size_t len, Key **keysp, char *err
 	*keysp = keys;
 	return n;
 bad:
-	freekeys(keys, n);
+	tlsfreekeys(keys, n);
 	return -1;
 }
 
@@ -205,9 +205,9 @@ tlskeycheck(const char *name, const char *text, size_t len, char *err, size_t er
 	Key *keys;
 	int n;
 
-	n = parsekeys(name, text, len, &keys, err, errlen);
+	n = tlsparsekeys(name, text, len, &keys, err, errlen);
 	if(n > 0)
-		freekeys(keys, n);
+		tlsfreekeys(keys, n);
 	return n;
 }
 
@@ -232,7 +232,7 @@ tlsflag(Tlsopts *o, int c, const char *arg, char *err, size_t errlen)
 		o->cafile = arg;
 		return 1;
 	case 'H':
-		if(parsepin(arg, pin) < 0)
+		if(tlsparsepin(arg, pin) < 0)
 			return fail(err, errlen, "bad -H %s: want sha256: and 64 hex digits", arg);
 		if(o->npins == TLS_MAXPINS)
 			return fail(err, errlen, "more than %d -H pins", TLS_MAXPINS);

@@ -28,7 +28,7 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
-		oneline(err);
+		tlsoneline(err);
 	}
 	return -1;
 }
