@@ -396,10 +396,13 @@ accepted(Tls *t)
 			}
 		}
 		if(x != NULL){
-			tlscertname(x, t->peer, sizeof t->peer);
+			/* an unchecked certificate names nobody; its pin is still worth a log line */
+			if(t->verified){
+				tlscertname(x, t->peer, sizeof t->peer);
+				t->auth = TLS_AUTHCERT;
+			}
 			if(tlsspki(x, h) == 0)
 				tlspinstr(h, t->pin);
-			t->auth = t->verified ? TLS_AUTHCERT : TLS_AUTHNONE;
 		}
 	}
 	/* a peer's max_fragment_length caps records below our padding's */
