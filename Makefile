@@ -32,9 +32,12 @@ BASE	:= -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 # User CFLAGS add to ours; SANFLAGS is how the test targets add sanitizers.
 XCFLAGS	:= $(BASE) $(WARN) $(SANFLAGS) $(CFLAGS)
 XLDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS)
+# OpenSSL 3 (Debian libssl-dev), for libtls; last on every link line.
+SSLLIBS	:= -lssl -lcrypto
+XLDLIBS	:= $(SSLLIBS) $(LDLIBS)
 
 # Libraries in link order: a library comes before those it uses.
-LINKORDER := ninemux 9pclient mux synfs 9p dial log
+LINKORDER := ninemux 9pclient mux synfs 9p tls dial log
 LIBS	:= $(filter $(patsubst lib/%/,%,$(sort $(dir $(wildcard lib/*/*.c)))),$(LINKORDER))
 # What each library needs, for the shared objects and pkg-config files.
 deps_ninemux	:= 9p dial log
@@ -42,8 +45,11 @@ deps_9pclient	:= mux 9p dial
 deps_mux	:=
 deps_synfs	:= 9p
 deps_9p		:=
+deps_tls	:=
 deps_dial	:=
 deps_log	:=
+# What each library needs from outside the project.
+ext_tls		:= $(SSLLIBS)
 
 CMDS	:= $(patsubst cmd/%/,%,$(sort $(dir $(wildcard cmd/*/*.c))))
 TESTS_C	:= $(patsubst tests/%.c,$(O)/tests/%,$(wildcard tests/t_*.c))
@@ -75,24 +81,24 @@ $(O)/lib/lib$(1).a: $(call lib_objs,$(1))
 	rm -f $$@ && ar rcs $$@ $$^
 $(O)/lib/lib$(1).so: $(call lib_objs,$(1)) $(foreach d,$(deps_$(1)),$(O)/lib/lib$(d).so)
 	@mkdir -p $$(@D)
-	$(CC) -shared -Wl,-soname,lib$(1).so.0 -o $$@ $(call lib_objs,$(1)) -L$(O)/lib $(foreach d,$(deps_$(1)),-l$(d)) $(XLDFLAGS)
+	$(CC) -shared -Wl,-soname,lib$(1).so.0 -o $$@ $(call lib_objs,$(1)) -L$(O)/lib $(foreach d,$(deps_$(1)),-l$(d)) $(ext_$(1)) $(XLDFLAGS)
 endef
 $(foreach l,$(LIBS),$(eval $(call LIBRULES,$(l))))
 
 define CMDRULES
 $(O)/bin/$(1): $(call cmd_objs,$(1)) $(ARCHIVES)
 	@mkdir -p $$(@D)
-	$(CC) -o $$@ $(call cmd_objs,$(1)) $(ARCHIVES) $(XLDFLAGS)
+	$(CC) -o $$@ $(call cmd_objs,$(1)) $(ARCHIVES) $(XLDFLAGS) $(XLDLIBS)
 endef
 $(foreach c,$(CMDS),$(eval $(call CMDRULES,$(c))))
 
 $(O)/tests/%: $(O)/obj/tests/%.o $(ARCHIVES)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS)
+	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS) $(XLDLIBS)
 
 $(O)/bench/%: $(O)/obj/bench/%.o $(ARCHIVES)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS)
+	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS) $(XLDLIBS)
 
 tests: all $(TESTS_C) $(TESTPROGS)
 
@@ -143,7 +149,7 @@ fuzzbuild:
 
 build/fuzz/%: fuzz/%.c $(wildcard lib/*/*.c) $(wildcard include/*.h)
 	@mkdir -p $(@D)
-	clang $(BASE) $(WARN) $(FUZZFLAGS) -o $@ $< $(patsubst %,build/fuzzlib/lib/lib%.a,$(LIBS))
+	clang $(BASE) $(WARN) $(FUZZFLAGS) -o $@ $< $(patsubst %,build/fuzzlib/lib/lib%.a,$(LIBS)) $(SSLLIBS)
 
 fuzz: deps fuzzbuild
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/fuzzcorpus/$$n; \
@@ -169,7 +175,7 @@ $(O)/pc/%.pc: Makefile
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: lib$*' 'Description: 9mux library lib$*' 'Version: $(VERSION)' \
 	  'Requires.private: $(deps_$*)' \
-	  'Libs: -L$${libdir} -l$*' 'Libs.private: $(foreach d,$(deps_$*),-l$(d)) -pthread' \
+	  'Libs: -L$${libdir} -l$*' 'Libs.private: $(foreach d,$(deps_$*),-l$(d)) $(ext_$*) -pthread' \
 	  'Cflags: -I$${includedir} -pthread' > $@
 
 install: all $(foreach l,$(LIBS),$(O)/pc/$(l).pc)

@@ -5,6 +5,11 @@
  *	tcp!host!port		TCP; host may be a name, an IPv4 or IPv6 address,
  *				or * (every address) when announcing
  *	tcp!host		TCP port 564, the 9P port
+ *	tls!host!port		TLS over TCP (tls!host: port 564): dial and
+ *				announce refuse it, so that nothing speaks
+ *				plaintext to a TLS port by mistake; dialraw and
+ *				announceraw give the TCP under it, for the caller
+ *				to run TLS over (lib/tls, tls.h)
  *	exec!command args	(dial only) run command by /bin/sh with its
  *				standard input and output as the connection
  *
@@ -21,6 +26,7 @@ enum {
 	DIAL_UNIX = 1,
 	DIAL_TCP,
 	DIAL_EXEC,
+	DIAL_TLS,
 };
 
 /* Connect to addr: a connected, blocking, close-on-exec descriptor. */
@@ -39,8 +45,21 @@ int dialpid(const char *addr, pid_t *pid, char *err, size_t errlen);
  */
 int announce(const char *addr, int mode, char *err, size_t errlen);
 
-/* The kind of addr (DIAL_UNIX, DIAL_TCP, DIAL_EXEC), or -1 if it is not an address. */
+/*
+ * Like dial and announce, and for tls! the TCP connection or listener
+ * under it, which the caller must wrap in TLS.
+ */
+int dialraw(const char *addr, char *err, size_t errlen);
+int announceraw(const char *addr, int mode, char *err, size_t errlen);
+
+/* The kind of addr (DIAL_UNIX, DIAL_TCP, DIAL_EXEC, DIAL_TLS), or -1 if it is not an address. */
 int addrkind(const char *addr);
+
+/*
+ * The host of a tcp! or tls! address into host (len bytes), for a TLS
+ * dialer to check the server's certificate against: 0, or -1.
+ */
+int addrhost(const char *addr, char *host, size_t len);
 
 /* The path of a unix! address, or NULL. */
 const char *addrpath(const char *addr);

@@ -1,9 +1,15 @@
 #!/bin/sh
 # deps.sh WHAT - make sure the Debian packages WHAT (test, run, bench) needs
 # are here: install them when root, else print the apt-get line and fail.
+# Every WHAT builds, so every WHAT needs libssl-dev.
 what=${1:-test}
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
+# OpenSSL 3's headers and libraries: every build links lib/tls
+cc=${CC:-cc}
+have "$cc" || cc=gcc
+printf '#include <openssl/ssl.h>\nint main(void){ return OPENSSL_VERSION_MAJOR < 3; }\n' |
+	"$cc" -x c -o /dev/null - -lssl -lcrypto >/dev/null 2>&1 || need="$need libssl-dev"
 case $what in
 test|fuzz)
 	have prove || need="$need perl"
@@ -14,6 +20,13 @@ test|fuzz)
 		need="$need libclang-rt-dev"
 	[ "$what" = test ] && { have diod || need="$need diod"; }
 	[ "$what" = test ] && { have pkg-config || need="$need pkg-config"; }
+	# the TLS tests talk to TLS stacks no one here wrote
+	if [ "$what" = test ]; then
+		have openssl || need="$need openssl"
+		have gnutls-cli || need="$need gnutls-bin"
+		have stunnel4 || need="$need stunnel4"
+		have python3 || need="$need python3"
+	fi
 	;;
 bench)
 	have gnuplot || need="$need gnuplot-nox"

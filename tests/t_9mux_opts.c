@@ -321,6 +321,8 @@ msizes(void)
 		if(!ok(startmux(a, pc_path(dir, "vl.sock")) == 0, "9mux -V 9P2000.L"))
 			goto out;
 	}
+	/* 9mux listens before its upstream answers: wait for the Tversion to reach it */
+	pc_waitcount(srvlog, "9P2000.L", 1, 5000);
 	ok(pc_line(srvlog, "Tversion", -1, line, sizeof line) == 0 && strstr(line, "9P2000.L") != NULL,
 		"-V 9P2000.L is asked upstream");
 	c = pc_open(pc_path(dir, "vl.sock"), P9_2000);

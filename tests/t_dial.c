@@ -35,9 +35,9 @@ echo1(int lfd)
 	return n > 0 ? 0 : -1;
 }
 
-/* Connect to lfd's address with dial, serve one echo in a child, check it. */
+/* Connect to lfd's address with dial (dialraw when raw), serve one echo in a child, check it. */
 static int
-roundtrip(const char *addr, int lfd)
+roundtrip1(const char *addr, int lfd, int raw)
 {
 	char err[256], buf[8];
 	pid_t p;
@@ -46,7 +46,7 @@ roundtrip(const char *addr, int lfd)
 	p = fork();
 	if(p == 0)
 		_exit(echo1(lfd) == 0 ? 0 : 1);
-	fd = dial(addr, err, sizeof err);
+	fd = raw ? dialraw(addr, err, sizeof err) : dial(addr, err, sizeof err);
 	if(fd < 0){
 		diag("dial %s: %s", addr, err);
 		kill(p, SIGKILL);
@@ -57,6 +57,12 @@ roundtrip(const char *addr, int lfd)
 	close(fd);
 	waitpid(p, &st, 0);
 	return good && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int
+roundtrip(const char *addr, int lfd)
+{
+	return roundtrip1(addr, lfd, 0);
 }
 
 int
@@ -79,6 +85,12 @@ main(void)
 	is_int(addrkind("exec!cat"), DIAL_EXEC, "exec! is an exec address");
 	is_int(addrkind("/tmp/x"), -1, "a bare path is not an address");
 	is_int(addrkind("unix!"), -1, "unix! without a path is not an address");
+	is_int(addrkind("tls!h!1"), DIAL_TLS, "tls! is a TLS address");
+	is_int(addrkind("tls!"), -1, "tls! without a host is not an address");
+	ok(addrhost("tls!example.org!564", buf, sizeof buf) == 0 && strcmp(buf, "example.org") == 0, "addrhost of tls!: %s", buf);
+	ok(addrhost("tcp!10.0.0.1", buf, sizeof buf) == 0 && strcmp(buf, "10.0.0.1") == 0, "addrhost of tcp! without a port: %s", buf);
+	ok(addrhost("unix!/x", buf, sizeof buf) < 0, "addrhost of unix! fails");
+	ok(addrhost("tls!a-very-long-host-name!1", buf, 8) < 0, "addrhost with a short buffer fails");
 	ok(dial("bogus", err, sizeof err) < 0 && strstr(err, "bad address") != NULL, "dial of a bad address explains: %s", err);
 	ok(dial("tcp!127.0.0.1!x!y", err, sizeof err) < 0, "tcp with two ports is refused: %s", err);
 	ok(dial("tcp!127.0.0.1!notaport", err, sizeof err) < 0 && strstr(err, "bad port \"notaport\"") != NULL,
@@ -123,6 +135,21 @@ main(void)
 	ok(roundtrip(addr, lfd), "tcp round trip to %s", addr);
 	close(lfd);
 	ok(dial(addr, err, sizeof err) < 0, "dial of a closed port fails: %s", err);
+
+	/* tls!: TCP underneath, for the caller's TLS; dial and announce refuse it */
+	ok(announce("tls!127.0.0.1!0", 0, err, sizeof err) < 0 && strstr(err, "needs TLS") != NULL,
+		"announce refuses tls!: %s", err);
+	lfd = announceraw("tls!127.0.0.1!0", 0, err, sizeof err);
+	ok(lfd >= 0, "announceraw tls!127.0.0.1!0 listens on TCP");
+	sl = sizeof sin;
+	getsockname(lfd, (struct sockaddr*)&sin, &sl);
+	snprintf(addr, sizeof addr, "tls!127.0.0.1!%d", ntohs(sin.sin_port));
+	ok(dial(addr, err, sizeof err) < 0 && strstr(err, "a tls! address needs TLS") != NULL,
+		"dial refuses %s, so nothing speaks plaintext to it: %s", addr, err);
+	ok(roundtrip1(addr, lfd, 1), "dialraw %s: the TCP connection under it", addr);
+	close(lfd);
+	ok(dialraw("unix!/nonexistent/x", err, sizeof err) < 0 && strstr(err, "unix!/nonexistent/x") != NULL,
+		"dialraw of other kinds is dial: %s", err);
 
 	/* exec!: the command's stdin and stdout are the connection */
 	fd = dialpid("exec!tr a-z A-Z", &pid, err, sizeof err);

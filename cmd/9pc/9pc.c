@@ -1,13 +1,18 @@
 /*
  * 9pc - a command-line 9P client: ls, read, write, create, mkdir, rm, stat.
  *
- *	9pc [-a addr] [-V 9P2000|9P2000.L] [-m msize] [-u user] [-A aname] cmd args
+ *	9pc [-a addr] [-V 9P2000|9P2000.L] [-m msize] [-u user] [-A aname]
+ *	    [-S keyfile] [-C cert -K key] [-R cafile] [-H sha256:HEX] cmd args
  *
  * Without -a each path is name/path, name a service posted in the
- * namespace directory as unix!$NAMESPACE/name.
+ * namespace directory as unix!$NAMESPACE/name.  A tls! address is
+ * dialed with TLS; lib9pclient, whose I/O is blocking and threaded, gets
+ * one end of a socketpair and a thread relays it to the TLS connection.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,8 +20,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "dial.h"
+#include "tls.h"
 #include "9pclient.h"
 
 static const char *argv0 = "9pc";
@@ -33,11 +40,29 @@ static CFid *curroot;
 /* read's and write's buffer: fatal frees it too */
 static char *iobuf;
 
+enum {
+	HANDSHAKEMS	= 30 * 1000,
+};
+
+/* TLS: the flags, and the connection under curfs with its relay thread. */
+static Tlsopts tlsopts;
+static Tlsconf *tlsconf;
+static struct {
+	Tls		*t;
+	int		fd;		/* TCP, under t */
+	int		plain;		/* the relay's end of the socketpair */
+	pthread_t	thread;
+	int		up;
+	pthread_mutex_t	lk;
+	char		err[512];	/* why it ended, if it failed */
+} relay = { .fd = -1, .plain = -1, .lk = PTHREAD_MUTEX_INITIALIZER };
+
 static void
 usage(void)
 {
 	fprintf(stderr,
-		"usage: %s [-a addr] [-V 9P2000|9P2000.L] [-m msize] [-u user] [-A aname] cmd args\n"
+		"usage: %s [-a addr] [-V 9P2000|9P2000.L] [-m msize] [-u user] [-A aname]\n"
+		"	[-S keyfile] [-C cert -K key] [-R cafile] [-H sha256:HEX] cmd args\n"
 		"  ls [-l] path...\n"
 		"  read path\n"
 		"  write path	(from standard input)\n"
@@ -45,9 +70,12 @@ usage(void)
 		"  mkdir path...\n"
 		"  rm path...\n"
 		"  stat path...\n"
-		"without -a, path is name/path for the service unix!$NAMESPACE/name\n", argv0);
+		"without -a, path is name/path for the service unix!$NAMESPACE/name\n"
+		"-S, -C, -K, -R, -H: TLS for -a tls!host!port\n", argv0);
 	exit(2);
 }
+
+static void hangup(void);
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 fatal(const char *fmt, ...)
@@ -59,11 +87,43 @@ fatal(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n");
-	if(curroot != NULL)
-		fsclose(curroot);
-	fsunmount(curfs);
+	hangup();
 	free(iobuf);
 	exit(1);
+}
+
+/*
+ * The last error: when the TLS connection under the client failed, that
+ * is why (lib9pclient only saw its end), else lib9pclient's.
+ */
+static const char *
+errstr(void)
+{
+	static char buf[sizeof relay.err + 256];
+
+	pthread_mutex_lock(&relay.lk);
+	if(relay.err[0] != '\0')
+		snprintf(buf, sizeof buf, "%s: %s", curaddr != NULL ? curaddr : "TLS", relay.err);
+	else
+		snprintf(buf, sizeof buf, "%s", fserrstr());
+	pthread_mutex_unlock(&relay.lk);
+	return buf;
+}
+
+static void *
+relaythread(void *v)
+{
+	char err[sizeof relay.err];
+
+	(void)v;
+	if(tlsrelay(relay.t, relay.plain, err, sizeof err) < 0){
+		pthread_mutex_lock(&relay.lk);
+		snprintf(relay.err, sizeof relay.err, "%s", err);
+		pthread_mutex_unlock(&relay.lk);
+	}
+	/* only now may lib9pclient see the end: the reason is in place */
+	shutdown(relay.plain, SHUT_RDWR);
+	return NULL;
 }
 
 static void
@@ -72,10 +132,64 @@ hangup(void)
 	if(curroot != NULL)
 		fsclose(curroot);
 	curroot = NULL;
+	/* closes lib9pclient's end: the relay sends close_notify and returns */
 	fsunmount(curfs);
 	curfs = NULL;
+	if(relay.up)
+		pthread_join(relay.thread, NULL);
+	relay.up = 0;
+	if(relay.plain >= 0)
+		close(relay.plain);
+	relay.plain = -1;
+	tlsfree(relay.t);
+	relay.t = NULL;
+	if(relay.fd >= 0)
+		close(relay.fd);
+	relay.fd = -1;
 	free(curaddr);
 	curaddr = NULL;
+}
+
+/*
+ * Dial a tls! address: the handshake here, then lib9pclient on one end
+ * of a socketpair and tlsrelay between the other and the connection.
+ */
+static CFsys *
+tlsdial(const char *a)
+{
+	char host[256], err[512];
+	struct pollfd pfd;
+	long left;
+	time_t end;
+	int r, sv[2];
+
+	if(tlsconf == NULL && (tlsconf = tlsconfnew(&tlsopts, TLS_DIAL, err, sizeof err)) == NULL)
+		fatal("%s", err);
+	if(addrhost(a, host, sizeof host) < 0)
+		fatal("bad address %s", a);
+	if((relay.fd = dialraw(a, err, sizeof err)) < 0)
+		fatal("%s", err);
+	if(fdnonblock(relay.fd, 1) < 0)
+		fatal("%s: %s", a, strerror(errno));
+	if((relay.t = tlsnew(tlsconf, relay.fd, TLS_DIAL, host, err, sizeof err)) == NULL)
+		fatal("%s: %s", a, err);
+	end = time(NULL) + HANDSHAKEMS / 1000;
+	while((r = tlshandshake(relay.t)) != 0){
+		if(r == TLS_ERROR)
+			fatal("%s: %s", a, tlserr(relay.t));
+		left = (long)(end - time(NULL)) * 1000;
+		pfd.fd = relay.fd;
+		pfd.events = r == TLS_WANTREAD ? POLLIN : POLLOUT;
+		if(left <= 0 || (poll(&pfd, 1, (int)left) == 0 && time(NULL) >= end))
+			fatal("%s: no TLS handshake in %d s", a, HANDSHAKEMS / 1000);
+	}
+	if(socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, sv) < 0)
+		fatal("socketpair: %s", strerror(errno));
+	relay.plain = sv[1];
+	if(pthread_create(&relay.thread, NULL, relaythread, NULL) != 0)
+		fatal("cannot start a thread");
+	relay.up = 1;
+	return fsinit(sv[0], dialect, msize);
 }
 
 /*
@@ -110,12 +224,18 @@ resolve(const char *path, const char **rest)
 	if(curaddr != NULL && strcmp(curaddr, a) == 0)
 		return curroot;
 	hangup();
-	if((curfs = fsdial(a, dialect, msize)) == NULL)
-		fatal("%s", fserrstr());
-	if((curroot = fsattach(curfs, NULL, uname, aname)) == NULL)
-		fatal("%s", fserrstr());
+	if(addrkind(a) != DIAL_TLS && tlsflagged(&tlsopts))
+		fatal("-S, -C, -K, -R and -H are for tls! addresses, not %s", a);
 	if((curaddr = strdup(a)) == NULL)
 		fatal("out of memory");
+	if(addrkind(a) == DIAL_TLS)
+		curfs = tlsdial(a);
+	else
+		curfs = fsdial(a, dialect, msize);
+	if(curfs == NULL)
+		fatal("%s", errstr());
+	if((curroot = fsattach(curfs, NULL, uname, aname)) == NULL)
+		fatal("%s", errstr());
 	return curroot;
 }
 
@@ -195,12 +315,12 @@ cmdls(int argc, char **argv)
 	for(i = 0; i < argc; i++){
 		root = resolve(argv[i], &path);
 		if((dir = fswalk(root, path)) == NULL){
-			fprintf(stderr, "%s: %s\n", argv0, fserrstr());
+			fprintf(stderr, "%s: %s\n", argv0, errstr());
 			rv = 1;
 			continue;
 		}
 		if((d = fsdirfstat(dir)) == NULL){
-			fprintf(stderr, "%s: %s\n", argv0, fserrstr());
+			fprintf(stderr, "%s: %s\n", argv0, errstr());
 			fsclose(dir);
 			rv = 1;
 			continue;
@@ -216,7 +336,7 @@ cmdls(int argc, char **argv)
 		}
 		fsdirfree(d, 1);
 		if((f = fsopen(dir, "", P9_OREAD)) == NULL){
-			fprintf(stderr, "%s: %s\n", argv0, fserrstr());
+			fprintf(stderr, "%s: %s\n", argv0, errstr());
 			fsclose(dir);
 			rv = 1;
 			continue;
@@ -224,7 +344,7 @@ cmdls(int argc, char **argv)
 		n = fsdirreadall(f, &d);
 		fsclose(f);
 		if(n < 0){
-			fprintf(stderr, "%s: %s\n", argv0, fserrstr());
+			fprintf(stderr, "%s: %s\n", argv0, errstr());
 			fsclose(dir);
 			rv = 1;
 			continue;
@@ -242,7 +362,7 @@ cmdls(int argc, char **argv)
 			/* 9P2000.L readdir gives names only: fetch the rest */
 			full = NULL;
 			if(fsdialect(curfs) == P9_2000L && (full = fsdirstat(dir, e->name)) == NULL){
-				fprintf(stderr, "%s: %s: %s\n", argv0, e->name, fserrstr());
+				fprintf(stderr, "%s: %s: %s\n", argv0, e->name, errstr());
 				rv = 1;
 				continue;
 			}
@@ -267,7 +387,7 @@ cmdread(int argc, char **argv)
 		usage();
 	root = resolve(argv[0], &path);
 	if((f = fsopen(root, path, P9_OREAD)) == NULL)
-		fatal("%s", fserrstr());
+		fatal("%s", errstr());
 	len = fsmsize(curfs);
 	if((iobuf = malloc(len)) == NULL)
 		fatal("out of memory");
@@ -275,7 +395,7 @@ cmdread(int argc, char **argv)
 		if(fwrite(iobuf, 1, (size_t)n, stdout) != (size_t)n)
 			fatal("write standard output: %s", strerror(errno));
 	if(n < 0)
-		fatal("%s", fserrstr());
+		fatal("%s", errstr());
 	free(iobuf);
 	iobuf = NULL;
 	fsclose(f);
@@ -296,14 +416,14 @@ cmdwrite(int argc, char **argv)
 		usage();
 	root = resolve(argv[0], &path);
 	if((f = fsopen(root, path, P9_OWRITE|P9_OTRUNC)) == NULL)
-		fatal("%s", fserrstr());
+		fatal("%s", errstr());
 	len = fsmsize(curfs);
 	if((iobuf = malloc(len)) == NULL)
 		fatal("out of memory");
 	while((n = fread(iobuf, 1, len, stdin)) > 0){
 		w = fswrite(f, iobuf, (long)n);
 		if(w < 0)
-			fatal("%s", fserrstr());
+			fatal("%s", errstr());
 		if(w != (long)n)
 			fatal("short write");
 	}
@@ -312,7 +432,7 @@ cmdwrite(int argc, char **argv)
 	free(iobuf);
 	iobuf = NULL;
 	if(fsclose(f) < 0)
-		fatal("%s", fserrstr());
+		fatal("%s", errstr());
 	return 0;
 }
 
@@ -329,7 +449,7 @@ cmdcreate(int argc, char **argv, uint32_t perm)
 	for(i = 0; i < argc; i++){
 		root = resolve(argv[i], &path);
 		if((f = fscreate(root, path, P9_OREAD, perm)) == NULL){
-			fprintf(stderr, "%s: %s\n", argv0, fserrstr());
+			fprintf(stderr, "%s: %s\n", argv0, errstr());
 			rv = 1;
 			continue;
 		}
@@ -351,7 +471,7 @@ cmdrm(int argc, char **argv)
 	for(i = 0; i < argc; i++){
 		root = resolve(argv[i], &path);
 		if(fsremove(root, path) < 0){
-			fprintf(stderr, "%s: %s\n", argv0, fserrstr());
+			fprintf(stderr, "%s: %s\n", argv0, errstr());
 			rv = 1;
 		}
 	}
@@ -373,7 +493,7 @@ cmdstat(int argc, char **argv)
 	for(i = 0; i < argc; i++){
 		root = resolve(argv[i], &path);
 		if((d = fsdirstat(root, path)) == NULL){
-			fprintf(stderr, "%s: %s\n", argv0, fserrstr());
+			fprintf(stderr, "%s: %s\n", argv0, errstr());
 			rv = 1;
 			continue;
 		}
@@ -418,7 +538,7 @@ optarg1(int *argc, char ***argv, char *p)
 int
 main(int argc, char **argv)
 {
-	char *p, *v, *end;
+	char *p, *v, *end, err[256];
 	const char *cmd;
 	struct passwd *pw;
 	unsigned long m;
@@ -457,10 +577,14 @@ main(int argc, char **argv)
 				if(dialect != P9_2000 && dialect != P9_2000L)
 					fatal("unsupported version %s", v);
 				break;
+			case 'S': case 'C': case 'K': case 'R': case 'H':
+				if(tlsflag(&tlsopts, *p, optarg1(&argc, &argv, p), err, sizeof err) < 0)
+					fatal("%s", err);
+				break;
 			default:
 				usage();
 			}
-			if(*p == 'a' || *p == 'A' || *p == 'u' || *p == 'm' || *p == 'V')
+			if(strchr("aAumVSCKRH", *p) != NULL)
 				break;
 		}
 		argc--;
@@ -499,5 +623,6 @@ main(int argc, char **argv)
 		rv = 1;
 	}
 	hangup();
+	tlsconffree(tlsconf);
 	return rv;
 }

@@ -39,6 +39,8 @@ addrkind(const char *addr)
 		return DIAL_TCP;
 	if(strncmp(addr, "exec!", 5) == 0 && addr[5] != '\0')
 		return DIAL_EXEC;
+	if(strncmp(addr, "tls!", 4) == 0 && addr[4] != '\0')
+		return DIAL_TLS;
 	return -1;
 }
 
@@ -61,7 +63,7 @@ unixaddr(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
 	return 0;
 }
 
-/* Split tcp!host!port into host and port; port defaults to 564. */
+/* Split tcp!host!port (or tls!, net!) into host and port; port defaults to 564. */
 static int
 tcpsplit(const char *addr, char *host, size_t hostlen, char *port, size_t portlen, char *err, size_t errlen)
 {
@@ -185,7 +187,17 @@ dialexec(const char *addr, pid_t *pid, char *err, size_t errlen)
 }
 
 int
-dialpid(const char *addr, pid_t *pid, char *err, size_t errlen)
+addrhost(const char *addr, char *host, size_t len)
+{
+	char port[32];
+
+	if(addrkind(addr) != DIAL_TCP && addrkind(addr) != DIAL_TLS)
+		return -1;
+	return tcpsplit(addr, host, len, port, sizeof port, NULL, 0);
+}
+
+static int
+dial1(const char *addr, pid_t *pid, int raw, char *err, size_t errlen)
 {
 	if(pid)
 		*pid = -1;
@@ -196,14 +208,30 @@ dialpid(const char *addr, pid_t *pid, char *err, size_t errlen)
 		return dialtcp(addr, err, errlen);
 	case DIAL_EXEC:
 		return dialexec(addr, pid, err, errlen);
+	case DIAL_TLS:
+		if(raw)
+			return dialtcp(addr, err, errlen);
+		return fail(err, errlen, "dial %s: a tls! address needs TLS, which this caller does not do", addr);
 	}
-	return fail(err, errlen, "bad address %s: want unix!path, tcp!host!port or exec!command", addr);
+	return fail(err, errlen, "bad address %s: want unix!path, tcp!host!port, tls!host!port or exec!command", addr);
+}
+
+int
+dialpid(const char *addr, pid_t *pid, char *err, size_t errlen)
+{
+	return dial1(addr, pid, 0, err, errlen);
 }
 
 int
 dial(const char *addr, char *err, size_t errlen)
 {
-	return dialpid(addr, NULL, err, errlen);
+	return dial1(addr, NULL, 0, err, errlen);
+}
+
+int
+dialraw(const char *addr, char *err, size_t errlen)
+{
+	return dial1(addr, NULL, 1, err, errlen);
 }
 
 static int
@@ -282,16 +310,32 @@ announcetcp(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
-int
-announce(const char *addr, int mode, char *err, size_t errlen)
+static int
+announce1(const char *addr, int mode, int raw, char *err, size_t errlen)
 {
 	switch(addrkind(addr)){
 	case DIAL_UNIX:
 		return announceunix(addr, mode, err, errlen);
 	case DIAL_TCP:
 		return announcetcp(addr, err, errlen);
+	case DIAL_TLS:
+		if(raw)
+			return announcetcp(addr, err, errlen);
+		return fail(err, errlen, "announce %s: a tls! address needs TLS, which this caller does not do", addr);
 	}
-	return fail(err, errlen, "bad address %s: want unix!path or tcp!host!port", addr);
+	return fail(err, errlen, "bad address %s: want unix!path, tcp!host!port or tls!host!port", addr);
+}
+
+int
+announce(const char *addr, int mode, char *err, size_t errlen)
+{
+	return announce1(addr, mode, 0, err, errlen);
+}
+
+int
+announceraw(const char *addr, int mode, char *err, size_t errlen)
+{
+	return announce1(addr, mode, 1, err, errlen);
 }
 
 int
