@@ -52,6 +52,7 @@ enum {
 /* Flags of nmupnew. */
 enum {
 	NM_UPANY = 1,	/* take whichever dialect the server answers */
+	NM_UPSTRICT = 2,	/* a reply to no request in flight ends the stream (nmchanin fails) */
 };
 
 /* Events told through Nmconf.note, each worth a log line. */

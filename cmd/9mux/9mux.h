@@ -84,6 +84,7 @@ struct Lis {
 	uint32_t	events;
 	int		role;		/* LCLIENT, LLINK, LREVERSE */
 	int		isunix;
+	int		port;		/* TCP: the port it listens on */
 	char		*addr;
 	char		*path;		/* unix socket to remove at exit */
 	char		*linkname;	/* -r NAME=: only that link */

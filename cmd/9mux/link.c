@@ -28,7 +28,8 @@ linknew(const char *name)
 	l = calloc(1, sizeof *l);
 	if(l == NULL)
 		return NULL;
-	l->u = nmupnew(g.m, g.conf.msize, P9_2000L, NM_UPANY);
+	/* a reply no request of ours waits for breaks the link: the peer is a 9mux, it knows better */
+	l->u = nmupnew(g.m, g.conf.msize, P9_2000L, NM_UPANY | NM_UPSTRICT);
 	if(l->u == NULL || (name && (l->name = strdup(name)) == NULL)){
 		if(l->u)
 			nmupfree(l->u);
@@ -68,7 +69,7 @@ linkaccept(Conn *c)
 	l->upat = now();
 	c->link = l;
 	/* the peer's requests are served by UPSTREAM, as a client's; the session outlives UPSTREAM's loss */
-	if((c->s = nmsessnew(g.m, c)) == NULL || (c->c = nmchannewup(l->u, c)) == NULL)
+	if((c->s = nmsessnewup(g.m, g.up.u, c)) == NULL || (c->c = nmchannewup(l->u, c)) == NULL)
 		return -1;
 	nmsesskeep(c->s);
 	keepstart(c);

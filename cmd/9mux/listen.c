@@ -19,6 +19,23 @@
 #include "log.h"
 #include "9mux.h"
 
+/* The TCP port fd listens on: the one the kernel chose for port 0. */
+static int
+localport(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	len = sizeof ss;
+	if(getsockname(fd, (struct sockaddr*)&ss, &len) < 0)
+		return 0;
+	if(ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in*)&ss)->sin_port);
+	if(ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6*)&ss)->sin6_port);
+	return 0;
+}
+
 void
 listen1(const char *addr, int mode, int role, const char *linkname)
 {
@@ -48,6 +65,7 @@ listen1(const char *addr, int mode, int role, const char *linkname)
 	l->linkname = linkname ? strdup(linkname) : NULL;
 	l->isunix = addrkind(addr) == DIAL_UNIX;
 	l->path = l->isunix ? strdup(addrpath(addr)) : NULL;
+	l->port = l->isunix ? 0 : localport(fd);
 	if(addev(fd, &l->ev, EPOLLIN) < 0){
 		unlinkall();
 		fatal("epoll: %s", strerror(errno));
@@ -150,7 +168,7 @@ client(Lis *l, int fd)
 	c = connnew(fd, CCLIENT);
 	if(c == NULL)
 		return -1;
-	c->s = nmsessnewup(g.m, l->role == LREVERSE ? linkroute(l) : nmdefup(g.m), c);
+	c->s = nmsessnewup(g.m, l->role == LREVERSE ? linkroute(l) : g.up.u, c);
 	if(c->s == NULL){
 		closeconn(c, "out of memory");
 		return -1;

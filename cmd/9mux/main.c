@@ -316,6 +316,15 @@ linkname(char *a)
 	return a[n] == '=' && n > 0 ? a + n : NULL;
 }
 
+static const char *
+portname(int port)
+{
+	static char buf[32];
+
+	snprintf(buf, sizeof buf, " (port %d)", port);
+	return buf;
+}
+
 static void
 setup(void)
 {
@@ -420,7 +429,7 @@ main(int argc, char **argv)
 	const char *name, *vers, *exaddr;
 	int lisrole[MAXLISTEN];
 	char *eq;
-	Nmup *exup;
+	Nmup *exup, *upup;
 	size_t sz;
 	int o, i, nlisaddr, mode, usesyslog, level;
 
@@ -553,7 +562,11 @@ main(int argc, char **argv)
 			fatal("out of memory");
 		dialerinit(&g.ex, exaddr, "export", exup, NULL);
 	}
-	dialerinit(&g.up, argv[optind], "upstream", nmdefup(g.m), exup);
+	/* with -e the upstream is a peer 9mux, held to the rules as a link is */
+	upup = exaddr ? nmupnew(g.m, g.conf.msize, g.conf.dialect, NM_UPSTRICT) : nmdefup(g.m);
+	if(upup == NULL)
+		fatal("out of memory");
+	dialerinit(&g.up, argv[optind], "upstream", upup, exup);
 	if(g.failfast){
 		if(exaddr)
 			dialstart(&g.ex);
@@ -578,7 +591,8 @@ main(int argc, char **argv)
 		logmsg(LOG_QUIET, "posted as %s", path);
 	}
 	for(i = 0; i < g.nlis; i++)
-		logmsg(LOG_CONN, "listening on %s%s", g.lis[i].addr,
+		logmsg(LOG_CONN, "listening on %s%s%s", g.lis[i].addr,
+			g.lis[i].port ? portname(g.lis[i].port) : "",
 			g.lis[i].role == LLINK ? " for links" : g.lis[i].role == LREVERSE ? " for clients over a link" : "");
 	if(!g.failfast){
 		if(exaddr){

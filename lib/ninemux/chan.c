@@ -123,7 +123,8 @@ resolve(Nmreq *t)
 	nm_chansend(t->chan, f);
 }
 
-static void
+/* A reply from upstream: 0, or -1 if its tag is not one in flight (counted as stray). */
+static int
 reply(Nmchan *c, uint8_t *f, size_t n)
 {
 	Nmreq *r, *t, *tt;
@@ -140,7 +141,7 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 	/* a reply before its request was wholly written is as wrong as an unknown tag */
 	if(r == NULL || r->state != RSENT || r->msg != NULL || r->zombie || (f[4] & 1) == 0){
 		c->m->st.stray++;
-		return;
+		return -1;
 	}
 	s = r->sess;
 	if(r->ping){
@@ -148,7 +149,7 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		if(c->m->conf.note)
 			c->m->conf.note(c->aux, NM_NPONG, NULL);
 		nm_reqdone(r);
-		return;
+		return 0;
 	}
 	if(r->type == Tflush){
 		/* Rflush, or an Rerror taken as one: if the target had no reply, it never happened */
@@ -165,7 +166,7 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		if(s && !r->orphan)
 			nm_rflush(s, r->ctag);
 		nm_reqdone(r);
-		return;
+		return 0;
 	}
 	ok = success(r, f, n);
 	if((fp = r->newfid) != NULL){
@@ -222,6 +223,7 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		}
 	}
 	nm_reqdone(r);
+	return 0;
 }
 
 long
@@ -243,8 +245,11 @@ nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen)
 			c->m->st.stray++;	/* a reply from before a new Tversion on the same connection */
 		else if(c->state == NM_CVERSION)
 			chanversion(c, buf + off, (size_t)n, err, errlen);
-		else
-			reply(c, buf + off, (size_t)n);
+		else if(reply(c, buf + off, (size_t)n) < 0 && c->up->strict){
+			nm_fail(err, errlen, "a reply (%s) with tag %u, which is in flight for nothing",
+				p9typename(buf[off + 4]) ? p9typename(buf[off + 4]) : "unknown type", p9get16(buf + off + P9_TAGOFF));
+			return -1;
+		}
 		off += (size_t)n;
 	}
 	return (long)off;
@@ -300,6 +305,7 @@ nmupnew(Nmux *m, uint32_t msize, int dialect, int flags)
 	u->msize = msize < P9_MINMSIZE ? P9_MINMSIZE : msize;
 	u->dialect = dialect < P9_2000 || dialect > P9_2000L ? P9_2000 : dialect;
 	u->any = (flags & NM_UPANY) != 0;
+	u->strict = (flags & NM_UPSTRICT) != 0;
 	snprintf(u->why, sizeof u->why, "%s", nm_errtab[EUPWAIT].s);
 	u->next = m->ups;
 	m->ups = u;

@@ -141,6 +141,7 @@ struct Nmup {
 	uint32_t	msize;		/* asked in its channels' Tversion */
 	int		dialect;
 	int		any;		/* NM_UPANY */
+	int		strict;		/* NM_UPSTRICT */
 	int		pending;	/* being reached: sessions without a channel wait (nmupwait) */
 	Nmchan		*cur;		/* its channel, if any */
 	char		why[128];	/* what an attach is told while it has no ready channel */

@@ -86,9 +86,10 @@ nm_versionanswer(Nmsess *s)
 		umsize = c->msize;
 		ud = c->dialect;
 	}else{
+		/* an upstream that takes any dialect may come with the client's: give it that */
 		c = NULL;
 		umsize = u->msize;
-		ud = u->dialect;
+		ud = u->any && p9dialect(s->vers, s->nvers) >= 0 ? p9dialect(s->vers, s->nvers) : u->dialect;
 	}
 	nm_sessbind(s, c);
 	msize = s->vmsize < umsize ? s->vmsize : umsize;
