@@ -2,18 +2,26 @@
  * ramfs.h - 9ramfs: the file tree (fs.c), the 9P server (srv.c) and the
  * program around them (main.c).
  *
- * Several threads handle the requests of one connection at once, so
- * the tree has these locks, always taken in this order:
+ * Several threads handle the requests of one connection at once (srv.c
+ * says how), so a request takes these locks, in this order, and holds
+ * them until its reply is made, since the reply may point into the tree:
  *
- *	a connection's fid (Fid.lk, srv.c), one at a time;
+ *	one fid of its connection (Fid.lk): read to use the fid, write to
+ *	  change it (walk in place, open, create, clunk, remove, a
+ *	  directory read that moves its cursor).  Never two: rename and
+ *	  renameat take references to their fids' files and let go;
  *	fs.tree, a read-write lock: read to look at the tree (walk, read,
- *	  stat, readdir, write), write to change its shape, names, modes
- *	  or owners (create, remove, rename, wstat, setattr, ORCLOSE);
+ *	  write, stat, readdir, open), write to change its shape, names,
+ *	  modes or owners (create, remove, rename, wstat, setattr, a clunk
+ *	  with ORCLOSE, and a connection's clunk of all its fids);
  *	File.lk, a read-write lock on one file's contents: data, length,
  *	  cap, mtime, ctime, muid and nexcl; read to look at them, write to
- *	  change them while holding fs.tree for reading.  Holding fs.tree
- *	  for writing is enough for any field of any file without File.lk;
- *	fs.slk, the table of interned names, a leaf.
+ *	  change them, with fs.tree held for reading.  Holding fs.tree for
+ *	  writing is enough for any field of any file.
+ *
+ * fs.slk (interned names) and a connection's Conn.flk (its fid table
+ * and the fids' counts) are leaves, taken for a moment under any of
+ * these; Conn.lk (the queues) is never held while a request is handled.
  *
  * Everything else in a File that changes (mode, uid, gid, name, parent,
  * children, linked) changes only under fs.tree for writing.  The
