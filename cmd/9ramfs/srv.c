@@ -44,6 +44,7 @@ enum {
 	Inbuf = 64 * 1024,
 	Flushat = 64 * 1024,	/* write replies out once this many bytes are waiting */
 	Keepout = 64 * 1024,	/* a free Req keeps a reply buffer up to this size */
+	Keepspare = 4 * 1024 * 1024,	/* larger ones a connection keeps, beyond one */
 	Nfreebuf = 4,		/* idle Inbuf buffers kept by a connection */
 	Niov = 64,
 	Smallreply = 512,	/* what admission counts for a reply other than a read's */
@@ -132,6 +133,7 @@ static const struct {
 typedef struct Fid Fid;
 typedef struct Req Req;
 typedef struct Buf Buf;
+typedef struct Spare Spare;
 
 /*
  * A fid lives while its number is in the table or a request holds it
@@ -164,6 +166,12 @@ struct Buf {
 	uint8_t		data[];
 };
 
+/* A large reply buffer kept for the next large reply, its first bytes. */
+struct Spare {
+	Spare		*next;
+	size_t		cap;
+};
+
 /* One message read and its reply. */
 struct Req {
 	Req		*next;		/* on the queue, the output or the free list */
@@ -179,6 +187,7 @@ struct Req {
 	uint8_t		aborted;	/* by a Tversion: no reply */
 	uint8_t		broken;		/* no memory for its reply */
 	uint64_t	cost;		/* counted against maxreqbytes */
+	uint64_t	want;		/* the largest reply it can have */
 	uint8_t		*out;		/* the reply */
 	size_t		outlen, outcap;
 	/* what the handler holds until the reply is made */
@@ -218,6 +227,8 @@ struct Conn {
 	Req		*freereqs;
 	Buf		*freebufs;
 	int		nfreebufs;
+	Spare		*spares;	/* reply buffers above Keepout */
+	size_t		sparebytes;
 
 	pthread_mutex_t	flk;		/* the fid table and each fid's ref */
 	Fid		**fids;
@@ -289,6 +300,7 @@ reqnew(Conn *c, const uint8_t *msg, uint32_t len, uint64_t cost)
 	q->type = msg[4];
 	q->tag = p9get16(msg + P9_TAGOFF);
 	q->cost = cost;
+	q->want = cost > len ? cost - len : 0;
 	c->nreq++;
 	c->nbytes += cost;
 	return q;
@@ -297,12 +309,22 @@ reqnew(Conn *c, const uint8_t *msg, uint32_t len, uint64_t cost)
 static void
 reqfree(Conn *c, Req *q)
 {
+	Spare *sp;
+
 	bufput(c, q->buf);
 	q->buf = NULL;
 	c->nreq--;
 	c->nbytes -= q->cost;
 	if(q->outcap > Keepout){
-		free(q->out);
+		/* a stream of large reads would otherwise have the pages of each reply faulted in anew */
+		if(c->spares == NULL || q->outcap <= Keepspare - c->sparebytes){
+			sp = (Spare*)q->out;
+			sp->cap = q->outcap;
+			sp->next = c->spares;
+			c->spares = sp;
+			c->sparebytes += q->outcap;
+		}else
+			free(q->out);
 		q->out = NULL;
 		q->outcap = 0;
 	}
@@ -2026,6 +2048,15 @@ out:
 static void
 run(Conn *c, Req *q)
 {
+	Spare *sp;
+
+	if(q->want > q->outcap && (sp = c->spares) != NULL){
+		c->spares = sp->next;
+		c->sparebytes -= sp->cap;
+		free(q->out);
+		q->outcap = sp->cap;
+		q->out = (uint8_t*)sp;
+	}
 	pthread_mutex_unlock(&c->lk);
 	handle(q);
 	pthread_mutex_lock(&c->lk);
@@ -2387,6 +2418,7 @@ connfree(Conn *c)
 	Fid *f;
 	Req *q;
 	Buf *b;
+	Spare *sp;
 	int i;
 
 	/* what was read is answered, as far as the connection lets us */
@@ -2419,6 +2451,10 @@ connfree(Conn *c)
 	while((b = c->freebufs) != NULL){
 		c->freebufs = b->next;
 		free(b);
+	}
+	while((sp = c->spares) != NULL){
+		c->spares = sp->next;
+		free(sp);
 	}
 	pthread_mutex_destroy(&c->lk);
 	pthread_cond_destroy(&c->work);
