@@ -207,6 +207,7 @@ struct Conn {
 	uint32_t	msize;
 	Buf		*ib;		/* what is being read; holds one of its refs */
 	size_t		ioff, ilen;	/* its bytes not yet framed */
+	size_t		iend;		/* read no further: the end of a large frame */
 
 	pthread_mutex_t	lk;		/* all below, up to the fids */
 	pthread_cond_t	work;		/* workers wait for the queue */
@@ -227,6 +228,7 @@ struct Conn {
 	Req		*freereqs;
 	Buf		*freebufs;
 	int		nfreebufs;
+	Buf		*bigbuf;	/* the last buffer of a large frame, for the next */
 	Spare		*spares;	/* reply buffers above Keepout */
 	size_t		sparebytes;
 
@@ -248,6 +250,7 @@ initwattr(void)
 
 /* ---- buffers and requests: under Conn.lk ---- */
 
+/* A buffer of cap bytes or, for a large frame, at least cap. */
 static Buf *
 bufnew(Conn *c, size_t cap)
 {
@@ -256,10 +259,13 @@ bufnew(Conn *c, size_t cap)
 	if(cap == Inbuf && (b = c->freebufs) != NULL){
 		c->freebufs = b->next;
 		c->nfreebufs--;
-	}else if((b = malloc(sizeof *b + cap)) == NULL)
+	}else if(cap > Inbuf && (b = c->bigbuf) != NULL && b->cap >= cap)
+		c->bigbuf = NULL;
+	else if((b = malloc(sizeof *b + cap)) == NULL)
 		return NULL;
+	else
+		b->cap = cap;
 	b->ref = 1;
-	b->cap = cap;
 	return b;
 }
 
@@ -272,6 +278,13 @@ bufput(Conn *c, Buf *b)
 		b->next = c->freebufs;
 		c->freebufs = b;
 		c->nfreebufs++;
+	}else if(b->cap > Inbuf){
+		/* a stream of large writes would otherwise fault in each one's pages anew */
+		if(c->bigbuf == NULL || c->bigbuf->cap < b->cap){
+			free(c->bigbuf);
+			c->bigbuf = b;
+		}else
+			free(b);
 	}else
 		free(b);
 }
@@ -2284,9 +2297,10 @@ refill(Conn *c)
 
 	left = c->ilen - c->ioff;
 	want = Inbuf;
-	/* a large frame gets a buffer of its own size, read no further */
+	/* a large frame gets a buffer of its own, read no further */
 	if(left >= 4 && (sz = p9get32(c->ib->data + c->ioff)) > want)
 		want = sz;
+	c->iend = want;
 	pthread_mutex_lock(&c->lk);
 	if(c->ib->ref == 1 && c->ib->cap >= want && (want > Inbuf || c->ib->cap == Inbuf))
 		memmove(c->ib->data, c->ib->data + c->ioff, left);
@@ -2401,7 +2415,7 @@ connserve(Conn *c)
 		}
 		if(refill(c) < 0)
 			break;
-		n = read(c->rfd, c->ib->data + c->ilen, c->ib->cap - c->ilen);
+		n = read(c->rfd, c->ib->data + c->ilen, c->iend - c->ilen);
 		if(n < 0 && errno == EINTR)
 			continue;
 		if(n <= 0)
@@ -2448,6 +2462,7 @@ connfree(Conn *c)
 		free(q);
 	}
 	free(c->ib);
+	free(c->bigbuf);
 	while((b = c->freebufs) != NULL){
 		c->freebufs = b->next;
 		free(b);
