@@ -5,7 +5,7 @@
  * different files at once, no read or write ever torn; Tflush of
  * requests being handled; Tversion and hang-up with requests in flight;
  * a request naming a fid that another in flight makes or clunks; the
- * bounds -q and -b; and -j 1 answering in order.
+ * bounds -q and -b; -j 1 answering in order; standard input and output.
  *
  * Nothing here depends on timing: what the threads do at once differs
  * from run to run, so every check holds for any order 9P allows.
@@ -855,6 +855,36 @@ testserver(const char *what, const char *name, int inorder, ...)
 	ok(stop(), "%s: exit 0 on SIGTERM", what);
 }
 
+/* Standard input and output (as 9mux's exec! runs it), with requests pipelined. */
+static void
+teststdio(void)
+{
+	const char *av[] = { pc_prog("9ramfs"), "-j", "4", "-u", "glenda", NULL };
+	Pconn *c;
+	pid_t p;
+	int sv[2], st;
+
+	/* the server must not hold our end too, or it never sees the end of its input */
+	if(!ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "a socketpair"))
+		return;
+	p = pc_spawnio(av, sv[1], pc_path(dir, "stdio.err"));
+	close(sv[1]);
+	c = calloc(1, sizeof *c);
+	c->fd = sv[0];
+	c->dialect = P9_2000;
+	c->buf = malloc(PC_MAXMSG);
+	if(ok(pc_version(c, Msize, "9P2000") == Rversion && pc_attach(c, 1, 0, "glenda") == Rattach &&
+		files(c) == 0, "9ramfs -j 4 on standard input and output: %d files", Nfiles)){
+		testpipeline(c);
+		testflush(c, "stdio");
+	}
+	pc_close(c);
+	st = pc_waitexit(p, 10000);
+	if(st == -1)
+		pc_killwait(p, SIGKILL, 1000);
+	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "stdio: exit 0 at the end of its input");
+}
+
 static void
 testflags(void)
 {
@@ -914,6 +944,7 @@ main(int argc, char **argv)
 	testserver("-j 4 -q 1", "q1.sock", 0, "-j", "4", "-q", "1", NULL);
 	testserver("-j 3 -b 1", "b1.sock", 0, "-j", "3", "-b", "1", NULL);
 	testserver("-j 1", "j1.sock", 1, "-j", "1", NULL);
+	teststdio();
 	pc_rmdir(dir);
 	return done_testing();
 }
