@@ -641,6 +641,40 @@ testfidrace(Pconn *c)
 	free(b.p);
 }
 
+/* ---- workers gone idle, and started again ---- */
+
+/* The threads of process pid. */
+static int
+nthreads(pid_t pid)
+{
+	char p[64];
+	FILE *f;
+	char line[256];
+	int n;
+
+	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+	if((f = fopen(p, "r")) == NULL)
+		return -1;
+	n = -1;
+	while(fgets(line, sizeof line, f) != NULL)
+		if(strncmp(line, "Threads:", 8) == 0)
+			n = atoi(line + 8);
+	fclose(f);
+	return n;
+}
+
+static void
+testidle(Pconn *c)
+{
+	int before;
+
+	/* 9ramfs lets a connection's workers go after 5 s with nothing to do */
+	before = nthreads(srv);
+	pc_sleep(6000);
+	diag("the server's threads: %d, and %d after 6 s without a request", before, nthreads(srv));
+	testpipeline(c);
+}
+
 /* ---- Tversion with requests in flight ---- */
 
 static void
@@ -933,6 +967,7 @@ main(int argc, char **argv)
 			testpipeline(c);
 			testflush(c, "-j 4");
 			testfidrace(c);
+			testidle(c);
 		}
 		pc_close(c);
 		testreadwrite();

@@ -5,12 +5,13 @@
  * message as a Req, while the connection's bounds (maxreqs requests and
  * maxreqbytes bytes not yet answered and written) allow; when they do
  * not, it stops reading.  The reader and up to nthreads - 1 workers of
- * the connection, started when the queue first needs them, take
- * requests from the queue and handle them at once, so replies go out in
- * any order.  A reply is made whole in its Req and written by whichever
- * thread finds nobody writing, many at a time with writev.  A thread
- * with more to do writes only once the replies waiting reach Flushat,
- * so a batch of small requests is answered with one write.
+ * the connection (started when a batch needs them, gone after Idlesecs
+ * with nothing to do) take requests from the queue and handle them at
+ * once, so replies go out in any order.  A reply is made whole in its
+ * Req and written by whichever thread finds nobody writing, many at a
+ * time with writev.  A thread with more to do writes only once the
+ * replies waiting reach Flushat, so a batch of small requests is
+ * answered with one write.
  *
  * Tflush and Tversion are the reader's own.  A Tflush of a request not
  * yet answered waits for that reply and goes out right after it (no
@@ -49,6 +50,7 @@ enum {
 	Niov = 64,
 	Smallreply = 512,	/* what admission counts for a reply other than a read's */
 	Wstack = 1024 * 1024,	/* a Fcall or two and a trace line; room for sanitizers */
+	Idlesecs = 5,		/* a worker with nothing to do this long exits */
 	Replied = -1,		/* a handler put its reply in the buffer itself */
 	Maxfids = 1 << 20,	/* per connection: a bound on what one client can make us keep */
 
@@ -211,6 +213,7 @@ struct Conn {
 
 	pthread_mutex_t	lk;		/* all below, up to the fids */
 	pthread_cond_t	work;		/* workers wait for the queue */
+	pthread_cond_t	gone;		/* the last worker has exited */
 	pthread_cond_t	room;		/* the reader waits for Reqs to go */
 	Req		*qhead, *qtail;	/* not started */
 	uint32_t	nqueued;
@@ -224,7 +227,6 @@ struct Conn {
 	int		dead;		/* cannot be written: read no more */
 	int		stopping;	/* the workers are to exit */
 	int		nworkers, nidle, nwake;
-	pthread_t	*workers;
 	Req		*freereqs;
 	Buf		*freebufs;
 	int		nfreebufs;
@@ -246,6 +248,7 @@ initwattr(void)
 {
 	pthread_attr_init(&wattr);
 	pthread_attr_setstacksize(&wattr, Wstack);
+	pthread_attr_setdetachstate(&wattr, PTHREAD_CREATE_DETACHED);
 }
 
 /* ---- buffers and requests: under Conn.lk ---- */
@@ -2100,11 +2103,14 @@ dequeue(Conn *c)
 	return q;
 }
 
+/* A worker: handle what is queued, write what is answered; exit when idle, or told to. */
 static void *
 worker(void *v)
 {
+	struct timespec ts;
 	Conn *c;
 	Req *q;
+	int r;
 
 	c = v;
 	pthread_mutex_lock(&c->lk);
@@ -2122,11 +2128,18 @@ worker(void *v)
 		if(c->stopping)
 			break;
 		c->nidle++;
-		pthread_cond_wait(&c->work, &c->lk);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += Idlesecs;
+		r = pthread_cond_timedwait(&c->work, &c->lk, &ts);
 		c->nidle--;
 		if(c->nwake > 0)
 			c->nwake--;
+		/* a connection that has stopped pipelining keeps no threads; kick starts new ones */
+		if(r == ETIMEDOUT && c->qhead == NULL)
+			break;
 	}
+	if(--c->nworkers == 0)
+		pthread_cond_signal(&c->gone);
 	pthread_mutex_unlock(&c->lk);
 	return NULL;
 }
@@ -2138,6 +2151,7 @@ worker(void *v)
 static void
 kick(Conn *c)
 {
+	pthread_t t;
 	int want, idle, r;
 
 	want = (int)c->nqueued - 1;
@@ -2148,7 +2162,7 @@ kick(Conn *c)
 	}
 	for(; want > 0 && c->nworkers < nthreads - 1; want--){
 		pthread_once(&wonce, initwattr);
-		r = pthread_create(&c->workers[c->nworkers], &wattr, worker, c);
+		r = pthread_create(&t, &wattr, worker, c);
 		if(r != 0){
 			logerror("%s: cannot start a thread: %s", c->name, strerror(r));
 			break;
@@ -2323,6 +2337,7 @@ refill(Conn *c)
 Conn *
 connnew(int rfd, int wfd, const char *name)
 {
+	pthread_condattr_t ca;
 	Conn *c;
 
 	c = calloc(1, sizeof *c);
@@ -2335,18 +2350,20 @@ connnew(int rfd, int wfd, const char *name)
 	c->dialect = P9_2000;
 	c->fsize = 64;
 	c->fids = calloc(c->fsize, sizeof c->fids[0]);
-	c->workers = calloc(nthreads > 1 ? (size_t)nthreads - 1 : 1, sizeof c->workers[0]);
 	c->ib = bufnew(c, Inbuf);
-	if(c->fids == NULL || c->workers == NULL || c->ib == NULL){
+	if(c->fids == NULL || c->ib == NULL){
 		free(c->fids);
-		free(c->workers);
 		free(c->ib);
 		free(c);
 		return NULL;
 	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&c->lk, NULL);
-	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->work, &ca);
+	pthread_cond_init(&c->gone, NULL);
 	pthread_cond_init(&c->room, NULL);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&c->flk, NULL);
 	return c;
 }
@@ -2433,7 +2450,6 @@ connfree(Conn *c)
 	Req *q;
 	Buf *b;
 	Spare *sp;
-	int i;
 
 	/* what was read is answered, as far as the connection lets us */
 	pthread_mutex_lock(&c->lk);
@@ -2442,9 +2458,9 @@ connfree(Conn *c)
 	quiesce(c);
 	c->stopping = 1;
 	pthread_cond_broadcast(&c->work);
+	while(c->nworkers > 0)
+		pthread_cond_wait(&c->gone, &c->lk);
 	pthread_mutex_unlock(&c->lk);
-	for(i = 0; i < c->nworkers; i++)
-		pthread_join(c->workers[i], NULL);
 	pthread_rwlock_wrlock(&fs.tree);
 	clunkall(c);
 	pthread_rwlock_unlock(&fs.tree);
@@ -2473,9 +2489,9 @@ connfree(Conn *c)
 	}
 	pthread_mutex_destroy(&c->lk);
 	pthread_cond_destroy(&c->work);
+	pthread_cond_destroy(&c->gone);
 	pthread_cond_destroy(&c->room);
 	pthread_mutex_destroy(&c->flk);
-	free(c->workers);
 	free(c->fids);
 	free(c);
 }
