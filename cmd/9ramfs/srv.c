@@ -333,7 +333,7 @@ reqfree(Conn *c, Req *q)
 	c->nbytes -= q->cost;
 	if(q->outcap > Keepout){
 		/* a stream of large reads would otherwise have the pages of each reply faulted in anew */
-		if(c->spares == NULL || q->outcap <= Keepspare - c->sparebytes){
+		if(c->spares == NULL || (c->sparebytes <= Keepspare && q->outcap <= Keepspare - c->sparebytes)){
 			sp = (Spare*)q->out;
 			sp->cap = q->outcap;
 			sp->next = c->spares;
@@ -2066,7 +2066,7 @@ run(Conn *c, Req *q)
 {
 	Spare *sp;
 
-	if(q->want > q->outcap && (sp = c->spares) != NULL){
+	if(q->want > Keepout && q->want > q->outcap && (sp = c->spares) != NULL){
 		c->spares = sp->next;
 		c->sparebytes -= sp->cap;
 		free(q->out);
