@@ -116,9 +116,10 @@ deps:
 	@sh mk/deps.sh test
 
 # Under ThreadSanitizer: libmux, and the threaded programs (9mux's redial
-# thread, 9ramfs's and 9testsrv's per-connection threads) under load.
+# thread, 9ramfs's per-connection threads and workers, 9testsrv's
+# per-connection threads) under load.
 TSAN_PROGS := 9mux 9ramfs 9testsrv
-TSAN_TESTS := $(patsubst $(O)/tests/%,%,$(filter $(O)/tests/t_mux%,$(TESTS_C))) t_9mux_rules t_9mux_stress t_9ramfs_stress
+TSAN_TESTS := $(patsubst $(O)/tests/%,%,$(filter $(O)/tests/t_mux%,$(TESTS_C))) t_9mux_rules t_9mux_stress t_9ramfs_stress t_9ramfs_par
 
 # Each pass runs every compiled test and every shell test against the
 # binaries of its own build directory (NINEMUX_BUILD tells the scripts).

@@ -1,8 +1,11 @@
 /*
  * t_9ramfs_stress - many connections send 9ramfs random but well-formed
  * requests of every type (and some random frames) in every dialect, with
- * requests pipelined; every request must get exactly one reply, in
- * order, with its tag, and the server must stay up and exit cleanly.
+ * requests pipelined; every request must get exactly one reply with its
+ * tag (in any order: 9ramfs -j 4 handles them at once, and -q 8 makes it
+ * stop reading halfway through each batch), a Tflush of a request of the
+ * same batch its Rflush only after that request's reply, and the server
+ * must stay up and exit cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -211,6 +214,7 @@ struct Job {
 	int	id;
 	int	replies;
 	int	good;	/* replies that were not errors */
+	int	flushes;	/* Rflushes of requests in the same batch */
 	int	bad;
 	char	why[200];
 };
@@ -224,9 +228,11 @@ worker(void *v)
 	uint8_t *out, *in, *data, st[512];
 	uint64_t s;
 	uint16_t tags[Batch];
+	int target[Batch];	/* a Tflush's request in the batch, or -1 */
+	char answered[Batch];
 	size_t n, len;
 	char err[128];
-	int fd, d, i, k, nb;
+	int fd, d, i, k, m, nb;
 
 	j = v;
 	s = 0x9E3779B97F4A7C15ull * (uint64_t)(j->id + 1);
@@ -270,26 +276,36 @@ worker(void *v)
 				goto done;
 			}
 		}
-		/* a batch of requests in one write, then their replies in order */
+		/* a batch of requests in one write, then their replies in any order */
 		len = 0;
 		nb = 0;
 		for(k = 0; k < Batch && i < Nmsg; k++, i++){
 			if(rnd(&s) % 50 == 0){
 				/* a random frame of a plausible size */
 				uint32_t sz = 7 + rnd(&s) % 40;
-				uint32_t m;
+				uint32_t b;
 				p9put32(out + len, sz);
-				for(m = 4; m < sz; m++)
-					out[len + m] = (uint8_t)rnd(&s);
+				for(b = 4; b < sz; b++)
+					out[len + b] = (uint8_t)rnd(&s);
 				out[len + 4] &= 0xFE;	/* a T-message type, so it is not an R */
 				if(out[len + 4] == Tversion)
 					out[len + 4] = Tstat;	/* which would change the dialect */
+				target[nb] = -1;
 				tags[nb++] = p9get16(out + len + 5);
 				len += sz;
 				continue;
 			}
 			mkreq(&t, &s, d, data, st);
 			t.tag = (uint16_t)(i % 60000);
+			target[nb] = -1;
+			if(t.type == Tflush && nb > 0 && rnd(&s) % 2){
+				/* one of this batch's, likely still in flight */
+				target[nb] = (int)(rnd(&s) % (uint32_t)nb);
+				t.oldtag = tags[target[nb]];
+				for(m = 0; m < nb; m++)
+					if(m != target[nb] && tags[m] == t.oldtag)
+						target[nb] = -1;	/* ambiguous: a random frame's tag */
+			}
 			n = p9encode(out + len, Msize * Batch - len, &t, d);
 			if(n == 0)
 				continue;	/* not sayable in this dialect */
@@ -301,6 +317,7 @@ worker(void *v)
 			j->bad++;
 			goto done;
 		}
+		memset(answered, 0, sizeof answered);
 		for(k = 0; k < nb; k++){
 			if(recvmsg9(fd, in, d, &r) < 0){
 				snprintf(j->why, sizeof j->why, "no reply or a bad one near message %d", i);
@@ -310,11 +327,24 @@ worker(void *v)
 			j->replies++;
 			if(r.type != Rerror && r.type != Rlerror)
 				j->good++;
-			if(r.tag != tags[k] || !(r.type & 1)){
-				snprintf(j->why, sizeof j->why, "reply %s tag %d for tag %d",
-					p9typename(r.type) ? p9typename(r.type) : "?", r.tag, tags[k]);
+			/* the first request of this tag still without a reply */
+			for(m = 0; m < nb && (answered[m] || tags[m] != r.tag); m++)
+				;
+			if(m == nb || !(r.type & 1)){
+				snprintf(j->why, sizeof j->why, "reply %s tag %d: no request of that tag is waiting",
+					p9typename(r.type) ? p9typename(r.type) : "?", r.tag);
 				j->bad++;
 				goto done;
+			}
+			answered[m] = 1;
+			if(r.type == Rflush && target[m] >= 0){
+				j->flushes++;
+				if(!answered[target[m]]){
+					snprintf(j->why, sizeof j->why, "Rflush tag %d before the reply to tag %d",
+						r.tag, tags[target[m]]);
+					j->bad++;
+					goto done;
+				}
 			}
 		}
 	}
@@ -334,7 +364,7 @@ main(void)
 	Job jobs[Nconn];
 	const char *b;
 	char err[128];
-	int i, fd, st, bad, replies, good;
+	int i, fd, st, bad, replies, good, flushes;
 
 	tap_start(300);
 	signal(SIGALRM, onalarm);
@@ -355,7 +385,7 @@ main(void)
 	srv = fork();
 	if(srv == 0){
 		alarm(0);
-		execl(prog, prog, "-a", addr, "-u", "glenda", "-S", "1m", "-F", "50", (char*)NULL);
+		execl(prog, prog, "-a", addr, "-u", "glenda", "-S", "1m", "-F", "50", "-j", "4", "-q", "8", (char*)NULL);
 		_exit(127);
 	}
 	for(i = 0; i < 500; i++){
@@ -365,23 +395,24 @@ main(void)
 		}
 		usleep(10000);
 	}
-	ok(i < 500, "9ramfs -S 1m -F 50 answers");
+	ok(i < 500, "9ramfs -S 1m -F 50 -j 4 -q 8 answers");
 	for(i = 0; i < Nconn; i++){
 		memset(&jobs[i], 0, sizeof jobs[i]);
 		jobs[i].id = i;
 		pthread_create(&th[i], NULL, worker, &jobs[i]);
 	}
-	bad = replies = good = 0;
+	bad = replies = good = flushes = 0;
 	for(i = 0; i < Nconn; i++){
 		pthread_join(th[i], NULL);
 		bad += jobs[i].bad;
 		replies += jobs[i].replies;
 		good += jobs[i].good;
+		flushes += jobs[i].flushes;
 		if(jobs[i].bad)
 			diag("connection %d: %s", i, jobs[i].why);
 	}
-	diag("%d of %d replies were not errors", good, replies);
-	ok(bad == 0, "%d connections, %d random requests each: one reply per request, in order (%d replies)",
+	diag("%d of %d replies were not errors; %d Rflushes of a request of the same batch", good, replies, flushes);
+	ok(bad == 0, "%d connections, %d random requests each: one reply per request, Rflush after its request's reply (%d replies)",
 		Nconn, Nmsg, replies);
 	ok(waitpid(srv, &st, WNOHANG) == 0, "the server is still running");
 	fd = dial(addr, err, sizeof err);

@@ -1,11 +1,12 @@
 /*
- * fs.c - the in-memory tree.  Callers hold fs.lk.
+ * fs.c - the in-memory tree.  The locks are described in ramfs.h.
  *
  * A File lives while anything refers to it: its link in the tree, each
  * fid on it, each directory cursor resting on it, and each of its
  * children (so a removed file's parent pointer stays valid).  Data and
  * the file count are charged from creation until the File is freed.
  */
+#define _GNU_SOURCE	/* pthread_rwlockattr_setkind_np */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,12 +14,14 @@
 #include "9p.h"
 #include "ramfs.h"
 
-Fs fs = { .lk = PTHREAD_MUTEX_INITIALIZER };
+Fs fs = { .slk = PTHREAD_MUTEX_INITIALIZER };
 
 enum {
 	Firstseq = 3,	/* readdir cookies 1 and 2 are "." and ".." */
 	Nameseed = 2166136261u,
 };
+
+static const uint64_t Nsec = 1000000000;
 
 static uint32_t
 strhash(const char *s, size_t n, uint32_t h)
@@ -45,6 +48,14 @@ void
 nowts(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static uint64_t
+tsns(const struct timespec *ts)
+{
+	if(ts->tv_sec < 0)
+		return 0;
+	return (uint64_t)ts->tv_sec * Nsec + (uint64_t)ts->tv_nsec;
 }
 
 /* Double the name table: 0, or -1 when out of memory. */
@@ -103,32 +114,35 @@ strintern(const char *p, size_t n)
 	if(n > 0xFFFF)
 		return NULL;
 	h = strhash(p, n, Nameseed);
+	pthread_mutex_lock(&fs.slk);
 	if(fs.ssize)
 		for(s = fs.stab[h & (fs.ssize - 1)]; s != NULL; s = s->next)
 			if(s->n == n && memcmp(s->s, p, n) == 0){
-				s->ref++;
+				atomic_fetch_add_explicit(&s->ref, 1, memory_order_relaxed);
+				pthread_mutex_unlock(&fs.slk);
 				return s;
 			}
-	if(fs.scount >= fs.ssize && growstrs() < 0)
-		return NULL;
-	s = malloc(sizeof *s + n + 1);
-	if(s == NULL)
-		return NULL;
-	s->ref = 1;
-	s->hash = h;
-	s->n = (uint16_t)n;
-	memcpy(s->s, p, n);
-	s->s[n] = '\0';
-	s->next = fs.stab[h & (fs.ssize - 1)];
-	fs.stab[h & (fs.ssize - 1)] = s;
-	fs.scount++;
+	s = NULL;
+	if(fs.scount < fs.ssize || growstrs() == 0)
+		s = malloc(sizeof *s + n + 1);
+	if(s != NULL){
+		atomic_init(&s->ref, 1);
+		s->hash = h;
+		s->n = (uint16_t)n;
+		memcpy(s->s, p, n);
+		s->s[n] = '\0';
+		s->next = fs.stab[h & (fs.ssize - 1)];
+		fs.stab[h & (fs.ssize - 1)] = s;
+		fs.scount++;
+	}
+	pthread_mutex_unlock(&fs.slk);
 	return s;
 }
 
 Str *
 strincref(Str *s)
 {
-	s->ref++;
+	atomic_fetch_add_explicit(&s->ref, 1, memory_order_relaxed);
 	return s;
 }
 
@@ -136,16 +150,27 @@ void
 strdecref(Str *s)
 {
 	Str **l;
+	uint32_t r;
 
-	if(s == NULL || --s->ref > 0)
+	if(s == NULL)
 		return;
-	for(l = &fs.stab[s->hash & (fs.ssize - 1)]; *l != NULL; l = &(*l)->next)
-		if(*l == s){
-			*l = s->next;
-			break;
-		}
-	fs.scount--;
-	free(s);
+	/* above one, nobody can be about to free it */
+	r = atomic_load_explicit(&s->ref, memory_order_relaxed);
+	while(r > 1)
+		if(atomic_compare_exchange_weak_explicit(&s->ref, &r, r - 1, memory_order_release, memory_order_relaxed))
+			return;
+	/* the last one, unless strintern gives out another first */
+	pthread_mutex_lock(&fs.slk);
+	if(atomic_fetch_sub_explicit(&s->ref, 1, memory_order_acq_rel) == 1){
+		for(l = &fs.stab[s->hash & (fs.ssize - 1)]; *l != NULL; l = &(*l)->next)
+			if(*l == s){
+				*l = s->next;
+				break;
+			}
+		fs.scount--;
+		free(s);
+	}
+	pthread_mutex_unlock(&fs.slk);
 }
 
 /* The number 9P2000.L shows for a user: decimal names are their value. */
@@ -177,7 +202,8 @@ filealloc(const char *name, size_t n, uint32_t mode)
 	if(f == NULL)
 		return NULL;
 	f->name = malloc(n + 1);
-	if(f->name == NULL){
+	if(f->name == NULL || pthread_rwlock_init(&f->lk, NULL) != 0){
+		free(f->name);
 		free(f);
 		return NULL;
 	}
@@ -187,16 +213,27 @@ filealloc(const char *name, size_t n, uint32_t mode)
 	f->mode = mode;
 	f->path = fs.nextpath++;
 	f->nextseq = Firstseq;
-	nowts(&f->atime);
-	f->mtime = f->ctime = f->atime;
+	nowts(&f->mtime);
+	f->ctime = f->mtime;
+	atomic_init(&f->atime, tsns(&f->mtime));
 	return f;
 }
 
 int
 fsinit(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles)
 {
+	pthread_rwlockattr_t a;
 	File *r;
 
+	/* a stream of readers must not keep a create out for ever */
+	if(pthread_rwlockattr_init(&a) != 0)
+		return -1;
+#ifdef __GLIBC__
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+	if(pthread_rwlock_init(&fs.tree, &a) != 0)
+		return -1;
+	pthread_rwlockattr_destroy(&a);
 	fs.maxbytes = maxbytes;
 	fs.maxfiles = maxfiles;
 	fs.nextpath = 1;	/* Linux makes inode numbers of qid paths, and 0 is none */
@@ -211,7 +248,7 @@ fsinit(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles
 	r->uid = strincref(fs.owner);
 	r->gid = strincref(fs.owner);
 	r->muid = strincref(fs.owner);
-	r->ref = 1;
+	atomic_init(&r->ref, 1);
 	r->linked = 1;
 	fs.root = r;
 	return 0;
@@ -220,7 +257,7 @@ fsinit(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles
 void
 fileincref(File *f)
 {
-	f->ref++;
+	atomic_fetch_add_explicit(&f->ref, 1, memory_order_relaxed);
 }
 
 void
@@ -228,13 +265,14 @@ filedecref(File *f)
 {
 	File *p;
 
-	while(f != NULL && --f->ref == 0){
+	while(f != NULL && atomic_fetch_sub_explicit(&f->ref, 1, memory_order_acq_rel) == 1){
 		p = f->parent;
-		fs.bytes -= f->length;
-		fs.nfiles--;
+		atomic_fetch_sub_explicit(&fs.bytes, f->length, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&fs.nfiles, 1, memory_order_relaxed);
 		strdecref(f->uid);
 		strdecref(f->gid);
 		strdecref(f->muid);
+		pthread_rwlock_destroy(&f->lk);
 		free(f->data);
 		free(f->name);
 		free(f);
@@ -340,13 +378,33 @@ filetouch(File *f, int what)
 
 	nowts(&now);
 	if(what & Tatime)
-		f->atime = now;
+		atomic_store_explicit(&f->atime, tsns(&now), memory_order_relaxed);
 	if(what & Tmtime)
 		f->mtime = f->ctime = now;
 	if(what & Tctime)
 		f->ctime = now;
 	if(what & Tvers)
-		f->vers++;
+		atomic_fetch_add_explicit(&f->vers, 1, memory_order_relaxed);
+}
+
+void
+fileatime(const File *f, struct timespec *ts)
+{
+	uint64_t ns;
+
+	ns = atomic_load_explicit(&f->atime, memory_order_relaxed);
+	ts->tv_sec = (time_t)(ns / Nsec);
+	ts->tv_nsec = (long)(ns % Nsec);
+}
+
+void
+filesetatime(File *f, uint64_t sec, uint64_t nsec)
+{
+	uint64_t ns;
+
+	nsec %= Nsec;
+	ns = sec < UINT64_MAX / Nsec ? sec * Nsec + nsec : UINT64_MAX;
+	atomic_store_explicit(&f->atime, ns, memory_order_relaxed);
 }
 
 /*
@@ -366,20 +424,21 @@ filecreate(File *dir, const char *name, size_t n, uint32_t mode, Str *user, File
 		return Ename;
 	if(filelookup(dir, name, n) != NULL)
 		return Eexist;
-	if(fs.nfiles >= fs.maxfiles)
+	/* only creators, who write fs.tree, raise the count */
+	if(atomic_load_explicit(&fs.nfiles, memory_order_relaxed) >= fs.maxfiles)
 		return Enofiles;
 	if(fs.hcount >= fs.hsize && growfiles() < 0)
 		return Enomem;
 	f = filealloc(name, n, mode);
 	if(f == NULL)
 		return Enomem;
-	fs.nfiles++;
+	atomic_fetch_add_explicit(&fs.nfiles, 1, memory_order_relaxed);
 	f->uid = strincref(user);
 	f->gid = strincref(dir->gid);
 	f->muid = strincref(user);
 	f->parent = dir;
 	fileincref(dir);
-	f->ref = 2;
+	atomic_init(&f->ref, 2);
 	linkin(f);
 	filetouch(dir, Tmtime | Tvers);
 	*fp = f;
@@ -462,6 +521,20 @@ filerename(File *f, File *newdir, const char *name, size_t n)
 	return Eok;
 }
 
+/* Charge n bytes of data, within the limit: 0, or -1. */
+static int
+charge(uint64_t n)
+{
+	uint64_t b;
+
+	b = atomic_load_explicit(&fs.bytes, memory_order_relaxed);
+	do{
+		if(n > fs.maxbytes - b)
+			return -1;
+	}while(!atomic_compare_exchange_weak_explicit(&fs.bytes, &b, b + n, memory_order_relaxed, memory_order_relaxed));
+	return 0;
+}
+
 /*
  * Set the length of f's data, charging or refunding the space; new
  * bytes below zeroend are zeroed (the rest the caller overwrites).
@@ -469,11 +542,12 @@ filerename(File *f, File *newdir, const char *name, size_t n)
 static int
 setlen(File *f, uint64_t len, uint64_t zeroend)
 {
-	uint64_t ncap;
+	uint64_t ncap, more;
 	uint8_t *p;
 
 	if(len > f->length){
-		if(len - f->length > fs.maxbytes - fs.bytes)
+		more = len - f->length;
+		if(charge(more) < 0)
 			return Enospc;
 		if(len > f->cap){
 			ncap = f->cap * 2;
@@ -482,13 +556,15 @@ setlen(File *f, uint64_t len, uint64_t zeroend)
 			if(ncap < 64)
 				ncap = 64;
 			/* do not reserve more than the limit allows */
-			if(ncap - len > fs.maxbytes - fs.bytes - (len - f->length))
+			if(ncap - len > fs.maxbytes - atomic_load_explicit(&fs.bytes, memory_order_relaxed))
 				ncap = len;
-			if(ncap > SIZE_MAX)
+			p = NULL;
+			if(ncap <= SIZE_MAX)
+				p = realloc(f->data, (size_t)ncap);
+			if(p == NULL){
+				atomic_fetch_sub_explicit(&fs.bytes, more, memory_order_relaxed);
 				return Enomem;
-			p = realloc(f->data, (size_t)ncap);
-			if(p == NULL)
-				return Enomem;
+			}
 			f->data = p;
 			f->cap = ncap;
 		}
@@ -496,9 +572,8 @@ setlen(File *f, uint64_t len, uint64_t zeroend)
 			zeroend = len;
 		if(zeroend > f->length)
 			memset(f->data + f->length, 0, (size_t)(zeroend - f->length));
-		fs.bytes += len - f->length;
 	}else{
-		fs.bytes -= f->length - len;
+		atomic_fetch_sub_explicit(&fs.bytes, f->length - len, memory_order_relaxed);
 		if(len == 0){
 			free(f->data);
 			f->data = NULL;

@@ -20,6 +20,8 @@
 
 enum {
 	Maxaddr = 32,
+	Maxthreads = 256,
+	Defthreads = 16,	/* at most, by default: beyond, threads only wait for the locks */
 	Stack = 1024 * 1024,	/* a Fcall or two and a trace line; room for sanitizers */
 };
 
@@ -42,7 +44,7 @@ usage(const char *why, int c)
 		fprintf(stderr, "9ramfs: %s -%c; ", why, c);
 	else
 		fprintf(stderr, "9ramfs: %s; ", why);
-	fprintf(stderr, "usage: 9ramfs [-a addr]... [-m msize] [-S maxbytes] [-F maxfiles] [-u owner] [-D] [-v]\n");
+	fprintf(stderr, "usage: 9ramfs [-a addr]... [-m msize] [-S maxbytes] [-F maxfiles] [-j threads] [-q requests] [-b bytes] [-u owner] [-D] [-v]\n");
 	exit(1);
 }
 
@@ -166,6 +168,7 @@ main(int argc, char **argv)
 	const char *addrs[Maxaddr], *owner;
 	struct passwd *pw;
 	uint64_t maxbytes, maxfiles, v;
+	long ncpu;
 	sigset_t sigs;
 	pthread_t t;
 	char err[256];
@@ -177,8 +180,10 @@ main(int argc, char **argv)
 	maxbytes = 256ull * 1024 * 1024;
 	maxfiles = 100000;
 	owner = NULL;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	nthreads = ncpu < 2 ? 2 : ncpu > Defthreads ? Defthreads : (int)ncpu;
 	opterr = 0;
-	while((ch = getopt(argc, argv, ":a:m:S:F:u:Dv")) != -1){
+	while((ch = getopt(argc, argv, ":a:m:S:F:j:q:b:u:Dv")) != -1){
 		switch(ch){
 		case 'a':
 			if(naddr >= Maxaddr){
@@ -209,6 +214,27 @@ main(int argc, char **argv)
 				fprintf(stderr, "9ramfs: bad file limit %s\n", optarg);
 				exit(1);
 			}
+			break;
+		case 'j':
+			if(parsesize(optarg, &v) < 0 || v < 1 || v > Maxthreads){
+				fprintf(stderr, "9ramfs: bad thread count %s: want 1 to %d\n", optarg, Maxthreads);
+				exit(1);
+			}
+			nthreads = (int)v;
+			break;
+		case 'q':
+			if(parsesize(optarg, &v) < 0 || v < 1 || v > 65536){
+				fprintf(stderr, "9ramfs: bad request limit %s: want 1 to 65536\n", optarg);
+				exit(1);
+			}
+			maxreqs = (uint32_t)v;
+			break;
+		case 'b':
+			if(parsesize(optarg, &v) < 0 || v < 1){
+				fprintf(stderr, "9ramfs: bad byte limit %s\n", optarg);
+				exit(1);
+			}
+			maxreqbytes = v;
 			break;
 		case 'u':
 			if(optarg[0] == '\0' || strlen(optarg) > 255){
