@@ -34,7 +34,7 @@ XCFLAGS	:= $(BASE) $(WARN) $(SANFLAGS) $(CFLAGS)
 XLDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS)
 # OpenSSL 3 (Debian libssl-dev), for libtls; last on every link line.
 SSLLIBS	:= -lssl -lcrypto
-XLDLIBS	:= $(SSLLIBS) $(LDLIBS)
+XLDLIBS	:= $(SSLLIBS) -lm $(LDLIBS)
 
 # Libraries in link order: a library comes before those it uses.
 LINKORDER := ninemux 9pclient mux synfs 9p tls dial log

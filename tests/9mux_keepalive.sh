@@ -16,14 +16,6 @@ done
 ms() {
 	date +%s%3N
 }
-waitlog() {	# waitlog FILE PATTERN [N [SECS]]: FILE has N (1) lines matching PATTERN, within SECS (10)
-	_i=0
-	while [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -lt "${3:-1}" ] && [ $_i -lt $((${4:-10} * 20)) ]; do
-		sleep 0.05
-		_i=$((_i + 1))
-	done
-	[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ]
-}
 
 # a plain 9P server: pings are Tflushes of unused tags, answered at once
 "$B/9testsrv" -l "$T/srv.log" -a "unix!$T/srv.sock" 2>"$T/srv.err" &

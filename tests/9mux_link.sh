@@ -27,14 +27,6 @@ pc() {	# pc SOCK ARGS: 9pc on a unix socket in T
 port() {	# port LOG: the TCP port 9mux logged it listens on for links
 	sed -n 's/.*listening on tcp!127\.0\.0\.1![0-9]* (port \([0-9]*\)) for links.*/\1/p' "$1" | tail -n 1
 }
-waitlog() {	# waitlog FILE PATTERN [N]: FILE has N (1) lines matching PATTERN, within 10 s
-	_i=0
-	while [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -lt "${3:-1}" ] && [ $_i -lt 200 ]; do
-		sleep 0.05
-		_i=$((_i + 1))
-	done
-	[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ]
-}
 tcpconns() {	# tcpconns PORT: established TCP connections to PORT, counted once each
 	_p=$(printf '%04X' "$1")
 	awk -v p="$_p" 'FNR > 1 { split($3, r, ":"); if(r[2] == p && $4 == "01") n++ } END { print n + 0 }' \

@@ -15,6 +15,7 @@
  *	listen.c	listeners, accepting, who a peer is
  *	upstream.c	dialers: dialing in a thread, backoff, losing an upstream
  *	link.c		links: accepted peers, -r routing, keep-alive and pings
+ *	secure.c	TLS under any connection, and cover traffic
  *	timer.c		timers
  */
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <sys/types.h>
 
 #include "ninemux.h"
+#include "tls.h"
 
 enum {
 	/* what an Ev is */
@@ -50,6 +52,11 @@ enum {
 	STOPWAIT	= 10000,	/* ms to answer what is in flight at SIGTERM */
 	VERSIONWAIT	= 30000,	/* ms for the upstream's Rversion at start with -F */
 	DIALHOLD	= 2000,		/* ms clients wait for a dial under way before they are refused */
+	HSWAIT		= 10000,	/* ms a TLS handshake may take */
+
+	/* connread's answers besides a count */
+	RBLOCK		= -1,		/* nothing now: wait for the descriptor */
+	RERR		= -2,		/* the connection failed */
 	LINKBACKLOG	= 1024 * 1024,	/* a link's requests the engine has not taken, before we stop reading it */
 };
 
@@ -84,6 +91,7 @@ struct Lis {
 	uint32_t	events;
 	int		role;		/* LCLIENT, LLINK, LREVERSE */
 	int		isunix;
+	int		istls;
 	int		port;		/* TCP: the port it listens on */
 	char		*addr;
 	char		*path;		/* unix socket to remove at exit */
@@ -101,6 +109,14 @@ struct Conn {
 	char		name[32];	/* in log lines: c7, upstream, link3 */
 	Nmsess		*s;		/* requests from the peer */
 	Nmchan		*c;		/* our requests to the peer */
+	Tls		*tls;		/* tls!: what every byte goes through */
+	int		hs;		/* its handshake is under way: no 9P yet */
+	Timer		hst;		/* ... for at most HSWAIT */
+	int		tlswant;	/* what TLS waits for to write what it holds (TLS_WANT*), or 0 */
+	int		rmore;		/* TLS holds bytes it read: read again, epoll cannot tell */
+	long long	lastout;	/* ms: the last write */
+	Timer		cover;		/* -Z */
+	long long	covertick;
 	Dialer		*dialer;	/* CUP */
 	Link		*link;		/* CLINK */
 	Buf		in;		/* bytes read, not yet taken */
@@ -139,6 +155,7 @@ struct Dialer {
 	int		backoff;	/* ms */
 	int		dialing;	/* a dial thread is running */
 	int		failing;	/* dials failed since it was last up (the first failure is logged) */
+	int		istls;
 	int		everup;
 	pid_t		pid;		/* exec! child of the last dial */
 	Dialer		*then;		/* dialed once this one's first dial is done (EXPORT before UPSTREAM) */
@@ -167,6 +184,9 @@ extern struct G {
 	Dialer		up;		/* UPSTREAM */
 	Dialer		ex;		/* EXPORT (-e), when ex.addr */
 	Link		*links;
+	Tlsopts		tlsopts;	/* -S, -C, -K, -R, -H, -z */
+	Tlsconf		*tls;		/* for tls! addresses */
+	int		cover;		/* -Z, ms; 0: off */
 	Nmup		*nolink;	/* -r clients when no link is up */
 	int		maxclients;
 	int		keepalive;	/* -k, seconds; 0: off */
@@ -248,8 +268,8 @@ void chanready(Conn *c);
 void reap(void);
 
 /* link.c */
-/* c is a new link accepted on a -l listener: its session and its channel. */
-int linkaccept(Conn *c);
+/* c is a link accepted on a -l listener, from a peer named name ("" or NULL: none): its session and channel. */
+int linkaccept(Conn *c, const char *name);
 /* The link c is gone. */
 void linkgone(Conn *c);
 /* What a client accepted on -r listener l is served by. */
@@ -262,6 +282,28 @@ void keepstart(Conn *c);
 void reversion(Conn *c, const char *err);
 /* The engine's note callback. */
 void note(void *aux, int what, const char *msg);
+
+/* secure.c */
+/* The TLS configuration for the roles tls! addresses need; exits if it cannot be made. */
+void tlssetup(int dialing, int listening);
+/* Read keys and certificates again (SIGHUP); logs the outcome. */
+void tlsreloadall(void);
+/* Start TLS on c (side TLS_DIAL with the dial string addr, or TLS_LISTEN): 0, or -1 and c is closed. */
+int tlsstart(Conn *c, int side, const char *addr);
+/* One step of c's handshake, on an event of its descriptor. */
+void tlsstep(Conn *c);
+/* Read up to n bytes: the count, 0 at the end, RBLOCK, or RERR with *why. */
+ssize_t connread(Conn *c, uint8_t *p, size_t n, const char **why);
+/* Write the iovecs: bytes taken (0 if the socket takes nothing now), or -1 with errno (see connerr). */
+ssize_t connwritev(Conn *c, const struct iovec *iov, int n);
+/* Send what TLS still holds: 0, or -1 if the connection failed. */
+int connflushtls(Conn *c);
+/* Why c's last write failed. */
+const char *connerr(Conn *c);
+/* c's TLS, if any, ends with it. */
+void tlsend(Conn *c);
+/* Cover traffic on c, a connection we send requests on (-Z). */
+void coverstart(Conn *c);
 
 /* timer.c */
 /* Run t->fn at when (ms); a pending t is moved. */

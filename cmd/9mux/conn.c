@@ -38,7 +38,7 @@ connnew(int fd, int role)
 	c->fd = fd;
 	c->wfd = fd;
 	c->role = role;
-	c->ka.slot = c->rever.slot = -1;
+	c->ka.slot = c->rever.slot = c->hst.slot = c->cover.slot = -1;
 	c->lastin = now();
 	if(addev(fd, &c->ev, EPOLLIN) < 0){
 		close(fd);
@@ -78,24 +78,20 @@ wake(void *aux, int what)
  * Output.
  */
 
-/* Write what one queue holds: 0, or -1 on an error of the descriptor. */
+/* Write what one queue holds: 0, or -1 on an error of the connection. */
 static int
-drain(int fd, Nmq *q)
+drain(Conn *c, Nmq *q)
 {
 	struct iovec iov[NIOV];
 	ssize_t w;
 	int n;
 
-	while(!nmqempty(q)){
+	while(!nmqempty(q) && c->tlswant == 0){
 		n = nmqiov(q, iov, NIOV);
-		w = writev(fd, iov, n);
-		if(w < 0){
-			if(errno == EINTR)
-				continue;
-			if(errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
+		if((w = connwritev(c, iov, n)) < 0)
 			return -1;
-		}
+		if(w == 0)
+			return 0;
 		nmqadvance(q, (size_t)w);
 	}
 	return 0;
@@ -107,7 +103,7 @@ drain(int fd, Nmq *q)
  * interleave on the wire.  0, or -1 on an error of the descriptor.
  */
 static int
-drain2(int fd, Nmq *q0, Nmq *q1, int *last)
+drain2(Conn *c, Nmq *q0, Nmq *q1, int *last)
 {
 	struct iovec iov[NIOV];
 	Nmmsg *m[2];
@@ -115,7 +111,7 @@ drain2(int fd, Nmq *q0, Nmq *q1, int *last)
 	size_t done[2], len;
 	ssize_t w;
 
-	while(!nmqempty(q0) || !nmqempty(q1)){
+	while((!nmqempty(q0) || !nmqempty(q1)) && c->tlswant == 0){
 		m[0] = q0->head;
 		m[1] = q1->head;
 		if(m[0] && m[0]->off > 0)
@@ -133,14 +129,10 @@ drain2(int fd, Nmq *q0, Nmq *q1, int *last)
 			m[k] = m[k]->next;
 			k = !k;
 		}
-		w = writev(fd, iov, n);
-		if(w < 0){
-			if(errno == EINTR)
-				continue;
-			if(errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
+		if((w = connwritev(c, iov, n)) < 0)
 			return -1;
-		}
+		if(w == 0)
+			return 0;
 		done[0] = done[1] = 0;
 		for(i = 0; i < n && w > 0; i++){
 			len = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
@@ -171,16 +163,17 @@ connout(Conn *c)
 	uint32_t want;
 	int r;
 
-	if(c->dead)
+	if(c->dead || c->hs)
 		return;
 	sq = c->s ? nmsessq(c->s) : NULL;
 	cq = c->c ? nmchanq(c->c) : NULL;
-	if(sq && cq)
-		r = drain2(c->wfd, sq, cq, &c->lastq);
-	else
-		r = sq ? drain(c->wfd, sq) : cq ? drain(c->wfd, cq) : 0;
+	r = connflushtls(c);
+	if(r == 0 && sq && cq)
+		r = drain2(c, sq, cq, &c->lastq);
+	else if(r == 0)
+		r = sq ? drain(c, sq) : cq ? drain(c, cq) : 0;
 	if(r < 0){
-		closeconn(c, strerror(errno));
+		closeconn(c, connerr(c));
 		return;
 	}
 	want = 0;
@@ -189,7 +182,9 @@ connout(Conn *c)
 			want |= EPOLLIN;
 	}else if(c->tb.len < backlog(c))
 		want |= EPOLLIN;
-	if((sq && !nmqempty(sq)) || (cq && !nmqempty(cq))){
+	if(c->tlswant == TLS_WANTREAD)
+		want |= EPOLLIN;
+	if((sq && !nmqempty(sq)) || (cq && !nmqempty(cq)) || c->tlswant == TLS_WANTWRITE){
 		if(c->wfd == c->fd)
 			want |= EPOLLOUT;
 		else
@@ -351,7 +346,11 @@ connfeed(Conn *c)
 {
 	if(c->s == NULL)
 		return 0;
-	return feed(c, c->role == CCLIENT ? &c->in : &c->tb);
+	if(feed(c, c->role == CCLIENT ? &c->in : &c->tb) < 0)
+		return -1;
+	/* room was made: what TLS holds may come in now */
+	c->rmore = c->tls != NULL && tlspending(c->tls);
+	return 0;
 }
 
 /*
@@ -418,14 +417,26 @@ memwake(void)
 	}
 }
 
+/*
+ * TLS may hold bytes it has read and not given: epoll will not say so,
+ * so the loop reads again while it does and reading got anywhere.
+ */
+static void
+readmore(Conn *c, size_t got)
+{
+	c->rmore = got > 0 && c->tls != NULL && !c->dead && tlspending(c->tls);
+}
+
 /* A client's bytes: read while the engine takes them. */
 static void
 clientin(Conn *c)
 {
+	const char *why;
 	ssize_t r;
-	size_t room, cap, old;
+	size_t room, cap, old, got;
 	int i;
 
+	got = 0;
 	for(i = 0; i < 8 && !c->memwait; i++){
 		if(c->stalled){
 			if(c->in.cap == c->in.len)
@@ -442,26 +453,26 @@ clientin(Conn *c)
 			g.bigbytes += extra(c->in.cap) - extra(old);
 		}
 		room = c->in.cap - c->in.len;
-		r = read(c->fd, c->in.p + c->in.len, room);
+		r = connread(c, c->in.p + c->in.len, room, &why);
 		if(r == 0){
 			closeconn(c, "hung up");
 			return;
 		}
+		if(r == RBLOCK)
+			break;
 		if(r < 0){
-			if(errno == EINTR)
-				continue;
-			if(errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			closeconn(c, strerror(errno));
+			closeconn(c, why);
 			return;
 		}
 		c->in.len += (size_t)r;
+		got += (size_t)r;
 		if(feed(c, &c->in) < 0)
 			return;
 		/* a short read emptied the socket: epoll is level-triggered and says when there is more */
 		if((size_t)r < room)
 			break;
 	}
+	readmore(c, got);
 	markdirty(c);
 }
 
@@ -581,36 +592,38 @@ linkwant(Conn *c)
 static void
 peerin(Conn *c)
 {
+	const char *why;
 	ssize_t r;
-	size_t room;
+	size_t room, got;
 	int i;
 
+	got = 0;
 	for(i = 0; i < 8 && c->tb.len < backlog(c); i++){
 		if(grow(&c->in, newcap(c->in.cap, c->in.len, linkwant(c))) < 0){
 			closeconn(c, "out of memory");
 			return;
 		}
 		room = c->in.cap - c->in.len;
-		r = read(c->fd, c->in.p + c->in.len, room);
+		r = connread(c, c->in.p + c->in.len, room, &why);
 		if(r == 0){
 			closeconn(c, "hung up");
 			return;
 		}
+		if(r == RBLOCK)
+			break;
 		if(r < 0){
-			if(errno == EINTR)
-				continue;
-			if(errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			closeconn(c, strerror(errno));
+			closeconn(c, why);
 			return;
 		}
 		c->lastin = now();
 		c->in.len += (size_t)r;
+		got += (size_t)r;
 		if(demux(c) < 0)
 			return;
 		if((size_t)r < room)
 			break;
 	}
+	readmore(c, got);
 	markdirty(c);
 }
 
@@ -619,7 +632,9 @@ connin(Conn *c)
 {
 	if(c->dead)
 		return;
-	if(c->role == CCLIENT)
+	if(c->hs)
+		tlsstep(c);
+	else if(c->role == CCLIENT)
 		clientin(c);
 	else
 		peerin(c);
@@ -630,12 +645,17 @@ connin(Conn *c)
  */
 
 void
-closeconn(Conn *c, const char *why)
+closeconn(Conn *c, const char *reason)
 {
+	char why[512];
+
 	if(c->dead)
 		return;
+	/* the reason may be TLS's own words, which go with it */
+	snprintf(why, sizeof why, "%s", reason);
 	logmsg(LOG_CONN, "%s %s: %s", c->name, c->who, why);
 	c->dead = 1;
+	tlsend(c);
 	timerdel(&c->ka);
 	timerdel(&c->rever);
 	if(c->role == CCLIENT){

@@ -59,11 +59,17 @@ linknamed(const char *name)
 }
 
 int
-linkaccept(Conn *c)
+linkaccept(Conn *c, const char *name)
 {
 	Link *l;
 
-	if((l = linknew(NULL)) == NULL)
+	if(name && *name){
+		/* the same peer again: the new connection takes over, the old one may be dead and not know it yet */
+		l = linknamed(name);
+		if(l->conn)
+			closeconn(l->conn, "replaced by a new link from the same peer");
+		snprintf(c->name, sizeof c->name, "link %s", name);
+	}else if((l = linknew(NULL)) == NULL)
 		return -1;
 	l->conn = c;
 	l->upat = now();
@@ -73,6 +79,7 @@ linkaccept(Conn *c)
 		return -1;
 	nmsesskeep(c->s);
 	keepstart(c);
+	coverstart(c);
 	markdirty(c);
 	return 0;
 }

@@ -45,9 +45,9 @@ listen1(const char *addr, int mode, int role, const char *linkname)
 
 	if(g.nlis == MAXLISTEN)
 		fatal("too many listen addresses");
-	if(addrkind(addr) != DIAL_UNIX && addrkind(addr) != DIAL_TCP)
-		fatal("bad listen address %s: want unix!path or tcp!host!port", addr);
-	fd = announce(addr, mode, err, sizeof err);
+	if(addrkind(addr) != DIAL_UNIX && addrkind(addr) != DIAL_TCP && addrkind(addr) != DIAL_TLS)
+		fatal("bad listen address %s: want unix!path, tcp!host!port or tls!host!port", addr);
+	fd = announceraw(addr, mode, err, sizeof err);
 	if(fd < 0){
 		unlinkall();
 		fatal("%s", err);
@@ -64,6 +64,7 @@ listen1(const char *addr, int mode, int role, const char *linkname)
 	l->addr = strdup(addr);
 	l->linkname = linkname ? strdup(linkname) : NULL;
 	l->isunix = addrkind(addr) == DIAL_UNIX;
+	l->istls = addrkind(addr) == DIAL_TLS;
 	l->path = l->isunix ? strdup(addrpath(addr)) : NULL;
 	l->port = l->isunix ? 0 : localport(fd);
 	if(addev(fd, &l->ev, EPOLLIN) < 0){
@@ -182,6 +183,8 @@ client(Lis *l, int fd)
 		return -1;
 	}
 	logmsg(LOG_CONN, "%s connected on %s from %s", c->name, l->addr, c->who);
+	if(l->istls)
+		tlsstart(c, TLS_LISTEN, NULL);
 	return 0;
 }
 
@@ -197,11 +200,16 @@ peer(Lis *l, int fd)
 	c->id = ++g.nextid;
 	snprintf(c->name, sizeof c->name, "link%u", c->id);
 	peername(c, fd, l->isunix);
-	if(linkaccept(c) < 0){
+	logmsg(LOG_CONN, "%s linked on %s from %s", c->name, l->addr, c->who);
+	/* over TLS its name is known once the handshake is done: tlsstep takes it from there */
+	if(l->istls){
+		tlsstart(c, TLS_LISTEN, NULL);	/* it closes c if it cannot */
+		return 0;
+	}
+	if(linkaccept(c, NULL) < 0){
 		closeconn(c, "out of memory");
 		return -1;
 	}
-	logmsg(LOG_CONN, "%s linked on %s from %s", c->name, l->addr, c->who);
 	return 0;
 }
 

@@ -30,6 +30,7 @@ struct G g;
 static const char usagetext[] =
 	"usage: 9mux [-DFhsuv] [-V dialect] [-m msize] [-n name] [-M mode] [-c clients] [-f fids]\n"
 	"            [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] [-i iounit] [-k secs]\n"
+	"            [-S keyfile] [-C cert -K key] [-R cafile] [-H sha256:HEX ...] [-z N] [-Z ms]\n"
 	"            [-e EXPORT] [-a LISTEN ...] [-l LISTEN ...] [-r [NAME=]LISTEN ...] UPSTREAM\n";
 
 static const char helptext[] =
@@ -53,6 +54,13 @@ static const char helptext[] =
 	"  -w bytes    upstream queue past which clients take turns (64k)\n"
 	"  -i iounit   largest read let through (128k)\n"
 	"  -u          pin the uname of unix-socket clients to their login name\n"
+	"TLS 1.3, for tls!host!port wherever tcp!host!port goes:\n"
+	"  -S keyfile  pre-shared keys, a line 'identity hexkey' each (mode 0600)\n"
+	"  -C cert -K key  this side's certificate chain and key (PEM)\n"
+	"  -R cafile   whom to trust: the server's CA when dialing; clients must chain to it when listening\n"
+	"  -H sha256:HEX  the peer's public key must have this digest (repeatable)\n"
+	"  -z N        pad every record to a multiple of N bytes\n"
+	"  -Z ms       cover traffic: a ping at random times, about every ms, while idle\n"
 	"  -s          log to syslog;  -v  log connections;  -D  trace every message\n"
 	"Quote addresses in an interactive shell ('unix!/tmp/fs.sock'): ! is history expansion there.\n";
 
@@ -301,9 +309,10 @@ checkaddr(const char *addr, const char *what, int dialing)
 	if(dialing && strcmp(addr, "-") == 0)
 		return;
 	k = addrkind(addr);
-	if(dialing ? k < 0 : k != DIAL_UNIX && k != DIAL_TCP)
+	if(dialing ? k < 0 : k != DIAL_UNIX && k != DIAL_TCP && k != DIAL_TLS)
 		fatal("bad %s address %s: want %s", what, addr,
-			dialing ? "unix!path, tcp!host!port, exec!command or -" : "unix!path or tcp!host!port");
+			dialing ? "unix!path, tcp!host!port, tls!host!port, exec!command or -" :
+			"unix!path, tcp!host!port or tls!host!port");
 }
 
 /* In -r NAME=LISTEN, the '=' after the name (before the address's first '!'), or NULL. */
@@ -387,9 +396,13 @@ loop(void)
 				break;
 			case KCONN:
 				c = (Conn*)ev;
-				if(!c->dead && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				if(c->dead)
+					break;
+				if(c->hs)
+					tlsstep(c);
+				else if(!c->dead && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 					connin(c);
-				if(!c->dead && (evs[i].events & EPOLLOUT))
+				if(!c->dead && !c->hs && (evs[i].events & EPOLLOUT))
 					markdirty(c);
 				break;
 			case KCONNW:
@@ -412,6 +425,12 @@ loop(void)
 				continue;
 			if(c->wantin && !g.stopping && connfeed(c) < 0)
 				continue;
+			if(c->rmore && !g.stopping){
+				c->rmore = 0;
+				connin(c);
+				if(c->dead)
+					continue;
+			}
 			connout(c);
 		}
 		reapconns();
@@ -425,13 +444,13 @@ loop(void)
 int
 main(int argc, char **argv)
 {
-	char *lisaddr[MAXLISTEN], dir[256], path[512];
+	char *lisaddr[MAXLISTEN], dir[256], path[512], err[512];
 	const char *name, *vers, *exaddr;
 	int lisrole[MAXLISTEN];
 	char *eq;
 	Nmup *exup, *upup;
 	size_t sz;
-	int o, i, nlisaddr, mode, usesyslog, level;
+	int o, i, nlisaddr, mode, usesyslog, level, tls, listentls;
 
 	memset(&g.conf, 0, sizeof g.conf);
 	g.conf.msize = 8 * 1024 * 1024 + P9_IOHDRSZ;
@@ -445,6 +464,7 @@ main(int argc, char **argv)
 	g.keepalive = 20;
 	g.up.retry.slot = g.ex.retry.slot = g.up.hold.slot = g.ex.hold.slot = -1;
 	nlisaddr = 0;
+	listentls = 0;
 	mode = 0600;
 	usesyslog = 0;
 	level = LOG_QUIET;
@@ -453,8 +473,20 @@ main(int argc, char **argv)
 	exaddr = NULL;
 	loginit("9mux", 0, LOG_QUIET);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while((o = getopt(argc, argv, "a:l:r:e:k:n:V:m:M:c:f:t:T:b:B:w:i:svDuFh")) != -1){
+	while((o = getopt(argc, argv, "a:l:r:e:k:n:V:m:M:c:f:t:T:b:B:w:i:S:C:K:R:H:z:Z:svDuFh")) != -1){
 		switch(o){
+		case 'S':
+		case 'C':
+		case 'K':
+		case 'R':
+		case 'H':
+		case 'z':
+			if(tlsflag(&g.tlsopts, o, optarg, err, sizeof err) < 0)
+				fatal("%s", err);
+			break;
+		case 'Z':
+			g.cover = (int)number(optarg, "-Z", 1, 86400000);
+			break;
 		case 'a':
 		case 'l':
 		case 'r':
@@ -541,6 +573,11 @@ main(int argc, char **argv)
 		checkaddr(exaddr, "-e export", 1);
 	for(i = 0; i < nlisaddr; i++)
 		checkaddr(lisrole[i] == LREVERSE && (eq = linkname(lisaddr[i])) != NULL ? eq + 1 : lisaddr[i], "listen", 0);
+	tls = addrkind(argv[optind]) == DIAL_TLS || (exaddr && addrkind(exaddr) == DIAL_TLS);
+	for(i = 0; i < nlisaddr; i++)
+		if(addrkind(lisrole[i] == LREVERSE && (eq = linkname(lisaddr[i])) != NULL ? eq + 1 : lisaddr[i]) == DIAL_TLS)
+			listentls = 1;
+	tlssetup(tls, listentls);
 	loginit("9mux", usesyslog, level);
 	if(level >= LOG_TRACE)
 		g.conf.trace = trace;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 
 #include "9p.h"
@@ -66,6 +67,7 @@ dialerinit(Dialer *d, const char *addr, const char *what, Nmup *u, Nmup *serves)
 	d->hold.slot = -1;
 	d->hold.fn = holdover;
 	d->hold.arg = d;
+	d->istls = addrkind(addr) == DIAL_TLS;
 }
 
 /* The next try in backoff ms, give or take a fifth; the backoff doubles. */
@@ -128,8 +130,12 @@ attach(Dialer *d, int rfd, int wfd, pid_t pid, char *err, size_t errlen)
 		return -1;
 	}
 	keepstart(c);
+	coverstart(c);
 	markdirty(c);
 	logmsg(LOG_CONN, "%s %s connected", d->what, d->addr);
+	/* its Tversion waits in the queue until the handshake is done; a failure closes c, and d redials */
+	if(d->istls)
+		tlsstart(c, TLS_DIAL, d->addr);
 	return 0;
 }
 
@@ -140,7 +146,12 @@ dialthread(void *arg)
 
 	memset(&r, 0, sizeof r);
 	r.d = arg;
-	r.fd = dialpid(r.d->addr, &r.pid, r.err, sizeof r.err);
+	r.pid = -1;
+	/* a tls! address: the TCP under it; the loop runs the handshake */
+	if(r.d->istls)
+		r.fd = dialraw(r.d->addr, r.err, sizeof r.err);
+	else
+		r.fd = dialpid(r.d->addr, &r.pid, r.err, sizeof r.err);
 	/* smaller than PIPE_BUF: one atomic write */
 	if(write(g.dialpipe[1], &r, sizeof r) != (ssize_t)sizeof r && r.fd >= 0)
 		close(r.fd);
@@ -261,28 +272,35 @@ dialfirst(Dialer *d)
 		if(attach(d, 0, 1, -1, err, sizeof err) < 0)
 			fatal("%s -: %s", d->what, err);
 	}else{
-		fd = dialpid(d->addr, &pid, err, sizeof err);
+		pid = -1;
+		fd = d->istls ? dialraw(d->addr, err, sizeof err) : dialpid(d->addr, &pid, err, sizeof err);
 		if(fd < 0)
 			fatal("%s %s: %s", d->what, d->addr, err);
 		if(attach(d, fd, fd, pid, err, sizeof err) < 0)
 			fatal("%s %s: %s", d->what, d->addr, err);
 	}
 	deadline = now() + VERSIONWAIT;
-	while((c = d->conn) != NULL && nmchanstate(c->c) != NM_CREADY){
+	while((c = d->conn) != NULL && (c->hs || c->c == NULL || nmchanstate(c->c) != NM_CREADY)){
+		/* as the loop would: write what is queued, read what TLS holds, then wait for what c waits for */
 		connout(c);
 		if(d->conn == NULL)
 			break;
+		if(c->rmore){
+			c->rmore = 0;
+			connin(c);
+			continue;
+		}
 		pf[0].fd = c->fd;
-		pf[0].events = POLLIN;
+		pf[0].events = (c->events & EPOLLIN ? POLLIN : 0) | (c->events & EPOLLOUT ? POLLOUT : 0);
 		pf[1].fd = c->wfd;
 		pf[1].events = POLLOUT;
 		t = (int)(deadline - now());
 		if(t <= 0)
 			fatal("%s %s: no answer to Tversion", d->what, d->addr);
-		n = poll(pf, c->wfd == c->fd || nmqempty(nmchanq(c->c)) ? 1 : 2, t);
+		n = poll(pf, c->wfd != c->fd && c->wevents ? 2 : 1, t);
 		if(n < 0 && errno != EINTR)
 			fatal("poll: %s", strerror(errno));
-		if(n > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		if(n > 0 && (pf[0].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR)))
 			connin(c);
 	}
 	if(d->conn == NULL)

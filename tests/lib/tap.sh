@@ -66,6 +66,18 @@ waitsock() {	# waitsock PATH [PID]: PATH is a socket, waiting while PID lives
 	done
 	[ -S "$1" ]
 }
+count() {	# count FILE PATTERN: lines of FILE matching PATTERN, 0 if FILE is not there yet
+	_c=$(grep -c -- "$2" "$1" 2>/dev/null)
+	echo "${_c:-0}"
+}
+waitlog() {	# waitlog FILE PATTERN [N [SECS]]: FILE has N (1) lines matching PATTERN, within SECS (10)
+	_w=0
+	while [ "$(count "$1" "$2")" -lt "${3:-1}" ] && [ $_w -lt $((${4:-10} * 20)) ]; do
+		sleep 0.05
+		_w=$((_w + 1))
+	done
+	[ "$(count "$1" "$2")" -ge "${3:-1}" ]
+}
 done_testing() {	# the plan; true when every test passed
 	echo "1..$n"
 	[ $fails -eq 0 ]
