@@ -2,7 +2,9 @@
  * fuzz/engine: random client byte streams and well-formed requests
  * from up to four clients against the session engine, with a simulated
  * upstream server that answers in any order, flushes, drops, and goes
- * away.  Checked on every frame the engine sends upstream:
+ * away.  It keeps the rules of flush(5), as the engine relies on them:
+ * a flushed request is answered before its Rflush or never.  Checked on
+ * every frame the engine sends upstream:
  *
  *	no frame larger than the channel's msize, and every frame valid;
  *	no tag NOTAG, nor one the server has not answered yet;
@@ -404,28 +406,62 @@ answer(uint16_t tag, int succeed, int nwqid)
 	sendreply(&r);
 }
 
-/* The server answers a Tflush: maybe the original first, else the original never happens. */
+static void answerfirst(uint16_t);
+
+/*
+ * The server drops the request under tag: it never answers it.  A
+ * dropped Tflush leaves its own target alone, or drops it too (as
+ * 9testsrv does), or answers it first.
+ */
+static void
+drop(uint16_t tag)
+{
+	Pend *q;
+	uint16_t old;
+	int how;
+
+	q = pendof(tag);
+	old = q->oldtag;
+	if(q->type == Tflush && old != tag && pendof(old) != NULL){
+		how = byte();
+		if(how & 1)
+			drop(old);
+		else if(how & 2)
+			answerfirst(old);
+	}
+	unpend(tag);
+}
+
+/*
+ * The server answers the Tflush under tag.  Its target, if still in
+ * flight, must be settled first (flush(5)): answered, the original
+ * reply before the Rflush, or dropped, never to be answered.  A target
+ * that is itself a Tflush is answered the same way, after its own
+ * target: so a flush of a flush of a flush comes out in order.
+ */
 static void
 answerflush(uint16_t tag, int originalfirst)
 {
-	Pend *t;
-	uint16_t old, t2;
-	int drop2;
+	uint16_t old;
 
 	old = pendof(tag)->oldtag;
-	if(old != tag && (t = pendof(old)) != NULL){
+	if(old != tag && pendof(old) != NULL){
 		if(originalfirst)
-			answer(old, byte() & 1, byte());
-		else{
-			/* a server may drop a flushed flush's own target with it, as 9testsrv does */
-			t2 = t->type == Tflush ? t->oldtag : 0;
-			drop2 = t->type == Tflush && (byte() & 1);
-			unpend(old);
-			if(drop2 && (t = pendof(t2)) != NULL && t->type != Tflush)
-				unpend(t2);
-		}
+			answerfirst(old);
+		else
+			drop(old);
 	}
 	answer(tag, 1, 0);
+}
+
+/* The target of a Tflush is answered before the Rflush. */
+static void
+answerfirst(uint16_t tag)
+{
+	if(pendof(tag)->type == Tflush)
+		answerflush(tag, byte() & 1);
+	else
+		answer(tag, byte() & 1, byte());
 }
 
 /* The server answers the request under tag, as the input says. */
