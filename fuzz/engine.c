@@ -161,6 +161,17 @@ isdeleting(uint32_t fid)
 	return fid < NFIDTAB && S.fid[fid].ndel > 0;
 }
 
+/*
+ * Whether q's j-th fid is one it creates.  A walk in place creates
+ * nothing: its fid is alive already, and if a clunk of it is answered
+ * first, it stays gone (and the engine may use its number again).
+ */
+static int
+creates(Pend *q, int j)
+{
+	return (q->refs[j].role & 0xF) == P9_FIDNEW && !(q->type == Twalk && j > 0 && q->fids[j] == q->fids[0]);
+}
+
 /* Count q's fids as being created or destroyed (d 1), or no longer (d -1). */
 static void
 pendfids(Pend *q, int d)
@@ -171,6 +182,8 @@ pendfids(Pend *q, int d)
 	for(j = 0; j < q->nref; j++)
 		switch(q->refs[j].role & 0xF){
 		case P9_FIDNEW:
+			if(!creates(q, j))
+				break;
 			e = fidst(q->fids[j]);
 			e->ncreate = (uint16_t)(e->ncreate + d);
 			break;
@@ -247,7 +260,7 @@ receive(uint8_t *f, size_t n)
 		case P9_FIDNEW:
 			if(q.fids[i] == P9_NOFID)
 				abort();
-			if(f[4] == Twalk && q.fids[i] == q.fids[0])
+			if(!creates(&q, i))
 				break;	/* walk in place */
 			if(islive(q.fids[i]) || iscreating(q.fids[i]))
 				abort();
@@ -395,7 +408,7 @@ answer(uint16_t tag, int succeed, int nwqid)
 	for(j = 0; j < q.nref; j++){
 		switch(q.refs[j].role & 0xF){
 		case P9_FIDNEW:
-			if(succeed && !(q.type == Twalk && r.nwqid != q.nwname))
+			if(succeed && creates(&q, j) && !(q.type == Twalk && r.nwqid != q.nwname))
 				setlive(q.fids[j], 1);
 			break;
 		case P9_FIDDEL:
