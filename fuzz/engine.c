@@ -33,6 +33,23 @@ enum {
 	 * most one session a step, 2000 steps: fewer than 49,000.
 	 */
 	NFIDTAB	= 1 << 16,
+	/*
+	 * Two things a server may do that the engine does not handle
+	 * yet; set them to 1 to fuzz them once it does.  Either way a
+	 * client that hangs up is left waiting for an Rflush that never
+	 * comes, so its fids are never clunked.
+	 *
+	 * SKIPFLUSH: flush(5) says an Rflush answers the earlier flushes
+	 * of the same request too, so a server may answer only the last;
+	 * the engine waits for each.
+	 *
+	 * DROPFLUSHES: a server dropping a flush of a flush may drop that
+	 * inner flush with it; the engine flushes the inner one again to
+	 * learn its fate, but a client hanging up withdraws that flush
+	 * before it goes out.
+	 */
+	SKIPFLUSH	= 0,
+	DROPFLUSHES	= 0,
 };
 
 typedef struct Pend Pend;
@@ -45,6 +62,7 @@ struct Pend {
 	P9fidref	refs[P9_MAXFIDS];
 	uint32_t	fids[P9_MAXFIDS];
 	uint32_t	count;
+	uint32_t	seq;		/* order of arrival */
 };
 
 /* What the server knows of one upstream fid. */
@@ -88,6 +106,7 @@ static struct {
 	size_t		len;
 	Pend		pend[NPEND];
 	int		npend;
+	uint32_t	seq;
 	uint16_t	ix[0x10000];	/* tag -> its index in pend + 1; 0: not in flight */
 	Fidst		fid[NFIDTAB];
 	uint32_t	touched[NFIDTAB];
@@ -212,6 +231,7 @@ serverreset(void)
 	for(i = 0; i < S.ntouched; i++)
 		memset(&S.fid[S.touched[i]], 0, sizeof S.fid[0]);
 	S.npend = 0;
+	S.seq = 0;
 	S.ntouched = 0;
 	S.nlive = 0;
 	S.len = 0;
@@ -271,6 +291,7 @@ receive(uint8_t *f, size_t n)
 		q.nwname = p9get16(f + 15);
 	if(f[4] == Tread || f[4] == Treaddir)
 		q.count = p9get32(f + P9_RWCOUNTOFF);
+	q.seq = S.seq++;
 	pendfids(&q, 1);
 	S.pend[S.npend++] = q;
 	S.ix[tag] = (uint16_t)S.npend;
@@ -424,25 +445,41 @@ static void answerfirst(uint16_t);
 /*
  * The server drops the request under tag: it never answers it.  A
  * dropped Tflush leaves its own target alone, or drops it too (as
- * 9testsrv does), or answers it first.
+ * 9testsrv does; a Tflush only if DROPFLUSHES), or answers it first.
  */
 static void
 drop(uint16_t tag)
 {
-	Pend *q;
+	Pend *q, *t;
 	uint16_t old;
 	int how;
 
 	q = pendof(tag);
 	old = q->oldtag;
-	if(q->type == Tflush && old != tag && pendof(old) != NULL){
+	if(q->type == Tflush && old != tag && (t = pendof(old)) != NULL){
 		how = byte();
-		if(how & 1)
+		if((how & 1) && (DROPFLUSHES || t->type != Tflush))
 			drop(old);
 		else if(how & 2)
 			answerfirst(old);
 	}
 	unpend(tag);
+}
+
+/* The first Tflush of old in flight that came before seq, or NULL. */
+static Pend *
+earlierflush(uint16_t old, uint32_t seq)
+{
+	Pend *q, *e;
+	int i;
+
+	e = NULL;
+	for(i = 0; i < S.npend; i++){
+		q = &S.pend[i];
+		if(q->type == Tflush && q->oldtag == old && q->seq < seq && (e == NULL || q->seq < e->seq))
+			e = q;
+	}
+	return e;
 }
 
 /*
@@ -451,13 +488,23 @@ drop(uint16_t tag)
  * reply before the Rflush, or dropped, never to be answered.  A target
  * that is itself a Tflush is answered the same way, after its own
  * target: so a flush of a flush of a flush comes out in order.
+ * Flushes of one request are answered in the order they came, and an
+ * Rflush answers the earlier ones too: each earlier one still in
+ * flight is answered first, or (SKIPFLUSH) left unanswered.
  */
 static void
 answerflush(uint16_t tag, int originalfirst)
 {
+	Pend *e;
 	uint16_t old;
 
 	old = pendof(tag)->oldtag;
+	while((e = earlierflush(old, pendof(tag)->seq)) != NULL){
+		if(!SKIPFLUSH || (byte() & 1))
+			answerflush(e->tag, byte() & 1);
+		else
+			unpend(e->tag);
+	}
 	if(old != tag && pendof(old) != NULL){
 		if(originalfirst)
 			answerfirst(old);
