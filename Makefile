@@ -5,7 +5,8 @@
 #                   libmux also under clang's ASan and TSan, and replay
 #                   the fuzz corpus
 #   make run        the demo: 9ramfs behind 9mux, several 9pc clients
-#   make fuzz       run each libFuzzer target for FUZZ_SECONDS
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS, then print
+#                   each one's executions a second
 #   make bench      benchmarks (tables, and PNG plots when gnuplot is there)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured
 #
@@ -152,10 +153,17 @@ build/fuzz/%: fuzz/%.c $(wildcard lib/*/*.c) $(wildcard include/*.h)
 	@mkdir -p $(@D)
 	clang $(BASE) $(WARN) $(FUZZFLAGS) -o $@ $< $(patsubst %,build/fuzzlib/lib/lib%.a,$(LIBS)) $(SSLLIBS)
 
-fuzz: deps fuzzbuild
-	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/fuzzcorpus/$$n; \
-	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzzcorpus/$$n fuzz/corpus/$$n || exit 1; done
+# Every target runs its FUZZ_SECONDS even after another crashed; the run
+# fails at the end, naming them.  FUZZ_TARGETS=engine runs only that one.
+FUZZ_TARGETS ?= $(notdir $(FUZZERS))
+
+.PHONY: fuzzdeps
+fuzzdeps:
+	@sh mk/deps.sh fuzz
+
+fuzz: fuzzdeps
+	@$(MAKE) --no-print-directory fuzzbuild
+	@sh mk/fuzz.sh $(FUZZ_SECONDS) $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 
 # ---- demo and benchmarks -----------------------------------------------
 

@@ -2,7 +2,9 @@
  * fuzz/engine: random client byte streams and well-formed requests
  * from up to four clients against the session engine, with a simulated
  * upstream server that answers in any order, flushes, drops, and goes
- * away.  Checked on every frame the engine sends upstream:
+ * away.  It keeps the rules of flush(5), as the engine relies on them:
+ * a flushed request is answered before its Rflush or never.  Checked on
+ * every frame the engine sends upstream:
  *
  *	no frame larger than the channel's msize, and every frame valid;
  *	no tag NOTAG, nor one the server has not answered yet;
@@ -22,7 +24,32 @@
 enum {
 	NCLIENT	= 4,
 	NPEND	= 4096,
-	NFIDS	= 1024,
+	/*
+	 * Upstream fids the server can tell apart.  The engine numbers
+	 * fids from 1 and reuses a number once its clunk is answered, so
+	 * the numbers held at once bound them: a session holds at most
+	 * 16 fids and 8 requests in flight (its clunks among them), kept
+	 * after it goes until the server answers, and an input starts at
+	 * most one session a step, 2000 steps: fewer than 49,000.
+	 */
+	NFIDTAB	= 1 << 16,
+	/*
+	 * Two things a server may do that the engine does not handle
+	 * yet; set them to 1 to fuzz them once it does.  Either way a
+	 * client that hangs up is left waiting for an Rflush that never
+	 * comes, so its fids are never clunked.
+	 *
+	 * SKIPFLUSH: flush(5) says an Rflush answers the earlier flushes
+	 * of the same request too, so a server may answer only the last;
+	 * the engine waits for each.
+	 *
+	 * DROPFLUSHES: a server dropping a flush of a flush may drop that
+	 * inner flush with it; the engine flushes the inner one again to
+	 * learn its fate, but a client hanging up withdraws that flush
+	 * before it goes out.
+	 */
+	SKIPFLUSH	= 0,
+	DROPFLUSHES	= 0,
 };
 
 typedef struct Pend Pend;
@@ -35,6 +62,16 @@ struct Pend {
 	P9fidref	refs[P9_MAXFIDS];
 	uint32_t	fids[P9_MAXFIDS];
 	uint32_t	count;
+	uint32_t	seq;		/* order of arrival */
+};
+
+/* What the server knows of one upstream fid. */
+typedef struct Fidst Fidst;
+struct Fidst {
+	uint8_t		touched;	/* listed in S.touched, to be cleared */
+	uint8_t		live;
+	uint16_t	ncreate;	/* pending requests that create it */
+	uint16_t	ndel;		/* pending requests that clunk or remove it */
 };
 
 typedef struct Client Client;
@@ -47,6 +84,7 @@ struct Client {
 	uint32_t	msize;
 };
 
+/* One input's state, cleared for each. */
 static struct {
 	const uint8_t	*p;
 	const uint8_t	*e;
@@ -54,17 +92,27 @@ static struct {
 	Nmchan		*c;
 	int		dialect;
 	uint32_t	msize;
-	Client		cl[NCLIENT];
-	/* the server */
-	uint8_t		sbuf[1 << 16];
-	size_t		slen;
-	Pend		pend[NPEND];
-	int		npend;
-	uint8_t		inflight[0x10000];
-	uint32_t	live[NFIDS];	/* fids alive at the server: a small set */
-	int		nlive;
 	int		vpending;	/* the channel's Rversion is not sent yet */
 } F;
+
+/*
+ * The clients and the simulated server.  Clearing all of this for every
+ * input would cost more than most inputs do: the tables are kept clean
+ * instead, each entry cleared as its request or fid goes (serverreset).
+ */
+static Client cl[NCLIENT];
+static struct {
+	uint8_t		buf[1 << 16];	/* bytes read from the channel, not yet a whole frame */
+	size_t		len;
+	Pend		pend[NPEND];
+	int		npend;
+	uint32_t	seq;
+	uint16_t	ix[0x10000];	/* tag -> its index in pend + 1; 0: not in flight */
+	Fidst		fid[NFIDTAB];
+	uint32_t	touched[NFIDTAB];
+	int		ntouched;
+	int		nlive;
+} S;
 
 static uint8_t
 byte(void)
@@ -85,120 +133,168 @@ wake(void *aux, int what)
 	(void)what;
 }
 
+static Fidst *
+fidst(uint32_t fid)
+{
+	Fidst *e;
+
+	if(fid >= NFIDTAB)
+		abort();	/* more fids than the engine can hold at once: it lost numbers */
+	e = &S.fid[fid];
+	if(!e->touched){
+		e->touched = 1;
+		S.touched[S.ntouched++] = fid;
+	}
+	return e;
+}
+
 static int
 islive(uint32_t fid)
 {
-	int i;
-
-	for(i = 0; i < F.nlive; i++)
-		if(F.live[i] == fid)
-			return 1;
-	return 0;
+	return fid < NFIDTAB && S.fid[fid].live;
 }
 
 static void
 setlive(uint32_t fid, int on)
 {
-	int i;
+	Fidst *e;
 
-	for(i = 0; i < F.nlive; i++)
-		if(F.live[i] == fid){
-			if(!on)
-				F.live[i] = F.live[--F.nlive];
-			return;
-		}
-	if(on && F.nlive < NFIDS)
-		F.live[F.nlive++] = fid;
+	e = fidst(fid);
+	if(e->live != on){
+		e->live = (uint8_t)on;
+		S.nlive += on ? 1 : -1;
+	}
 }
 
 /* A fid some pending request is about to create. */
 static int
 iscreating(uint32_t fid)
 {
-	int i, j;
-
-	for(i = 0; i < F.npend; i++)
-		for(j = 0; j < F.pend[i].nref; j++)
-			if((F.pend[i].refs[j].role & 0xF) == P9_FIDNEW && F.pend[i].fids[j] == fid)
-				return 1;
-	return 0;
+	return fid < NFIDTAB && S.fid[fid].ncreate > 0;
 }
 
 /* A fid some pending request is clunking or removing: nothing may use it now. */
 static int
 isdeleting(uint32_t fid)
 {
-	int i, j;
+	return fid < NFIDTAB && S.fid[fid].ndel > 0;
+}
 
-	for(i = 0; i < F.npend; i++)
-		for(j = 0; j < F.pend[i].nref; j++)
-			if((F.pend[i].refs[j].role & 0xF) == P9_FIDDEL && F.pend[i].fids[j] == fid)
-				return 1;
-	return 0;
+/*
+ * Whether q's j-th fid is one it creates.  A walk in place creates
+ * nothing: its fid is alive already, and if a clunk of it is answered
+ * first, it stays gone (and the engine may use its number again).
+ */
+static int
+creates(Pend *q, int j)
+{
+	return (q->refs[j].role & 0xF) == P9_FIDNEW && !(q->type == Twalk && j > 0 && q->fids[j] == q->fids[0]);
+}
+
+/* Count q's fids as being created or destroyed (d 1), or no longer (d -1). */
+static void
+pendfids(Pend *q, int d)
+{
+	Fidst *e;
+	int j;
+
+	for(j = 0; j < q->nref; j++)
+		switch(q->refs[j].role & 0xF){
+		case P9_FIDNEW:
+			if(!creates(q, j))
+				break;
+			e = fidst(q->fids[j]);
+			e->ncreate = (uint16_t)(e->ncreate + d);
+			break;
+		case P9_FIDDEL:
+			e = fidst(q->fids[j]);
+			e->ndel = (uint16_t)(e->ndel + d);
+			break;
+		}
+}
+
+/* The request in flight under tag, or NULL. */
+static Pend *
+pendof(uint16_t tag)
+{
+	return S.ix[tag] ? &S.pend[S.ix[tag] - 1] : NULL;
+}
+
+/* The server forgets everything: a new connection, or a new input. */
+static void
+serverreset(void)
+{
+	int i;
+
+	for(i = 0; i < S.npend; i++)
+		S.ix[S.pend[i].tag] = 0;
+	for(i = 0; i < S.ntouched; i++)
+		memset(&S.fid[S.touched[i]], 0, sizeof S.fid[0]);
+	S.npend = 0;
+	S.seq = 0;
+	S.ntouched = 0;
+	S.nlive = 0;
+	S.len = 0;
 }
 
 /* The server receives one whole frame: check it. */
 static void
 receive(uint8_t *f, size_t n)
 {
-	P9fidref refs[P9_MAXFIDS];
-	Pend *q;
+	Pend q;
 	uint16_t tag;
-	int i, nref;
+	int i;
 
 	if(n > F.msize)
 		abort();
 	tag = p9get16(f + P9_TAGOFF);
 	if(f[4] == Tversion)
 		abort();	/* only the channel's first frame, handled apart */
-	if(tag == P9_NOTAG || F.inflight[tag])
+	if(tag == P9_NOTAG || S.ix[tag])
 		abort();
+	memset(&q, 0, sizeof q);
 	if(f[4] == Tflush){
 		if(n != 9)
 			abort();
-	}else if(p9fidmap(f, n, F.dialect, refs) < 0)
+	}else if((q.nref = p9fidmap(f, n, F.dialect, q.refs)) < 0)
 		abort();
-	if(F.npend == NPEND)
+	if(S.npend == NPEND)
 		return;		/* never answered: it stays in flight */
-	q = &F.pend[F.npend];
-	memset(q, 0, sizeof *q);
-	q->type = f[4];
-	q->tag = tag;
+	q.type = f[4];
+	q.tag = tag;
 	if(f[4] == Tflush)
-		q->oldtag = p9get16(f + 7);
-	else{
-		nref = p9fidmap(f, n, F.dialect, q->refs);
-		q->nref = nref;
-		for(i = 0; i < nref; i++){
-			q->fids[i] = p9get32(f + q->refs[i].off);
-			switch(q->refs[i].role & 0xF){
-			case P9_FIDUSE:
-				if(q->fids[i] == P9_NOFID && (q->refs[i].role & P9_FIDOPT))
-					break;
-				if(!islive(q->fids[i]) || isdeleting(q->fids[i]))
-					abort();
+		q.oldtag = p9get16(f + 7);
+	for(i = 0; i < q.nref; i++){
+		q.fids[i] = p9get32(f + q.refs[i].off);
+		switch(q.refs[i].role & 0xF){
+		case P9_FIDUSE:
+			if(q.fids[i] == P9_NOFID && (q.refs[i].role & P9_FIDOPT))
 				break;
-			case P9_FIDDEL:
-				if(!islive(q->fids[i]) || isdeleting(q->fids[i]))
-					abort();
-				break;
-			case P9_FIDNEW:
-				if(q->fids[i] == P9_NOFID)
-					abort();
-				if(f[4] == Twalk && q->fids[i] == q->fids[0])
-					break;	/* walk in place */
-				if(islive(q->fids[i]) || iscreating(q->fids[i]))
-					abort();
-				break;
-			}
+			if(!islive(q.fids[i]) || isdeleting(q.fids[i]))
+				abort();
+			break;
+		case P9_FIDDEL:
+			if(!islive(q.fids[i]) || isdeleting(q.fids[i]))
+				abort();
+			break;
+		case P9_FIDNEW:
+			if(q.fids[i] == P9_NOFID)
+				abort();
+			if(!creates(&q, i))
+				break;	/* walk in place */
+			if(islive(q.fids[i]) || iscreating(q.fids[i]))
+				abort();
+			break;
 		}
-		if(f[4] == Twalk)
-			q->nwname = p9get16(f + 15);
-		if(f[4] == Tread || f[4] == Treaddir)
-			q->count = p9get32(f + P9_RWCOUNTOFF);
 	}
-	F.inflight[tag] = 1;
-	F.npend++;
+	if(f[4] == Twalk)
+		q.nwname = p9get16(f + 15);
+	if(f[4] == Tread || f[4] == Treaddir)
+		q.count = p9get32(f + P9_RWCOUNTOFF);
+	q.seq = S.seq++;
+	pendfids(&q, 1);
+	S.pend[S.npend++] = q;
+	S.ix[tag] = (uint16_t)S.npend;
 }
 
 /* Write k bytes of the channel's queue to the server. */
@@ -223,10 +319,10 @@ serverread(size_t k)
 
 			if(t > k - done - m)
 				t = k - done - m;
-			if(t > sizeof F.sbuf - F.slen)
-				t = sizeof F.sbuf - F.slen;
-			memcpy(F.sbuf + F.slen, iov[i].iov_base, t);
-			F.slen += t;
+			if(t > sizeof S.buf - S.len)
+				t = sizeof S.buf - S.len;
+			memcpy(S.buf + S.len, iov[i].iov_base, t);
+			S.len += t;
 			m += t;
 			if(t < iov[i].iov_len)
 				break;
@@ -236,14 +332,14 @@ serverread(size_t k)
 		nmqadvance(q, m);
 		done += m;
 		for(;;){
-			n = p9frame(F.sbuf, F.slen, F.msize);
+			n = p9frame(S.buf, S.len, F.msize);
 			if(n < 0)
 				abort();
 			if(n == 0)
 				break;
-			receive(F.sbuf, (size_t)n);
-			memmove(F.sbuf, F.sbuf + n, F.slen - (size_t)n);
-			F.slen -= (size_t)n;
+			receive(S.buf, (size_t)n);
+			memmove(S.buf, S.buf + n, S.len - (size_t)n);
+			S.len -= (size_t)n;
 		}
 	}
 }
@@ -271,24 +367,32 @@ sendreply(Fcall *r)
 	feedchan(b, n);
 }
 
+/* The request under tag leaves the server's table: answered, or dropped as if it never came. */
 static void
-unpend(int i)
+unpend(uint16_t tag)
 {
-	F.inflight[F.pend[i].tag] = 0;
-	F.pend[i] = F.pend[--F.npend];
+	int i;
+
+	i = S.ix[tag] - 1;
+	pendfids(&S.pend[i], -1);
+	S.ix[tag] = 0;
+	if(i != --S.npend){
+		S.pend[i] = S.pend[S.npend];
+		S.ix[S.pend[i].tag] = (uint16_t)(i + 1);
+	}
 }
 
-/* The server answers request i: success or error, creating and destroying fids as it says. */
+/* The server answers the request under tag: success or error, creating and destroying fids as it says. */
 static void
-answer(int i, int succeed, int nwqid)
+answer(uint16_t tag, int succeed, int nwqid)
 {
 	Pend q;
 	Fcall r;
 	int j;
 	static const uint8_t data[64];
 
-	q = F.pend[i];
-	unpend(i);
+	q = *pendof(tag);
+	unpend(tag);
 	memset(&r, 0, sizeof r);
 	r.tag = q.tag;
 	r.type = (uint8_t)(q.type + 1);
@@ -325,7 +429,7 @@ answer(int i, int succeed, int nwqid)
 	for(j = 0; j < q.nref; j++){
 		switch(q.refs[j].role & 0xF){
 		case P9_FIDNEW:
-			if(succeed && !(q.type == Twalk && r.nwqid != q.nwname))
+			if(succeed && creates(&q, j) && !(q.type == Twalk && r.nwqid != q.nwname))
 				setlive(q.fids[j], 1);
 			break;
 		case P9_FIDDEL:
@@ -336,39 +440,98 @@ answer(int i, int succeed, int nwqid)
 	sendreply(&r);
 }
 
-/* The server answers a Tflush: maybe the original first, else the original never happens. */
+static void answerfirst(uint16_t);
+
+/*
+ * The server drops the request under tag: it never answers it.  A
+ * dropped Tflush leaves its own target alone, or drops it too (as
+ * 9testsrv does; a Tflush only if DROPFLUSHES), or answers it first.
+ */
 static void
-answerflush(int i, int originalfirst)
+drop(uint16_t tag)
 {
+	Pend *q, *t;
 	uint16_t old;
-	int j;
+	int how;
 
-	old = F.pend[i].oldtag;
-	for(j = 0; j < F.npend; j++)
-		if(F.pend[j].tag == old && j != i)
-			break;
-	if(j < F.npend){
-		if(originalfirst){
-			answer(j, byte() & 1, byte());
-		}else{
-			/* a server may drop a flushed flush's own target with it, as 9testsrv does */
-			uint16_t t2 = F.pend[j].type == Tflush ? F.pend[j].oldtag : 0;
-			int drop2 = F.pend[j].type == Tflush && (byte() & 1);
-
-			unpend(j);
-			for(j = 0; drop2 && j < F.npend; j++)
-				if(F.pend[j].tag == t2 && F.pend[j].type != Tflush){
-					unpend(j);
-					break;
-				}
-		}
-		for(i = 0; i < F.npend; i++)
-			if(F.pend[i].type == Tflush && F.pend[i].oldtag == old && F.inflight[F.pend[i].tag])
-				break;
-		if(i == F.npend)
-			return;		/* cannot happen: it was there */
+	q = pendof(tag);
+	old = q->oldtag;
+	if(q->type == Tflush && old != tag && (t = pendof(old)) != NULL){
+		how = byte();
+		if((how & 1) && (DROPFLUSHES || t->type != Tflush))
+			drop(old);
+		else if(how & 2)
+			answerfirst(old);
 	}
-	answer(i, 1, 0);
+	unpend(tag);
+}
+
+/* The first Tflush of old in flight that came before seq, or NULL. */
+static Pend *
+earlierflush(uint16_t old, uint32_t seq)
+{
+	Pend *q, *e;
+	int i;
+
+	e = NULL;
+	for(i = 0; i < S.npend; i++){
+		q = &S.pend[i];
+		if(q->type == Tflush && q->oldtag == old && q->seq < seq && (e == NULL || q->seq < e->seq))
+			e = q;
+	}
+	return e;
+}
+
+/*
+ * The server answers the Tflush under tag.  Its target, if still in
+ * flight, must be settled first (flush(5)): answered, the original
+ * reply before the Rflush, or dropped, never to be answered.  A target
+ * that is itself a Tflush is answered the same way, after its own
+ * target: so a flush of a flush of a flush comes out in order.
+ * Flushes of one request are answered in the order they came, and an
+ * Rflush answers the earlier ones too: each earlier one still in
+ * flight is answered first, or (SKIPFLUSH) left unanswered.
+ */
+static void
+answerflush(uint16_t tag, int originalfirst)
+{
+	Pend *e;
+	uint16_t old;
+
+	old = pendof(tag)->oldtag;
+	while((e = earlierflush(old, pendof(tag)->seq)) != NULL){
+		if(!SKIPFLUSH || (byte() & 1))
+			answerflush(e->tag, byte() & 1);
+		else
+			unpend(e->tag);
+	}
+	if(old != tag && pendof(old) != NULL){
+		if(originalfirst)
+			answerfirst(old);
+		else
+			drop(old);
+	}
+	answer(tag, 1, 0);
+}
+
+/* The target of a Tflush is answered before the Rflush. */
+static void
+answerfirst(uint16_t tag)
+{
+	if(pendof(tag)->type == Tflush)
+		answerflush(tag, byte() & 1);
+	else
+		answer(tag, byte() & 1, byte());
+}
+
+/* The server answers the request under tag, as the input says. */
+static void
+serve(uint16_t tag)
+{
+	if(pendof(tag)->type == Tflush)
+		answerflush(tag, byte() & 1);
+	else
+		answer(tag, byte() % 4 != 0, byte());
 }
 
 static void
@@ -390,13 +553,10 @@ rversion(void)
 static void
 newchan(void)
 {
+	serverreset();
 	F.c = nmchannew(F.m, &F);
 	if(F.c == NULL)
 		return;
-	F.slen = 0;
-	F.npend = 0;
-	F.nlive = 0;
-	memset(F.inflight, 0, sizeof F.inflight);
 	/* consume the Tversion */
 	{
 		Nmq *q = nmchanq(F.c);
@@ -565,6 +725,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int i, steps;
 
 	memset(&F, 0, sizeof F);
+	for(i = 0; i < NCLIENT; i++)
+		cl[i].s = NULL;
 	F.p = data;
 	F.e = data + size;
 	F.dialect = byte() % 3;
@@ -586,7 +748,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	newchan();
 	for(steps = 0; F.p < F.e && steps < 2000; steps++){
 		op = byte();
-		c = &F.cl[(op >> 4) & (NCLIENT - 1)];
+		c = &cl[(op >> 4) & (NCLIENT - 1)];
 		switch(op & 15){
 		case 0: case 1: case 2: case 3:
 			clientmsg(c);
@@ -601,13 +763,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			serverread(1 + (size_t)byte() * 4);
 			break;
 		case 8: case 9: case 10:
-			if(F.npend > 0){
-				i = byte() % F.npend;
-				if(F.pend[i].type == Tflush)
-					answerflush(i, byte() & 1);
-				else
-					answer(i, byte() % 4 != 0, byte());
-			}
+			if(S.npend > 0)
+				serve(S.pend[byte() % S.npend].tag);
 			break;
 		case 11:
 			if(c->s){
@@ -623,7 +780,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			raw[4] = Rclunk;
 			for(i = 0; i < 2; i++)
 				raw[5 + i] = byte();
-			if(!F.inflight[p9get16(raw + 5)])
+			if(pendof(p9get16(raw + 5)) == NULL)
 				feedchan(raw, 7);
 			break;
 		case 13:
@@ -639,7 +796,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				nmchandown(F.c);
 				F.c = NULL;
 				for(i = 0; i < NCLIENT; i++)
-					drainclient(&F.cl[i]);
+					drainclient(&cl[i]);
 				newchan();
 			}
 			break;
@@ -655,13 +812,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		for(i = 0; i < NCLIENT; i++)
-			drainclient(&F.cl[i]);
+			drainclient(&cl[i]);
 	}
 	for(i = 0; i < NCLIENT; i++)
-		if(F.cl[i].s){
-			drainclient(&F.cl[i]);
-			nmsessclose(F.cl[i].s);
-			F.cl[i].s = NULL;
+		if(cl[i].s){
+			drainclient(&cl[i]);
+			nmsessclose(cl[i].s);
+			cl[i].s = NULL;
 		}
 	/*
 	 * Everyone has left: once the server has answered everything,
@@ -670,17 +827,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if(F.c != NULL && !F.vpending){
 		for(steps = 0; steps < 100000; steps++){
 			serverread(1 << 16);
-			if(F.npend == 0)
+			if(S.npend == 0)
 				break;
-			i = F.npend - 1;
-			if(F.pend[i].type == Tflush)
-				answerflush(i, byte() & 1);
-			else
-				answer(i, byte() % 4 != 0, byte());
+			serve(S.pend[S.npend - 1].tag);
 			if(F.c == NULL)
 				break;
 		}
-		if(F.c != NULL && F.npend == 0 && F.nlive != 0)
+		if(F.c != NULL && S.npend == 0 && S.nlive != 0)
 			abort();
 	}
 	nmfree(F.m);
