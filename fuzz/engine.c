@@ -349,7 +349,8 @@ feedchan(const uint8_t *b, size_t n)
 {
 	char err[128];
 
-	if(F.c && nmchanin(F.c, (uint8_t*)(uintptr_t)b, n, err, sizeof err) < 0){
+	/* a broken stream, or a refused Tversion: the channel goes down either way */
+	if(F.c && (nmchanin(F.c, (uint8_t*)(uintptr_t)b, n, err, sizeof err) < 0 || nmchanstate(F.c) == NM_CREFUSED)){
 		nmchandown(F.c);
 		F.c = NULL;
 	}
