@@ -181,6 +181,7 @@ client(Lis *l, int fd)
 		closeconn(c, "cannot pin its uname");
 		return -1;
 	}
+	ctlclient(c, l, fd);
 	logmsg(LOG_CONN, "%s connected on %s from %s", c->name, l->addr, c->who);
 	return 0;
 }
@@ -226,7 +227,12 @@ acceptall(Lis *l)
 				logerror("accept on %s: %s", l->addr, strerror(errno));
 			return;
 		}
+		if(l->role == LCTL){
+			ctlaccept(l, fd);
+			continue;
+		}
 		if(l->role != LLINK && g.nclients >= g.maxclients){
+			ctlrefused();
 			logmsg(LOG_CONN, "refused a client on %s: %d clients already", l->addr, g.nclients);
 			close(fd);
 			continue;
