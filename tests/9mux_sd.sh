@@ -55,7 +55,7 @@ else
 	ok "echo 'kill $id' | 9pc -a unix!ctl write ctl"
 	echo "too late" >&3
 	exec 3>&-
-	wait "$holder"
+	wait "$holder" 2>/dev/null
 	st=$?
 	[ $st -ne 0 ]
 	ok "the killed client's write failed (exit $st)" $?

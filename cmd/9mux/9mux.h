@@ -17,6 +17,7 @@
  *	link.c		links: accepted peers, -r routing, keep-alive and pings
  *	timer.c		timers
  *	ctl.c		the control tree (-x): 9mux's state as files, served by libsynfs
+ *	ctlconn.c	connections to the control tree
  *	sd.c		systemd: sockets passed (LISTEN_FDS), readiness (NOTIFY_SOCKET)
  *	stop.c		the graceful stop (SIGTERM): drain, flush, clunk, exit
  */
@@ -282,14 +283,22 @@ void note(void *aux, int what, const char *msg);
 /* ctl.c */
 /* Start counting (the time 9mux started); the tree is served once a -x listener accepts. */
 void ctlinit(void);
-/* A connection accepted on the -x listener l. */
-void ctlaccept(Lis *l, int fd);
-/* Events on a control connection. */
-void ctlevent(Ev *ev, uint32_t events);
 /* The client c was accepted on l (descriptor fd): counted, and its peer noted. */
 void ctlclient(Conn *c, Lis *l, int fd);
 /* A client was refused: -c clients were there already. */
 void ctlrefused(void);
+/* The server of the tree, made at the first call; NULL if out of memory. */
+struct Synfs *ctlfs(void);
+/* Free it. */
+void ctlfsfree(void);
+
+/* ctlconn.c */
+/* A connection accepted on the -x listener l. */
+void ctlaccept(Lis *l, int fd);
+/* Events on a control connection. */
+void ctlevent(Ev *ev, uint32_t events);
+/* The server's wake callback: a connection may take input again. */
+void ctlwake(void *aux, int what);
 /* Close the control connections and free the tree. */
 void ctlfree(void);
 

@@ -1,6 +1,6 @@
 /*
  * The control tree (-x): 9mux's own state as a 9P file tree, served by
- * libsynfs on the same loop as the sessions.
+ * libsynfs on the same loop as the sessions (connections: ctlconn.c).
  *
  *	version  stats  metrics  ctl
  *	clients/N/	addr uid pid uname fids inflight bytes requests replies since
@@ -19,9 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include "9p.h"
 #include "log.h"
@@ -36,33 +34,13 @@
 #endif
 
 enum {
-	MAXCTL		= 64,		/* control connections at once */
 	MAXNAME		= 256,		/* a file name in the tree (synfs's limit is 255) */
 	MAXUNAMES	= 64,		/* unames listed for one client */
 	SNAPMAX		= 16 * 1024 * 1024,	/* largest file or listing: clients/ of many clients */
-	NIOVCTL		= 16,
-};
-
-typedef struct Ctl Ctl;
-struct Ctl {
-	Ev		ev;
-	int		fd;
-	unsigned	id;		/* in log lines: ctl3 */
-	uint32_t	events;
-	Synconn		*sc;
-	uint8_t		*buf;
-	size_t		len;
-	size_t		cap;
-	int		again;		/* its queue drained below the limit: serve what is buffered */
-	Ctl		*next;
-	Ctl		*prev;
 };
 
 static struct {
 	Synfs		*fs;
-	Ctl		*conns;
-	int		nconns;
-	unsigned	nextid;
 	long long	startms;	/* monotonic */
 	long long	startwall;	/* ms since 1970 */
 	uint64_t	clients;	/* accepted */
@@ -658,24 +636,16 @@ treewrite(void *aux, const char *path, uint64_t qid, const char *text, size_t n)
 }
 
 /*
- * Connections.
+ * The server.
  */
 
-static void
-wakectl(void *aux, int what)
-{
-	Ctl *k;
-
-	k = aux;
-	if(what == SYN_WIN)
-		k->again = 1;
-}
-
-static int
-treeinit(void)
+Synfs *
+ctlfs(void)
 {
 	Synconf conf;
 
+	if(ctl.fs != NULL)
+		return ctl.fs;
 	memset(&conf, 0, sizeof conf);
 	conf.list = treelist;
 	conf.read = treeread;
@@ -685,176 +655,14 @@ treeinit(void)
 	conf.nuid = (uint32_t)getuid();
 	conf.mtime = (uint32_t)(ctl.startwall / 1000);
 	conf.maxsnap = SNAPMAX;
-	conf.wake = wakectl;
+	conf.wake = ctlwake;
 	ctl.fs = synnew(&conf);
-	return ctl.fs == NULL ? -1 : 0;
-}
-
-static void
-ctlclose(Ctl *k, const char *why)
-{
-	logmsg(LOG_CONN, "ctl%u: %s", k->id, why);
-	epoll_ctl(g.ep, EPOLL_CTL_DEL, k->fd, NULL);
-	close(k->fd);
-	synconnclose(k->sc);
-	if(k->prev)
-		k->prev->next = k->next;
-	else
-		ctl.conns = k->next;
-	if(k->next)
-		k->next->prev = k->prev;
-	ctl.nconns--;
-	free(k->buf);
-	free(k);
+	return ctl.fs;
 }
 
 void
-ctlaccept(Lis *l, int fd)
+ctlfsfree(void)
 {
-	Ctl *k;
-
-	if(ctl.fs == NULL && treeinit() < 0){
-		logerror("control connection on %s: out of memory", l->addr);
-		close(fd);
-		return;
-	}
-	if(ctl.nconns >= MAXCTL){
-		logmsg(LOG_CONN, "refused a control connection on %s: %d already", l->addr, ctl.nconns);
-		close(fd);
-		return;
-	}
-	if((k = calloc(1, sizeof *k)) == NULL || (k->sc = synconnnew(ctl.fs, k)) == NULL){
-		logerror("control connection on %s: out of memory", l->addr);
-		free(k);
-		close(fd);
-		return;
-	}
-	k->ev.kind = KCTL;
-	k->fd = fd;
-	k->id = ++ctl.nextid;
-	if(addev(fd, &k->ev, EPOLLIN) < 0){
-		logerror("control connection on %s: epoll: %s", l->addr, strerror(errno));
-		synconnclose(k->sc);
-		free(k);
-		close(fd);
-		return;
-	}
-	k->events = EPOLLIN;
-	k->next = ctl.conns;
-	if(ctl.conns)
-		ctl.conns->prev = k;
-	ctl.conns = k;
-	ctl.nconns++;
-	logmsg(LOG_CONN, "ctl%u connected on %s", k->id, l->addr);
-}
-
-/* Write what k's queue holds: 0, or -1 if k is gone. */
-static int
-ctlflush(Ctl *k)
-{
-	struct iovec iov[NIOVCTL];
-	Synq *q;
-	ssize_t w;
-	int n;
-
-	q = synconnq(k->sc);
-	while((n = synqiov(q, iov, NIOVCTL)) > 0){
-		w = writev(k->fd, iov, n);
-		if(w < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-		synqadvance(q, (size_t)w);
-	}
-	return 0;
-}
-
-/* Answer the whole requests buffered, writing as it goes: 0, or -1 (why says why) if k must go. */
-static int
-ctlserve(Ctl *k, char *why, size_t len)
-{
-	long n;
-
-	do{
-		k->again = 0;
-		if(k->len == 0 || synconnblocked(k->sc))
-			n = 0;
-		else if((n = synconnin(k->sc, k->buf, k->len, why, len)) < 0)
-			return -1;
-		memmove(k->buf, k->buf + n, k->len - (size_t)n);
-		k->len -= (size_t)n;
-		if(ctlflush(k) < 0){
-			snprintf(why, len, "%s", strerror(errno));
-			return -1;
-		}
-	}while(k->again);
-	return 0;
-}
-
-/* Read what k sent: 0, or -1 (why says why) if k is gone. */
-static int
-ctlread(Ctl *k, char *why, size_t len)
-{
-	uint8_t *p;
-	size_t want;
-	ssize_t r;
-
-	want = synconnmsize(k->sc);
-	if(k->cap < want){
-		if((p = realloc(k->buf, want)) == NULL){
-			snprintf(why, len, "out of memory");
-			return -1;
-		}
-		k->buf = p;
-		k->cap = want;
-	}
-	if(k->len == k->cap)
-		return 0;
-	r = read(k->fd, k->buf + k->len, k->cap - k->len);
-	if(r == 0){
-		snprintf(why, len, "hung up");
-		return -1;
-	}
-	if(r < 0){
-		if(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return 0;
-		snprintf(why, len, "%s", strerror(errno));
-		return -1;
-	}
-	k->len += (size_t)r;
-	return 0;
-}
-
-void
-ctlevent(Ev *ev, uint32_t events)
-{
-	char why[256];
-	uint32_t want;
-	Ctl *k;
-
-	k = (Ctl*)ev;
-	if((events & EPOLLOUT) && ctlflush(k) < 0){
-		ctlclose(k, strerror(errno));
-		return;
-	}
-	/* one that does not read its replies is not read either */
-	if((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !synconnblocked(k->sc) && ctlread(k, why, sizeof why) < 0){
-		ctlclose(k, why);
-		return;
-	}
-	if(ctlserve(k, why, sizeof why) < 0){
-		ctlclose(k, why);
-		return;
-	}
-	want = synconnblocked(k->sc) ? 0 : EPOLLIN;
-	if(!synqempty(synconnq(k->sc)))
-		want |= EPOLLOUT;
-	setev(k->fd, &k->ev, &k->events, want);
-}
-
-void
-ctlfree(void)
-{
-	while(ctl.conns != NULL)
-		ctlclose(ctl.conns, "9mux exiting");
 	if(ctl.fs != NULL)
 		synfree(ctl.fs);
 	ctl.fs = NULL;
