@@ -93,6 +93,7 @@ waitfids(long want)
 {
 	long fids, tags, end;
 
+	fids = tags = -1;
 	end = pc_now() + 10000;
 	do{
 		if(pc_srvstate(srv, srvlog, &fids, &tags) < 0)
@@ -299,6 +300,7 @@ kill1(void)
 	int i, nfids;
 	const char *e;
 
+	fids = tags = -1;
 	before = ctl_ls(ctlsock, "clients");
 	v = pc_open(muxsock, P9_2000);
 	ok(v && pc_version(v, 8192, "9P2000") == Rversion && pc_attach(v, 1, 0, "victim") == Rattach
@@ -389,6 +391,60 @@ levels(void)
 	is_int(lines(muxlog, " from unix uid "), n0 + 1, "and no longer");
 }
 
+/* A peer linking to 9mux (-l): links/N/ while it is there, and its own upstream/ and export/. */
+static void
+links(void)
+{
+	char *ids, file[96], *st, *peerctl, *p;
+	pid_t peer;
+	long end;
+	int n;
+
+	peerctl = strdup(pc_path(dir, "peer.ctl"));
+	{
+		const char *a[] = { pc_prog("9mux"), "-k", "0", "-x", pc_unixaddr(dir, "peer.ctl"), "-e", pc_unixaddr(dir, "srv"),
+			"-a", pc_unixaddr(dir, "peer"), pc_unixaddr(dir, "link"), NULL };
+
+		peer = pc_spawn(a, pc_path(dir, "peer.log"));
+	}
+	pc_waitsock(peerctl, 10000);
+	end = pc_now() + 10000;
+	st = NULL;
+	ids = NULL;
+	do{
+		free(ids);
+		free(st);
+		ids = ctl_ls(ctlsock, "links");
+		snprintf(file, sizeof file, "links/%.*s/state", ids ? (int)strcspn(ids, "\n") : 0, ids ? ids : "");
+		st = ctl_read(ctlsock, file);
+		if(st && strcmp(st, "up\n") == 0)
+			break;
+		pc_sleep(50);
+	}while(pc_now() < end);
+	n = 0;
+	for(p = ids; p && *p; p = strchr(p, '\n') + 1)
+		n++;
+	ok(n == 1 && st && strcmp(st, "up\n") == 0, "a peer links: links/ holds its connection's number, and its state is up");
+	is_int(sval("links_up"), 1, "stats: links_up 1");
+	free(st);
+	st = ctl_read(peerctl, "upstream/state");
+	ok(st && strcmp(st, "up\n") == 0, "the peer's upstream/ is the link, up");
+	free(st);
+	st = ctl_read(peerctl, "export/addr");
+	snprintf(file, sizeof file, "unix!%s\n", srvsock);
+	ok(st && strcmp(st, file) == 0, "its export/ the server it exports");
+	free(st);
+	ok(WIFEXITED(pc_killwait(peer, SIGTERM, 20000)), "the peer stops");
+	end = pc_now() + 10000;
+	while(sval("links_up") != 0 && pc_now() < end)
+		pc_sleep(50);
+	free(ids);
+	ids = ctl_ls(ctlsock, "links");
+	ok(ids && *ids == '\0', "its link is gone from links/");
+	free(ids);
+	free(peerctl);
+}
+
 static void
 redial(void)
 {
@@ -439,7 +495,8 @@ main(int argc, char **argv)
 	{
 		char c[16], f[16];
 		const char *margv[] = { pc_prog("9mux"), "-k", "0", "-f", f, "-c", c, "-B", "4k",
-			"-x", pc_unixaddr(dir, "ctl"), "-a", pc_unixaddr(dir, "mux"), pc_unixaddr(dir, "srv"), NULL };
+			"-x", pc_unixaddr(dir, "ctl"), "-l", pc_unixaddr(dir, "link"), "-a", pc_unixaddr(dir, "mux"),
+			pc_unixaddr(dir, "srv"), NULL };
 
 		snprintf(c, sizeof c, "%d", MAXCLI);
 		snprintf(f, sizeof f, "%d", MAXFIDS);
@@ -482,6 +539,7 @@ main(int argc, char **argv)
 	limits();
 	kill1();
 	levels();
+	links();
 	redial();
 
 	st = pc_killwait(mux, SIGTERM, 20000);
