@@ -407,6 +407,7 @@ main(int argc, char **argv)
 	}
 	if(pc_waitsock(pc_path(dir, "srv"), 10000) < 0){
 		ok(0, "9testsrv starts");
+		pc_killwait(srv, SIGTERM, 5000);
 		return done_testing();
 	}
 	roles();

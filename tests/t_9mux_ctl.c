@@ -20,7 +20,7 @@ enum {
 
 static const char *dir;
 static char *srvsock, *muxsock, *ctlsock, *srvlog, *muxlog;
-static pid_t srv = -1, mux = -1;
+static pid_t srv = -1, mux = -1, peer = -1;
 
 typedef struct Cl Cl;
 struct Cl {
@@ -396,7 +396,6 @@ static void
 links(void)
 {
 	char *ids, file[96], *st, *peerctl, *p;
-	pid_t peer;
 	long end;
 	int n;
 
@@ -435,6 +434,7 @@ links(void)
 	ok(st && strcmp(st, file) == 0, "its export/ the server it exports");
 	free(st);
 	ok(WIFEXITED(pc_killwait(peer, SIGTERM, 20000)), "the peer stops");
+	peer = -1;
 	end = pc_now() + 10000;
 	while(sval("links_up") != 0 && pc_now() < end)
 		pc_sleep(50);
@@ -478,7 +478,7 @@ main(int argc, char **argv)
 	pc_setbin(argv[0]);
 	(void)argc;
 	dir = pc_tmpdir();
-	pc_onalarm(dir, &srv, &mux, NULL);
+	pc_onalarm(dir, &srv, &mux, &peer, NULL);
 	srvsock = strdup(pc_path(dir, "srv"));
 	muxsock = strdup(pc_path(dir, "mux"));
 	ctlsock = strdup(pc_path(dir, "ctl"));
@@ -490,6 +490,7 @@ main(int argc, char **argv)
 	}
 	if(pc_waitsock(srvsock, 10000) < 0){
 		ok(0, "9testsrv starts");
+		pc_killwait(srv, SIGTERM, 5000);
 		return done_testing();
 	}
 	{
