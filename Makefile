@@ -65,7 +65,7 @@ ARCHIVES := $(foreach l,$(LIBS),$(O)/lib/lib$(l).a)
 SHARED	:= $(foreach l,$(LIBS),$(O)/lib/lib$(l).so)
 PROGS	:= $(foreach c,$(CMDS),$(O)/bin/$(c))
 
-.PHONY: all test check run fuzz bench install uninstall clean deps tests
+.PHONY: all test check run fuzz bench install uninstall clean deps tests FORCE
 .DEFAULT_GOAL := all
 # keep objects make would otherwise delete as intermediate
 .SECONDARY:
@@ -102,6 +102,15 @@ $(O)/bench/%: $(O)/obj/bench/%.o $(ARCHIVES)
 	$(CC) -o $@ $< $(ARCHIVES) $(XLDFLAGS) $(XLDLIBS)
 
 tests: all $(TESTS_C) $(TESTPROGS)
+
+# What 9mux's control tree says in its version file: the release, and the
+# commit built; the object is rebuilt when that changes.
+BUILDID	:= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(O)/obj/cmd/9mux/ctl.o: XCFLAGS += -DVERSION='"$(VERSION)"' -DBUILDID='"$(BUILDID)"'
+$(O)/obj/cmd/9mux/ctl.o: $(O)/buildid
+$(O)/buildid: FORCE
+	@mkdir -p $(@D)
+	@echo '$(BUILDID)' | cmp -s - $@ || echo '$(BUILDID)' >$@
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 
@@ -176,6 +185,9 @@ bench: deps all $(BENCH_C)
 # ---- install -----------------------------------------------------------
 
 HEADERS	:= $(wildcard include/*.h)
+# systemd units, with the path of the installed 9mux put in
+UNITS	:= $(wildcard dist/*.service dist/*.socket)
+UNITDIR	:= $(PREFIX)/lib/systemd/system
 MAN1	:= $(wildcard man/man1/*.1)
 MAN3	:= $(wildcard man/man3/*.3)
 
@@ -198,13 +210,17 @@ install: all $(foreach l,$(LIBS),$(O)/pc/$(l).pc)
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/)
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(UNITS); do sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u >$(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
 
 uninstall:
 	rm -f $(foreach c,$(CMDS),$(DESTDIR)$(PREFIX)/bin/$(c)) \
 	  $(foreach l,$(LIBS),$(DESTDIR)$(PREFIX)/lib/lib$(l).a $(DESTDIR)$(PREFIX)/lib/lib$(l).so $(DESTDIR)$(PREFIX)/lib/lib$(l).so.0 $(DESTDIR)$(PREFIX)/lib/pkgconfig/$(l).pc) \
 	  $(foreach h,$(HEADERS),$(DESTDIR)$(PREFIX)/include/$(notdir $(h))) \
 	  $(foreach m,$(MAN1),$(DESTDIR)$(PREFIX)/share/man/man1/$(notdir $(m))) \
-	  $(foreach m,$(MAN3),$(DESTDIR)$(PREFIX)/share/man/man3/$(notdir $(m)))
+	  $(foreach m,$(MAN3),$(DESTDIR)$(PREFIX)/share/man/man3/$(notdir $(m))) \
+	  $(foreach u,$(UNITS),$(DESTDIR)$(UNITDIR)/$(notdir $(u)))
 
 clean:
 	rm -rf build

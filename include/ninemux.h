@@ -34,6 +34,8 @@ typedef struct Nmfid Nmfid;
 typedef struct Nmmsg Nmmsg;
 typedef struct Nmq Nmq;
 typedef struct Nmstats Nmstats;
+typedef struct Nmsessstats Nmsessstats;
+typedef struct Nmchaninfo Nmchaninfo;
 
 /* What a wake callback reports about a session or channel. */
 enum {
@@ -110,7 +112,10 @@ struct Nmconf {
 	void		(*note)(void *aux, int what, const char *msg);
 };
 
-/* Counters, for logs now and the control tree later. */
+/*
+ * Counters, for logs and 9mux's control tree: plain additions where the
+ * engine already is, never a lock or a format; read them as they are.
+ */
 struct Nmstats {
 	uint64_t	treqs;		/* client requests accepted */
 	uint64_t	localerr;	/* requests 9mux refused itself */
@@ -122,6 +127,29 @@ struct Nmstats {
 	uint64_t	sessions;	/* sessions ever made */
 	uint64_t	overbudget;	/* requests refused: larger than the total memory budget */
 	uint64_t	memwaits;	/* times a session waited for room in the total budget */
+	uint64_t	tmsgs;		/* T-messages sessions sent: every whole frame taken, Tversion and Tflush included, refused or not */
+	uint64_t	bytesin;	/* their bytes */
+	uint64_t	rmsgs;		/* replies written to sessions: whole frames, counted by nmqadvance */
+	uint64_t	rerrors;	/* of them, Rerror or Rlerror, from 9mux or from upstream */
+	uint64_t	bytesout;	/* bytes written to sessions, counted by nmqadvance */
+	uint64_t	toomanyfids;	/* requests refused: their session held Nmconf.maxfids fids */
+};
+
+/* A session's share of the Nmstats counters of the same names. */
+struct Nmsessstats {
+	uint64_t	tmsgs;
+	uint64_t	bytesin;
+	uint64_t	rmsgs;
+	uint64_t	rerrors;
+	uint64_t	bytesout;
+};
+
+/* What a channel holds upstream now (nmchaninfo). */
+struct Nmchaninfo {
+	int		tags;		/* upstream tags in use: requests queued or sent, 9mux's own included */
+	int		waiting;	/* requests waiting for a tag or for their session's turn */
+	uint32_t	fids;		/* upstream fids in use, including those whose clunk is not answered */
+	size_t		queued;		/* bytes queued for the connection, not yet written */
 };
 
 /* One frame, or the unsent rest of one, in an output queue. */
@@ -157,6 +185,12 @@ size_t nminflight(Nmux *m);
 
 /* Bytes counted against the memory budget, over all sessions (see Nmconf.maxbytes). */
 size_t nmbytes(Nmux *m);
+
+/*
+ * Set the trace callback of Nmconf (NULL: none) at run time, so that
+ * tracing costs nothing until it is asked for.
+ */
+void nmtrace(Nmux *m, void (*trace)(void *arg, unsigned sessid, int where, const uint8_t *frame, size_t len, int dialect), void *arg);
 
 /*
  * A new upstream, whose channels ask msize and dialect in their
@@ -235,6 +269,13 @@ void nmchandown(Nmchan *c);
 Nmq *nmchanq(Nmchan *c);
 
 /*
+ * Fill *i with what c holds upstream now.  O(requests waiting): for a
+ * snapshot, or to know when a channel is idle (tags and waiting 0),
+ * not for every message.
+ */
+void nmchaninfo(Nmchan *c, Nmchaninfo *i);
+
+/*
  * A new session served by u (NULL: by nothing, so its Tversion gets an
  * error); aux is passed to the wake and note callbacks.  NULL if out
  * of memory.
@@ -288,6 +329,20 @@ int nmsessinflight(Nmsess *s);
 
 /* Bytes of the session counted against its budget (see Nmconf.sessbytes). */
 size_t nmsessbytes(Nmsess *s);
+
+/* The session's counters. */
+const Nmsessstats *nmsessstats(Nmsess *s);
+
+/* Fids the session holds, those its pending requests would create included. */
+int nmsessfids(Nmsess *s);
+
+/*
+ * Put in names (at most max) each distinct uname of the attaches the
+ * session's live fids descend from (the pinned name when pinned): the
+ * count.  The strings are the engine's, valid until it is next called.
+ * O(fids x max): for a snapshot, not for every message.
+ */
+int nmsessunames(Nmsess *s, const char **names, int max);
 
 /*
  * The client hung up: its requests in flight are flushed upstream,

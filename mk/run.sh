@@ -1,7 +1,8 @@
 #!/bin/sh
 # make run: 9ramfs behind 9mux on a unix socket in a temporary directory,
 # several 9pc clients at once through the one upstream connection, and a
-# report of what each saw and what 9mux counted.  Everything started here
+# report of what each saw and what 9mux counted: its control tree (-x)
+# read with 9pc, and its log.  Everything started here
 # is stopped by PID and the directory removed, however the demo ends.
 B=${1:-build}/bin
 tmp=$(mktemp -d /tmp/9mux-run.XXXXXX) || exit 1
@@ -28,10 +29,11 @@ echo "== 9ramfs on unix!$tmp/ramfs"
 ramfs_pid=$!
 waitsock "$tmp/ramfs"
 
-echo "== 9mux -v -a unix!$tmp/9mux unix!$tmp/ramfs"
-"$B/9mux" -v -a "unix!$tmp/9mux" "unix!$tmp/ramfs" 2>"$tmp/9mux.log" &
+echo "== 9mux -v -x 'unix!$tmp/ctl' -a 'unix!$tmp/9mux' 'unix!$tmp/ramfs'"
+"$B/9mux" -v -x "unix!$tmp/ctl" -a "unix!$tmp/9mux" "unix!$tmp/ramfs" 2>"$tmp/9mux.log" &
 mux_pid=$!
 waitsock "$tmp/9mux"
+waitsock "$tmp/ctl"
 
 A="unix!$tmp/9mux"
 pids=
@@ -70,10 +72,17 @@ while [ $i -le $N ]; do
 done
 echo "== ls -l / through 9mux"
 "$B/9pc" -a "$A" ls -l / | sed 's/^/   /'
+C="unix!$tmp/ctl"
+echo "== its control tree: 9pc -a '$C' ls"
+"$B/9pc" -a "$C" ls | tr '\n' ' ' | sed 's/^/   /; s/ $/\n/'
+echo "== 9pc -a '$C' read stats"
+"$B/9pc" -a "$C" read stats | sed 's/^/   /'
+echo "== 9pc -a '$C' read upstream/state; upstream/fids (none left: every client clunked its own)"
+echo "   $("$B/9pc" -a "$C" read upstream/state); $("$B/9pc" -a "$C" read upstream/fids)"
 echo "== stopping 9mux (SIGTERM); what it logged and counted:"
 kill "$mux_pid"; wait "$mux_pid"; st=$?; mux_pid=
-echo "   $(grep -c ' connected on ' "$tmp/9mux.log") client connections logged with -v, for example:"
+echo "   $(grep -c ' c[0-9]* connected on ' "$tmp/9mux.log") client connections logged with -v (and the control connections, not shown), for example:"
 grep ' c[0-9]* ' "$tmp/9mux.log" | head -2 | sed 's/^/   /'
-grep -v ' c[0-9]* ' "$tmp/9mux.log" | sed 's/^/   /'
+grep -v ' c[0-9]* \| ctl[0-9]*[: ]' "$tmp/9mux.log" | sed 's/^/   /'
 echo "   exit status $st"
 [ $fail = 0 ] && echo "== all $N clients succeeded" || { echo "== some client FAILED"; exit 1; }

@@ -17,6 +17,10 @@
  *	link.c		links: accepted peers, -r routing, keep-alive and pings
  *	secure.c	TLS under any connection, and cover traffic
  *	timer.c		timers
+ *	ctl.c		the control tree (-x): 9mux's state as files, served by libsynfs
+ *	ctlconn.c	connections to the control tree
+ *	sd.c		systemd: sockets passed (LISTEN_FDS), readiness (NOTIFY_SOCKET)
+ *	stop.c		the graceful stop (SIGTERM): drain, flush, clunk, exit
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +36,7 @@ enum {
 	KCONNW,		/* the write side of a Conn that has two descriptors (standard output) */
 	KSIG,
 	KDIAL,
+	KCTL,		/* a connection to the control tree */
 
 	/* what a Conn is */
 	CCLIENT = 1,
@@ -42,6 +47,7 @@ enum {
 	LCLIENT = 1,	/* -a, -n */
 	LLINK,		/* -l */
 	LREVERSE,	/* -r */
+	LCTL,		/* -x */
 
 	BUFSZ		= 64 * 1024,
 	NSPARE		= 16,		/* idle client buffers kept for the next busy one */
@@ -49,7 +55,7 @@ enum {
 	MAXLISTEN	= 32,
 	MINBACKOFF	= 1000,		/* ms, first redial */
 	MAXBACKOFF	= 30000,
-	STOPWAIT	= 10000,	/* ms to answer what is in flight at SIGTERM */
+	GRACE		= 5,		/* s to answer what is in flight at SIGTERM (-g) */
 	VERSIONWAIT	= 30000,	/* ms for the upstream's Rversion at start with -F */
 	DIALHOLD	= 2000,		/* ms clients wait for a dial under way before they are refused */
 	HSWAIT		= 10000,	/* ms a TLS handshake may take */
@@ -135,6 +141,11 @@ struct Conn {
 	int		unserved;	/* the peer sent requests nothing serves (logged once) */
 	long long	lastin;		/* ms: the last byte read */
 	long long	pingat;		/* us: when the ping in flight was sent, 0 if none */
+	long long	rttus;		/* us: the last ping's round trip, 0 if none came back */
+	long long	born;		/* ms: accepted or dialed */
+	Lis		*lis;		/* clients: the listener it came on */
+	long		uid;		/* clients on unix sockets: the peer's uid and pid, else -1 */
+	long		pid;
 	Timer		ka;		/* keep-alive */
 	Timer		rever;		/* a refused Tversion is tried again */
 	int		verbackoff;
@@ -158,6 +169,8 @@ struct Dialer {
 	int		istls;
 	int		everup;
 	pid_t		pid;		/* exec! child of the last dial */
+	long long	since;		/* ms: when it was last dialed, found up or lost */
+	uint64_t	ups;		/* times its channel came up */
 	Dialer		*then;		/* dialed once this one's first dial is done (EXPORT before UPSTREAM) */
 };
 
@@ -167,6 +180,7 @@ struct Link {
 	Nmup		*u;		/* what -r clients over it are served by */
 	Conn		*conn;		/* NULL while it is down */
 	long long	upat;		/* ms it came up: -r without a name takes the latest */
+	long long	since;		/* ms: when it last came, went up or went down */
 	Link		*next;
 };
 
@@ -198,8 +212,9 @@ extern struct G {
 	int		nspare;
 	int		lispaused;	/* out of descriptors: not accepting until a client leaves */
 	int		pinuser;
-	int		stopping;
+	int		stopping;	/* 1: answering what is in flight; 2: flushing and clunking */
 	long long	stopdeadline;
+	int		grace;		/* -g, seconds */
 	int		sigfd;
 	Ev		sigev;
 	int		dialpipe[2];
@@ -216,6 +231,8 @@ void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)))
 int addev(int fd, Ev *ev, uint32_t events);
 /* Change what fd is watched for, if it differs from *cur. */
 void setev(int fd, Ev *ev, uint32_t *cur, uint32_t want);
+/* The engine's trace callback (-D, and "debug on" in the control file). */
+void trace(void *arg, unsigned id, int where, const uint8_t *f, size_t n, int dialect);
 
 /* conn.c */
 /* A new connection on fd (non-blocking), on the list and watched for input; NULL (fd closed) if out of memory. */
@@ -304,6 +321,41 @@ const char *connerr(Conn *c);
 void tlsend(Conn *c);
 /* Cover traffic on c, a connection we send requests on (-Z). */
 void coverstart(Conn *c);
+/* ctl.c */
+/* Start counting (the time 9mux started); the tree is served once a -x listener accepts. */
+void ctlinit(void);
+/* The client c was accepted on l (descriptor fd): counted, and its peer noted. */
+void ctlclient(Conn *c, Lis *l, int fd);
+/* A client was refused: -c clients were there already. */
+void ctlrefused(void);
+/* The server of the tree, made at the first call; NULL if out of memory. */
+struct Synfs *ctlfs(void);
+/* Free it. */
+void ctlfsfree(void);
+
+/* ctlconn.c */
+/* A connection accepted on the -x listener l. */
+void ctlaccept(Lis *l, int fd);
+/* Events on a control connection. */
+void ctlevent(Ev *ev, uint32_t events);
+/* The server's wake callback: a connection may take input again. */
+void ctlwake(void *aux, int what);
+/* Close the control connections and free the tree. */
+void ctlfree(void);
+
+/* sd.c */
+/* Take the listeners systemd passed (LISTEN_FDS) into g.lis, and note NOTIFY_SOCKET; how many; the variables are unset. */
+int sdlisten(void);
+/* Tell the service manager (NOTIFY_SOCKET) state, as "READY=1"; nothing if none listens. */
+void sdnotify(const char *state);
+/* The role a LISTEN_FDNAMES name of len bytes gives, 0 for none or an unknown one; for "reverse=NAME", NAME in link. */
+int sdrole(const char *name, size_t len, char *link, size_t linklen);
+
+/* stop.c */
+/* SIGTERM (sig): stop accepting, let what is in flight finish for -g s. */
+void stopstart(int sig);
+/* While stopping, each loop turn: whether 9mux may exit now (nothing of it left upstream, or out of time). */
+int stopped(void);
 
 /* timer.c */
 /* Run t->fn at when (ms); a pending t is moved. */

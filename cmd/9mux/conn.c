@@ -515,6 +515,9 @@ requestin(Conn *c, uint8_t *f, uint32_t n)
 	char err[256];
 	long k;
 
+	/* stopping, a peer is not read either: the link's end answers what it sends now */
+	if(g.stopping)
+		return 0;
 	if(c->s == NULL){
 		/* the side that dialed serves the peer's requests by its export, if any */
 		c->s = nmsessnewup(g.m, c->dialer ? c->dialer->serves : NULL, c);

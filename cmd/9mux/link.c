@@ -40,6 +40,7 @@ linknew(const char *name)
 		snprintf(why, sizeof why, "9mux: link %s is not up", name);
 		nmupwhy(l->u, why);
 	}
+	l->since = now();
 	l->next = g.links;
 	g.links = l;
 	return l;
@@ -72,7 +73,7 @@ linkaccept(Conn *c, const char *name)
 	}else if((l = linknew(NULL)) == NULL)
 		return -1;
 	l->conn = c;
-	l->upat = now();
+	l->upat = l->since = now();
 	c->link = l;
 	/* the peer's requests are served by UPSTREAM, as a client's; the session outlives UPSTREAM's loss */
 	if((c->s = nmsessnewup(g.m, g.up.u, c)) == NULL || (c->c = nmchannewup(l->u, c)) == NULL)
@@ -98,6 +99,7 @@ linkgone(Conn *c)
 	if(l == NULL)
 		return;
 	l->conn = NULL;
+	l->since = now();
 	if(l->name)
 		return;
 	/* a link with no name cannot come back: whoever it served must go elsewhere */
@@ -213,8 +215,10 @@ note(void *aux, int what, const char *msg)
 	c = aux;
 	switch(what){
 	case NM_NPONG:
-		if(c->pingat)
-			logmsg(LOG_CONN, "%s %s: ping answered in %lld us", c->name, c->who, nowus() - c->pingat);
+		if(c->pingat){
+			c->rttus = nowus() - c->pingat;
+			logmsg(LOG_CONN, "%s %s: ping answered in %lld us", c->name, c->who, c->rttus);
+		}
 		c->pingat = 0;
 		break;
 	default:

@@ -182,6 +182,7 @@ client(Lis *l, int fd)
 		closeconn(c, "cannot pin its uname");
 		return -1;
 	}
+	ctlclient(c, l, fd);
 	logmsg(LOG_CONN, "%s connected on %s from %s", c->name, l->addr, c->who);
 	if(l->istls)
 		tlsstart(c, TLS_LISTEN, NULL);
@@ -234,7 +235,12 @@ acceptall(Lis *l)
 				logerror("accept on %s: %s", l->addr, strerror(errno));
 			return;
 		}
+		if(l->role == LCTL){
+			ctlaccept(l, fd);
+			continue;
+		}
 		if(l->role != LLINK && g.nclients >= g.maxclients){
+			ctlrefused();
 			logmsg(LOG_CONN, "refused a client on %s: %d clients already", l->addr, g.nclients);
 			close(fd);
 			continue;

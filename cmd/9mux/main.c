@@ -31,7 +31,8 @@ static const char usagetext[] =
 	"usage: 9mux [-DFhsuv] [-V dialect] [-m msize] [-n name] [-M mode] [-c clients] [-f fids]\n"
 	"            [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] [-i iounit] [-k secs]\n"
 	"            [-S keyfile] [-C cert -K key] [-R cafile] [-H sha256:HEX ...] [-z N] [-Z ms]\n"
-	"            [-e EXPORT] [-a LISTEN ...] [-l LISTEN ...] [-r [NAME=]LISTEN ...] UPSTREAM\n";
+	"            [-g secs] [-L logfile] [-x LISTEN] [-e EXPORT]\n"
+	"            [-a LISTEN ...] [-l LISTEN ...] [-r [NAME=]LISTEN ...] UPSTREAM\n";
 
 static const char helptext[] =
 	"Many 9P sessions over one connection to UPSTREAM; see 9mux(1).\n"
@@ -39,9 +40,11 @@ static const char helptext[] =
 	"  -l LISTEN   accept links from peer 9mux daemons; their sessions are served by UPSTREAM\n"
 	"  -r [NAME=]LISTEN  accept clients served over a link from a peer (named NAME, else the latest)\n"
 	"  -e EXPORT   UPSTREAM is a peer 9mux: serve its sessions back by the 9P server at EXPORT\n"
+	"  -x LISTEN   serve 9mux's control and statistics tree (stats, metrics, clients/, ctl)\n"
 	"  -n name     also listen on unix!$NAMESPACE/name, for plan9port's tools\n"
 	"  -k secs     keep-alive: ping after secs of silence, dead after 3 x secs (20; 0: off)\n"
 	"  -F          exit if the first dial of UPSTREAM fails (else start and keep redialing)\n"
+	"  -g secs     at SIGTERM, time for the requests in flight to finish (5)\n"
 	"  -V dialect  9P2000, 9P2000.u or 9P2000.L asked of UPSTREAM (9P2000)\n"
 	"  -m msize    msize asked of UPSTREAM (8m+24)\n"
 	"  -M mode     permissions of unix sockets (0600)\n"
@@ -62,6 +65,8 @@ static const char helptext[] =
 	"  -z N        pad every record to a multiple of N bytes\n"
 	"  -Z ms       cover traffic: a ping at random times, about every ms, while idle\n"
 	"  -s          log to syslog;  -v  log connections;  -D  trace every message\n"
+	"  -L logfile  log to logfile, opened again on SIGHUP\n"
+	"Started by systemd with sockets (LISTEN_FDS), serves those instead of -a, -l, -r, -x, -n.\n"
 	"Quote addresses in an interactive shell ('unix!/tmp/fs.sock'): ! is history expansion there.\n";
 
 static void __attribute__((noreturn))
@@ -127,7 +132,7 @@ addev(int fd, Ev *ev, uint32_t events)
 	return epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &e);
 }
 
-static void
+void
 trace(void *arg, unsigned id, int where, const uint8_t *f, size_t n, int dialect)
 {
 	static const char *dir[] = {
@@ -159,23 +164,25 @@ trace(void *arg, unsigned id, int where, const uint8_t *f, size_t n, int dialect
  * Signals and the end.
  */
 
+/*
+ * SIGHUP: take up again what may have changed on disk, without a
+ * restart: the log file of -L is opened again (after logrotate moved
+ * it), and this is where TLS keys and certificates are to be reread.
+ */
 static void
-stop(int sig)
+reload(void)
 {
-	Conn *c;
+	struct timespec ts;
+	char msg[64];
 
-	if(g.stopping)
-		return;
-	logmsg(LOG_CONN, "signal %d: answering %zu requests in flight, then exiting", sig, nminflight(g.m));
-	g.stopping = 1;
-	g.stopdeadline = now() + STOPWAIT;
-	timerdel(&g.up.retry);
-	timerdel(&g.ex.retry);
-	timerdel(&g.up.hold);
-	timerdel(&g.ex.hold);
-	unlinkall();
-	for(c = g.conns; c != NULL; c = c->next)
-		markdirty(c);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	sdnotify(msg);
+	if(logreopen() < 0)
+		logerror("SIGHUP: opening the log file again: %s", strerror(errno));
+	tlsreloadall();
+	logmsg(LOG_QUIET, "SIGHUP: reloaded");
+	sdnotify("READY=1");
 }
 
 static void
@@ -190,8 +197,10 @@ onsignal(void)
 			break;
 		case SIGTERM:
 		case SIGINT:
+			stopstart((int)si.ssi_signo);
+			break;
 		case SIGHUP:
-			stop((int)si.ssi_signo);
+			reload();
 			break;
 		}
 	}
@@ -215,6 +224,7 @@ finish(void)
 	    (unsigned long long)st->clunks, (unsigned long long)st->stray,
 	    (unsigned long long)st->overbudget, (unsigned long long)st->memwaits);
 	unlinkall();
+	ctlfree();
 	while(g.conns != NULL)
 		closeconn(g.conns, "9mux exiting");
 	reapconns();
@@ -394,6 +404,9 @@ loop(void)
 				if(!g.stopping)
 					acceptall((Lis*)ev);
 				break;
+			case KCTL:
+				ctlevent(ev, evs[i].events);
+				break;
 			case KCONN:
 				c = (Conn*)ev;
 				if(c->dead)
@@ -434,7 +447,7 @@ loop(void)
 			connout(c);
 		}
 		reapconns();
-		if(g.stopping && (quiet() || now() >= g.stopdeadline)){
+		if(g.stopping && stopped()){
 			finish();
 			exit(0);
 		}
@@ -445,12 +458,12 @@ int
 main(int argc, char **argv)
 {
 	char *lisaddr[MAXLISTEN], dir[256], path[512], err[512];
-	const char *name, *vers, *exaddr;
+	const char *name, *vers, *exaddr, *logpath;
 	int lisrole[MAXLISTEN];
 	char *eq;
 	Nmup *exup, *upup;
 	size_t sz;
-	int o, i, nlisaddr, mode, usesyslog, level, tls, listentls;
+	int o, i, nlisaddr, mode, usesyslog, level, passed, tls, listentls;
 
 	memset(&g.conf, 0, sizeof g.conf);
 	g.conf.msize = 8 * 1024 * 1024 + P9_IOHDRSZ;
@@ -462,6 +475,7 @@ main(int argc, char **argv)
 	g.conf.maxbytes = 256 * 1024 * 1024;
 	g.maxclients = 1024;
 	g.keepalive = 20;
+	g.grace = GRACE;
 	g.up.retry.slot = g.ex.retry.slot = g.up.hold.slot = g.ex.hold.slot = -1;
 	nlisaddr = 0;
 	listentls = 0;
@@ -471,9 +485,10 @@ main(int argc, char **argv)
 	name = NULL;
 	vers = NULL;
 	exaddr = NULL;
+	logpath = NULL;
 	loginit("9mux", 0, LOG_QUIET);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while((o = getopt(argc, argv, "a:l:r:e:k:n:V:m:M:c:f:t:T:b:B:w:i:S:C:K:R:H:z:Z:svDuFh")) != -1){
+	while((o = getopt(argc, argv, "a:l:r:x:e:k:g:L:n:V:m:M:c:f:t:T:b:B:w:i:S:C:K:R:H:z:Z:svDuFh")) != -1){
 		switch(o){
 		case 'S':
 		case 'C':
@@ -490,9 +505,10 @@ main(int argc, char **argv)
 		case 'a':
 		case 'l':
 		case 'r':
+		case 'x':
 			if(nlisaddr == MAXLISTEN)
 				fatal("too many listen addresses");
-			lisrole[nlisaddr] = o == 'a' ? LCLIENT : o == 'l' ? LLINK : LREVERSE;
+			lisrole[nlisaddr] = o == 'a' ? LCLIENT : o == 'l' ? LLINK : o == 'x' ? LCTL : LREVERSE;
 			lisaddr[nlisaddr++] = optarg;
 			break;
 		case 'e':
@@ -503,6 +519,12 @@ main(int argc, char **argv)
 			break;
 		case 'F':
 			g.failfast = 1;
+			break;
+		case 'g':
+			g.grace = (int)number(optarg, "-g", 0, 3600);
+			break;
+		case 'L':
+			logpath = optarg;
 			break;
 		case 'h':
 			usage('h');
@@ -564,7 +586,8 @@ main(int argc, char **argv)
 			usage(optopt);
 		}
 	}
-	if(argc - optind != 1 || (nlisaddr == 0 && name == NULL))
+	/* sockets passed by systemd may be all there is to listen on */
+	if(argc - optind != 1 || (nlisaddr == 0 && name == NULL && getenv("LISTEN_FDS") == NULL))
 		usage(0);
 	if(vers && (g.conf.dialect = p9dialect(vers, strlen(vers))) < 0)
 		fatal("bad -V dialect %s: want 9P2000, 9P2000.u or 9P2000.L", vers);
@@ -578,7 +601,12 @@ main(int argc, char **argv)
 		if(addrkind(lisrole[i] == LREVERSE && (eq = linkname(lisaddr[i])) != NULL ? eq + 1 : lisaddr[i]) == DIAL_TLS)
 			listentls = 1;
 	tlssetup(tls, listentls);
+	if(logpath && usesyslog)
+		fatal("-L and -s: log to a file or to syslog, not both");
 	loginit("9mux", usesyslog, level);
+	if(logpath && logfile(logpath) < 0)
+		fatal("-L %s: %s", logpath, strerror(errno));
+	ctlinit();
 	if(level >= LOG_TRACE)
 		g.conf.trace = trace;
 	g.conf.wake = wake;
@@ -588,6 +616,10 @@ main(int argc, char **argv)
 	setup();
 	if((g.m = nmnew(&g.conf)) == NULL)
 		fatal("out of memory");
+	/* before anything is dialed: an exec! upstream must not inherit systemd's sockets */
+	passed = sdlisten();
+	if(passed == 0 && nlisaddr == 0 && name == NULL)
+		usage(0);
 	g.nolink = nmupnew(g.m, g.conf.msize, P9_2000L, NM_UPANY);
 	if(g.nolink == NULL)
 		fatal("out of memory");
@@ -610,6 +642,11 @@ main(int argc, char **argv)
 		dialfirst(&g.up);
 	}
 
+	if(passed > 0 && (nlisaddr > 0 || name != NULL)){
+		logerror("serving the %d sockets systemd passed; -a, -l, -r, -x and -n are not used", passed);
+		nlisaddr = 0;
+		name = NULL;
+	}
 	for(i = 0; i < nlisaddr; i++){
 		if(lisrole[i] == LREVERSE && (eq = linkname(lisaddr[i])) != NULL){
 			*eq = '\0';
@@ -630,7 +667,10 @@ main(int argc, char **argv)
 	for(i = 0; i < g.nlis; i++)
 		logmsg(LOG_CONN, "listening on %s%s%s", g.lis[i].addr,
 			g.lis[i].port ? portname(g.lis[i].port) : "",
-			g.lis[i].role == LLINK ? " for links" : g.lis[i].role == LREVERSE ? " for clients over a link" : "");
+			g.lis[i].role == LLINK ? " for links" : g.lis[i].role == LREVERSE ? " for clients over a link" :
+			g.lis[i].role == LCTL ? " for the control tree" : "");
+	/* the upstream may come later: clients wait for it, or are told it is not there */
+	sdnotify("READY=1");
 	if(!g.failfast){
 		if(exaddr){
 			/* the export first, so that the peer's requests find it */

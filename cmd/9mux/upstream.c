@@ -61,6 +61,7 @@ dialerinit(Dialer *d, const char *addr, const char *what, Nmup *u, Nmup *serves)
 	d->serves = serves;
 	d->backoff = MINBACKOFF;
 	d->pid = -1;
+	d->since = now();
 	d->retry.slot = -1;
 	d->retry.fn = retry;
 	d->retry.arg = d;
@@ -85,6 +86,7 @@ static void
 failed(Dialer *d, const char *err)
 {
 	unhold(d);
+	d->since = now();
 	if(d->failing++ == 0)
 		logerror("%s %s unreachable: %s; redialing, every 1 s backing off to 30 s", d->what, d->addr, err);
 	else
@@ -198,6 +200,7 @@ dialstart(Dialer *d)
 		return;
 	}
 	d->dialing = 1;
+	d->since = now();
 }
 
 void
@@ -239,6 +242,7 @@ dialerlost(Dialer *d, const char *why)
 	if(d->pid > 0)
 		kill(d->pid, SIGTERM);	/* reaped on SIGCHLD */
 	d->pid = -1;
+	d->since = now();
 	unhold(d);
 	if(g.stopping)
 		return;
@@ -315,8 +319,12 @@ chanready(Conn *c)
 	logmsg(LOG_CONN, "%s %s ready: %s, msize %u", c->name, c->who,
 		p9dialectname(nmchandialect(c->c)), nmchanmsize(c->c));
 	c->verbackoff = 0;
+	if(c->link)
+		c->link->since = now();
 	if((d = c->dialer) == NULL)
 		return;
+	d->since = now();
+	d->ups++;
 	unhold(d);
 	if(d->failing && d->everup)
 		logerror("%s %s is back", d->what, d->addr);

@@ -384,6 +384,34 @@ nmbytes(Nmux *m)
 	return m->reqbytes + m->outbytes;
 }
 
+void
+nmtrace(Nmux *m, void (*trace)(void *, unsigned, int, const uint8_t *, size_t, int), void *arg)
+{
+	m->conf.trace = trace;
+	m->conf.tracearg = arg;
+}
+
+void
+nmchaninfo(Nmchan *c, Nmchaninfo *i)
+{
+	Nmreq *r;
+	Nmsess *s;
+
+	/* tags never used are past nexttag; of those used, rcount rest in the free ring */
+	i->tags = (int)(c->nexttag - c->rcount);
+	/* fid numbers from 1 up to nextfid were handed out; nfreefids came back */
+	i->fids = c->nextfid - 1 - (uint32_t)c->nfreefids;
+	i->queued = c->out.bytes;
+	i->waiting = 0;
+	for(r = c->whead; r != NULL; r = r->wnext)
+		i->waiting++;
+	if((s = c->turns) != NULL)
+		do{
+			i->waiting += s->nheld;
+			s = s->rnext;
+		}while(s != c->turns);
+}
+
 Nmchan *
 nmchannewup(Nmup *u, void *aux)
 {

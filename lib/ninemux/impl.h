@@ -188,6 +188,7 @@ struct Nmsess {
 	int		blocked;
 	int		indrain;	/* drainstart is walking the list: draincheck waits */
 	int		keep;		/* nmsesskeep */
+	Nmsessstats	st;
 	int		deaderr;	/* SDEAD: the error its requests get */
 	int		dialect;
 	uint32_t	msize;
@@ -265,6 +266,15 @@ void nm_rerror(Nmsess *s, uint16_t tag, int e);
 void nm_rflush(Nmsess *s, uint16_t tag);
 void nm_rversion(Nmsess *s, uint16_t tag, uint32_t msize, const char *v);
 void nm_unblock(Nmsess *s);
+/* A T-message of n bytes was taken from s: counted for it and in total. */
+static inline void
+nm_countin(Nmsess *s, size_t n)
+{
+	s->st.tmsgs++;
+	s->st.bytesin += n;
+	s->m->st.tmsgs++;
+	s->m->st.bytesin += n;
+}
 
 /* tags.c */
 /* The tag's final reply is in (or it never left): free it, and let a waiting request have it. */

@@ -153,12 +153,29 @@ upsent(Nmchan *c, Nmmsg *g)
 	nm_trace(c->m, g->req->sess ? g->req->sess->id : 0, NM_TUP, g->data, g->len, c->dialect);
 }
 
+/* A whole reply was written to s. */
+static void
+repliedto(Nmsess *s, const Nmmsg *g)
+{
+	int err;
+
+	err = g->data[4] == Rerror || g->data[4] == Rlerror;
+	s->st.rmsgs++;
+	s->st.rerrors += err;
+	s->m->st.rmsgs++;
+	s->m->st.rerrors += err;
+}
+
 void
 nmqadvance(Nmq *q, size_t n)
 {
 	Nmmsg *g;
 	size_t k;
 
+	if(q->sess){
+		q->sess->st.bytesout += n;
+		q->sess->m->st.bytesout += n;
+	}
 	while(n > 0 && (g = q->head) != NULL){
 		/* a request is sent (traced, counted) when it starts on the wire: until then it may be taken back */
 		if(g->off == 0 && g->req && q->chan)
@@ -175,6 +192,8 @@ nmqadvance(Nmq *q, size_t n)
 			break;
 		}
 		n -= k;
+		if(q->sess)
+			repliedto(q->sess, g);
 		nm_qunlink(q, g);
 		if(g->req){
 			g->req->state = RSENT;

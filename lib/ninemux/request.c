@@ -159,6 +159,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 
 	type = f[4];
 	tag = p9get16(f + P9_TAGOFF);
+	nm_countin(s, n);
 	nm_trace(s->m, s->id, NM_TCIN, f, n, s->state == SNEW ? P9_2000 : s->dialect);
 	if(type == Tversion){
 		nm_version(s, f, n);
@@ -238,6 +239,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 				return;
 			}
 			if(s->nfids >= s->m->conf.maxfids){
+				s->m->st.toomanyfids++;
 				nm_rerror(s, tag, ETOOMANYFIDS);
 				return;
 			}
@@ -483,10 +485,12 @@ nmsessflushes(Nmsess *s, uint8_t *buf, size_t len)
 			off += n;
 			continue;
 		}
+		nm_countin(s, n);
 		nm_trace(s->m, s->id, NM_TCIN, buf + off, n, s->dialect);
 		if(found){
 			/* neither it nor the flush reaches the engine: the request never happened */
 			k = p9get32(buf + at);
+			nm_countin(s, k);
 			memmove(buf + at, buf + at + k, len - at - k);
 			len -= k;
 			off -= k;

@@ -298,6 +298,39 @@ nmsessbytes(Nmsess *s)
 	return s->reqbytes + s->out.bytes;
 }
 
+const Nmsessstats *
+nmsessstats(Nmsess *s)
+{
+	return &s->st;
+}
+
+int
+nmsessfids(Nmsess *s)
+{
+	return s->nfids;
+}
+
+int
+nmsessunames(Nmsess *s, const char **names, int max)
+{
+	Nmfid *f;
+	uint32_t i;
+	int n, k;
+
+	n = 0;
+	for(i = 0; i < s->nfidb; i++)
+		for(f = s->fidtab[i]; f != NULL; f = f->hnext){
+			if(f->state != FLIVE || f->root == NULL || f->root->uname == NULL)
+				continue;
+			for(k = 0; k < n; k++)
+				if(strcmp(names[k], f->root->uname) == 0)
+					break;
+			if(k == n && n < max)
+				names[n++] = f->root->uname;
+		}
+	return n;
+}
+
 Nmq *
 nmsessq(Nmsess *s)
 {
