@@ -34,6 +34,7 @@ typedef struct Nmfid Nmfid;
 typedef struct Nmmsg Nmmsg;
 typedef struct Nmq Nmq;
 typedef struct Nmstats Nmstats;
+typedef struct Nmfd Nmfd;
 typedef struct Nmsessstats Nmsessstats;
 typedef struct Nmchaninfo Nmchaninfo;
 
@@ -62,6 +63,13 @@ enum {
 	NM_NPONG = 1,	/* a channel's ping was answered (aux: the channel's) */
 	NM_NRESET,	/* a session was reset; msg says why (aux: the session's) */
 	NM_NDIALECT,	/* a session did not get the dialect it asked; msg says why (aux: the session's) */
+};
+
+/* What Nmconf.fdevent tells of a descriptor of Topenfd. */
+enum {
+	NM_FDDATA = 1,	/* nmfdread's bytes; none at the end of the file */
+	NM_FDWROTE,	/* nmfdwrite's bytes were written: n of them */
+	NM_FDERROR,	/* the file failed, or the upstream is gone: close it */
 };
 
 /* Channel states. */
@@ -108,6 +116,8 @@ struct Nmconf {
 	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */
 	void		(*trace)(void *arg, unsigned sessid, int where, const uint8_t *frame, size_t len, int dialect);
 	void		*tracearg;
+	/* Topenfd: told what became of a descriptor's request (NM_FD*), with nmfdsetaux's aux. */
+	void		(*fdevent)(void *aux, int what, const uint8_t *data, size_t n);
 	/* When set, told of events (NM_N*): aux is the session's or channel's, msg a sentence or NULL. */
 	void		(*note)(void *aux, int what, const char *msg);
 };
@@ -157,6 +167,7 @@ struct Nmmsg {
 	Nmmsg		*next;
 	Nmmsg		*prev;
 	Nmreq		*req;		/* upstream queue: the request it carries */
+	Nmfd		*fd;		/* a client's Ropenfd: the descriptor to send after it (see nmsessopenfd) */
 	uint32_t	len;
 	uint32_t	off;		/* bytes already written */
 	uint8_t		data[];
@@ -353,6 +364,34 @@ void nmsessclose(Nmsess *s);
 
 /* The session's output queue: frames to write to the client. */
 Nmq *nmsessq(Nmsess *s);
+
+/*
+ * Topenfd, plan9port's 9pserve extension, for a client on a unix
+ * socket: its Topenfd (9P2000) goes upstream as Topen, and on success
+ * the client gets Ropenfd in a frame whose msg->fd is set: the daemon
+ * sends a descriptor after that frame (SCM_RIGHTS), one end of a
+ * socket pair whose other end it keeps, and moves the file's bytes
+ * between it and nmfdread and nmfdwrite.
+ */
+void nmsessopenfd(Nmsess *s);
+
+/* The mode the file was opened with: P9_OREAD, P9_OWRITE or P9_ORDWR. */
+int nmfdmode(Nmfd *fd);
+
+/* The most one nmfdread or nmfdwrite moves. */
+uint32_t nmfdiounit(Nmfd *fd);
+
+/* aux for Nmconf.fdevent; nothing is told of fd until it is set. */
+void nmfdsetaux(Nmfd *fd, void *aux);
+
+/* Read the file's next count bytes (told NM_FDDATA): 0, or -1 if a read is in flight or cannot be. */
+int nmfdread(Nmfd *fd, uint32_t count);
+
+/* Write n bytes (at most nmfdiounit) at the file's next offset (told NM_FDWROTE): 0, or -1. */
+int nmfdwrite(Nmfd *fd, const uint8_t *p, size_t n);
+
+/* The descriptor is done: the fid is clunked upstream once its requests end; do not use fd after. */
+void nmfdclose(Nmfd *fd);
 
 /* Fill at most max iovecs with the queue's unsent bytes: the count filled. */
 int nmqiov(Nmq *q, struct iovec *iov, int max);

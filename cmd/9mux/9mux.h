@@ -16,6 +16,7 @@
  *	upstream.c	dialers: dialing in a thread, backoff, losing an upstream
  *	link.c		links: accepted peers, -r routing, keep-alive and pings
  *	secure.c	TLS under any connection, and cover traffic
+ *	openfd.c	Topenfd: a file as a descriptor, for plan9port's tools
  *	timer.c		timers
  *	ctl.c		the control tree (-x): 9mux's state as files, served by libsynfs
  *	ctlconn.c	connections to the control tree
@@ -36,6 +37,7 @@ enum {
 	KCONNW,		/* the write side of a Conn that has two descriptors (standard output) */
 	KSIG,
 	KDIAL,
+	KFD,		/* the pair of a Topenfd descriptor */
 	KCTL,		/* a connection to the control tree */
 
 	/* what a Conn is */
@@ -73,6 +75,7 @@ typedef struct Lis Lis;
 typedef struct Dialer Dialer;
 typedef struct Link Link;
 typedef struct Timer Timer;
+typedef struct Fdc Fdc;
 
 struct Ev {
 	int		kind;
@@ -116,6 +119,7 @@ struct Conn {
 	Nmsess		*s;		/* requests from the peer */
 	Nmchan		*c;		/* our requests to the peer */
 	Tls		*tls;		/* tls!: what every byte goes through */
+	Nmfd		*fdnext;	/* a Topenfd descriptor to send before more is written */
 	int		hs;		/* its handshake is under way: no 9P yet */
 	Timer		hst;		/* ... for at most HSWAIT */
 	int		tlswant;	/* what TLS waits for to write what it holds (TLS_WANT*), or 0 */
@@ -356,6 +360,16 @@ int sdrole(const char *name, size_t len, char *link, size_t linklen);
 void stopstart(int sig);
 /* While stopping, each loop turn: whether 9mux may exit now (nothing of it left upstream, or out of time). */
 int stopped(void);
+
+/* openfd.c */
+/* Send c->fdnext's descriptor: 1 if done with it, 0 to try again when c is writable. */
+int fdsend(Conn *c);
+/* The engine's fdevent callback. */
+void fdevent(void *aux, int what, const uint8_t *p, size_t n);
+/* An event of a descriptor's pair. */
+void fdcio(Ev *ev, uint32_t events);
+/* Free the pairs closed this loop turn. */
+void fdcreap(void);
 
 /* timer.c */
 /* Run t->fn at when (ms); a pending t is moved. */

@@ -78,23 +78,46 @@ wake(void *aux, int what)
  * Output.
  */
 
-/* Write what one queue holds: 0, or -1 on an error of the connection. */
+/*
+ * Write what one queue holds: 0, or -1 on an error of the connection.
+ * A frame with a descriptor to send after it (Ropenfd) ends a write,
+ * for the descriptor rides on its own byte right after it.
+ */
 static int
 drain(Conn *c, Nmq *q)
 {
 	struct iovec iov[NIOV];
+	Nmmsg *m, *fdm;
+	size_t upto;
 	ssize_t w;
 	int n;
 
-	while(!nmqempty(q) && c->tlswant == 0){
-		n = nmqiov(q, iov, NIOV);
+	for(;;){
+		if(c->fdnext && !fdsend(c))
+			return 0;
+		if(nmqempty(q) || c->tlswant != 0)
+			return 0;
+		n = 0;
+		upto = 0;
+		fdm = NULL;
+		for(m = q->head; m != NULL && n < NIOV && fdm == NULL; m = m->next){
+			iov[n].iov_base = m->data + m->off;
+			iov[n].iov_len = m->len - m->off;
+			upto += iov[n++].iov_len;
+			if(m->fd)
+				fdm = m;
+		}
 		if((w = connwritev(c, iov, n)) < 0)
 			return -1;
 		if(w == 0)
 			return 0;
+		if(fdm && (size_t)w == upto){
+			/* the descriptor is ours now, not the queue's */
+			c->fdnext = fdm->fd;
+			fdm->fd = NULL;
+		}
 		nmqadvance(q, (size_t)w);
 	}
-	return 0;
 }
 
 /*
@@ -184,7 +207,7 @@ connout(Conn *c)
 		want |= EPOLLIN;
 	if(c->tlswant == TLS_WANTREAD)
 		want |= EPOLLIN;
-	if((sq && !nmqempty(sq)) || (cq && !nmqempty(cq)) || c->tlswant == TLS_WANTWRITE){
+	if((sq && !nmqempty(sq)) || (cq && !nmqempty(cq)) || c->tlswant == TLS_WANTWRITE || c->fdnext){
 		if(c->wfd == c->fd)
 			want |= EPOLLOUT;
 		else
@@ -677,6 +700,10 @@ closeconn(Conn *c, const char *reason)
 	if(c->s){
 		nmsessclose(c->s);
 		c->s = NULL;
+	}
+	if(c->fdnext){
+		nmfdclose(c->fdnext);
+		c->fdnext = NULL;
 	}
 	if(c->role == CUP)
 		dialerlost(c->dialer, why);

@@ -176,6 +176,9 @@ client(Lis *l, int fd)
 	}
 	c->id = nmsessid(c->s);
 	snprintf(c->name, sizeof c->name, "c%u", c->id);
+	/* a descriptor can go over a unix socket only */
+	if(l->isunix)
+		nmsessopenfd(c->s);
 	peername(c, fd, l->isunix);
 	g.nclients++;
 	if(g.pinuser && l->isunix && pin(c, fd) < 0){

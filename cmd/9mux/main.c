@@ -400,6 +400,9 @@ loop(void)
 			case KDIAL:
 				dialed();
 				break;
+			case KFD:
+				fdcio(ev, evs[i].events);
+				break;
 			case KLISTEN:
 				if(!g.stopping)
 					acceptall((Lis*)ev);
@@ -447,6 +450,7 @@ loop(void)
 			connout(c);
 		}
 		reapconns();
+		fdcreap();
 		if(g.stopping && stopped()){
 			finish();
 			exit(0);
@@ -610,6 +614,7 @@ main(int argc, char **argv)
 	if(level >= LOG_TRACE)
 		g.conf.trace = trace;
 	g.conf.wake = wake;
+	g.conf.fdevent = fdevent;
 	g.conf.note = note;
 	g.maxbytes = g.conf.maxbytes;
 

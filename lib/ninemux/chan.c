@@ -144,6 +144,11 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		return -1;
 	}
 	s = r->sess;
+	if(r->fdio){
+		nm_fdreply(r, f, n);
+		nm_reqdone(r);
+		return 0;
+	}
 	if(r->ping){
 		c->pinging = 0;
 		if(c->m->conf.note)
@@ -217,6 +222,8 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		}
 		if(n > s->msize)
 			nm_rerror(s, r->ctag, EBIGREPLY);
+		else if(r->openfd && ok)
+			nm_openfdreply(s, r, f, n);
 		else{
 			p9put16(f + P9_TAGOFF, r->ctag);
 			nm_sessput(s, f, n);
@@ -562,6 +569,7 @@ nmchandown(Nmchan *c)
 	c->state = NM_CDOWN;
 	if(c->up->cur == c)
 		c->up->cur = NULL;
+	nm_fdchandown(c);
 	/* answer every client waiting, oldest first, so a reply precedes the Rflush of it */
 	for(s = c->sessions; s != NULL; s = s->cnext)
 		for(r = s->rhead; r != NULL; r = r->snext){
@@ -615,6 +623,7 @@ nmchandown(Nmchan *c)
 void
 nmfree(Nmux *m)
 {
+	Nmfd *fd;
 	Nmsess *s;
 	Nmmsg *g;
 	Nmreq *r;
@@ -624,6 +633,12 @@ nmfree(Nmux *m)
 		return;
 	while(m->ups != NULL)
 		nmupfree(m->ups);
+	/* descriptors whose channel went down and whose daemon never let go */
+	while((fd = m->fds) != NULL){
+		m->fds = fd->next;
+		nm_fidput(fd->fid);
+		free(fd);
+	}
 	while((s = m->sessions) != NULL){
 		s->closing = 1;
 		nm_sessfree(s);

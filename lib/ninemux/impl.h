@@ -116,6 +116,8 @@ struct Nmreq {
 	int		cflush;		/* a client's Tflush, counted in nflush */
 	int		resolve;	/* 9mux's Tflush settling a request whose flush was flushed */
 	int		ping;		/* 9mux's keep-alive Tflush */
+	int		openfd;		/* a client's Topenfd, sent as Topen */
+	Nmfd		*fdio;		/* a read or write of a Topenfd descriptor */
 	size_t		cost;		/* bytes counted against its session's budget */
 	Nmreq		*hnextq;	/* session's held queue */
 	Nmmsg		*msg;		/* the frame while not written */
@@ -133,6 +135,30 @@ struct Nmreq {
 	Nmreq		*snext;		/* session's list, oldest first */
 	Nmreq		*sprev;
 	Nmreq		*wnext;		/* channel's list waiting for a tag */
+};
+
+/* plan9port's 9pserve extension (openfd.c) */
+enum {
+	Topenfd = 98,
+	Ropenfd,
+};
+
+/* A descriptor of Topenfd: the file of an upstream fid, read and written for the daemon. */
+struct Nmfd {
+	Nmux		*m;
+	Nmfd		*next;		/* engine's list */
+	Nmchan		*chan;
+	Nmfid		*fid;
+	void		*aux;
+	int		mode;
+	uint32_t	iounit;
+	uint64_t	roff;		/* where the next read and write go */
+	uint64_t	woff;
+	Nmreq		*rreq;		/* in flight */
+	Nmreq		*wreq;
+	int		closing;	/* nmfdclose was called */
+	int		telling;	/* inside fdevent */
+	int		dead;		/* its channel went down */
 };
 
 struct Nmup {
@@ -188,6 +214,7 @@ struct Nmsess {
 	int		blocked;
 	int		indrain;	/* drainstart is walking the list: draincheck waits */
 	int		keep;		/* nmsesskeep */
+	int		openfd;		/* nmsessopenfd */
 	Nmsessstats	st;
 	int		deaderr;	/* SDEAD: the error its requests get */
 	int		dialect;
@@ -236,6 +263,7 @@ struct Nmux {
 	size_t		inflight;
 	size_t		reqbytes;	/* over all sessions: cost of accepted requests */
 	size_t		outbytes;	/* and replies not yet written */
+	Nmfd		*fds;		/* descriptors of Topenfd */
 	Nmsess		*mwhead;	/* sessions waiting for room in the budget, oldest first */
 	Nmsess		*mwtail;
 	Nmstats		st;
@@ -260,6 +288,8 @@ void nm_qunlink(Nmq *q, Nmmsg *g);
 void nm_qfree(Nmq *q);
 void nm_trace(Nmux *m, unsigned id, int where, const uint8_t *f, size_t n, int dialect);
 void nm_sessput(Nmsess *s, const uint8_t *f, size_t n);
+/* As nm_sessput: the frame queued, or NULL. */
+Nmmsg *nm_sessputmsg(Nmsess *s, const uint8_t *f, size_t n);
 /* An error of 9mux's own, in the session's dialect: msg, or errnum alone in 9P2000.L. */
 void nm_rerrorstr(Nmsess *s, uint16_t tag, const char *msg, uint32_t errnum);
 void nm_rerror(Nmsess *s, uint16_t tag, int e);
@@ -388,3 +418,13 @@ void nm_sessfree(Nmsess *s);
 /* chan.c */
 /* Free every request of s without touching the wire, and its fids. */
 void nm_sessdrop(Nmsess *s);
+
+/* openfd.c */
+/* Whether f (n bytes) is a Topenfd s may send; if so it is a Topen now. */
+int nm_isopenfd(Nmsess *s, uint8_t *f, size_t n);
+/* r, a Topenfd, was answered Ropen f: the client gets Ropenfd and a descriptor. */
+void nm_openfdreply(Nmsess *s, Nmreq *r, uint8_t *f, size_t n);
+/* The reply to a descriptor's read or write. */
+void nm_fdreply(Nmreq *r, const uint8_t *f, size_t n);
+/* c is down: its descriptors fail. */
+void nm_fdchandown(Nmchan *c);

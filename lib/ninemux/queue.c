@@ -126,6 +126,9 @@ nm_qfree(Nmq *q)
 		nm_qunlink(q, g);
 		if(g->req)
 			g->req->msg = NULL;
+		/* an Ropenfd never written: its descriptor never went, its file is done */
+		if(g->fd)
+			nmfdclose(g->fd);
 		nm_msgfree(qowner(q), g);
 	}
 }
@@ -229,19 +232,26 @@ nm_trace(Nmux *m, unsigned id, int where, const uint8_t *f, size_t n, int dialec
 		m->conf.trace(m->conf.tracearg, id, where, f, n, dialect);
 }
 
-void
-nm_sessput(Nmsess *s, const uint8_t *f, size_t n)
+Nmmsg *
+nm_sessputmsg(Nmsess *s, const uint8_t *f, size_t n)
 {
 	Nmmsg *g;
 
 	if(s->closing)
-		return;
+		return NULL;
 	nm_trace(s->m, s->id, NM_RCOUT, f, n, s->state == SNEW ? P9_2000 : s->dialect);
 	g = nm_msgnew(s->m, f, n);
 	if(g == NULL)
-		return;		/* the client waits; nothing better to do without memory */
+		return NULL;		/* the client waits; nothing better to do without memory */
 	if(nm_qput(&s->out, g) && s->aux && s->m->conf.wake)
 		s->m->conf.wake(s->aux, NM_WOUT);
+	return g;
+}
+
+void
+nm_sessput(Nmsess *s, const uint8_t *f, size_t n)
+{
+	nm_sessputmsg(s, f, n);
 }
 
 void

@@ -154,7 +154,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	uint16_t tag;
 	uint32_t v, ufid, cnt, max;
 	size_t k;
-	int i, nref, newi, e, inplace;
+	int i, nref, newi, e, inplace, openfd;
 	char ebuf[128];
 
 	type = f[4];
@@ -190,6 +190,9 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		flush(s, f, n);
 		return;
 	}
+	/* plan9port's Topenfd: a Topen now, its reply told apart */
+	openfd = nm_isopenfd(s, f, n);
+	type = f[4];
 	if(type == Terror || type == Tlerror || !p9known(type, s->dialect)){
 		nm_rerror(s, tag, ETYPE);
 		return;
@@ -258,6 +261,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		nm_rerror(s, tag, ENOMEM_);
 		return;
 	}
+	r->openfd = openfd;
 	nm_taginsert(s, r);
 	s->m->st.treqs++;
 	if(newi >= 0 && !inplace){
