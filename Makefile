@@ -134,6 +134,7 @@ TSAN_TESTS := $(patsubst $(O)/tests/%,%,$(filter $(O)/tests/t_mux%,$(TESTS_C))) 
 # Each pass runs every compiled test and every shell test against the
 # binaries of its own build directory (NINEMUX_BUILD tells the scripts).
 test check: deps
+	@mkdir -p build && date +%s >build/.teststart
 	$(MAKE) --no-print-directory O=build tests
 	NINEMUX_BUILD=build $(PROVE) build/tests/t_* $(TESTS_SH)
 	$(MAKE) --no-print-directory O=build/san SANFLAGS='$(SANITIZE)' tests
@@ -147,6 +148,8 @@ test check: deps
 	TSAN_OPTIONS=halt_on_error=1 NINEMUX_BUILD=build/tsan $(PROVE) $(patsubst %,build/tsan/tests/%,$(TSAN_TESTS))
 	$(MAKE) --no-print-directory fuzzbuild
 	$(PROVE) mk/fuzz-replay.sh
+	@t=$$(( $$(date +%s) - $$(cat build/.teststart) )); \
+	  echo "make test: every pass passed in $$((t / 60)) min $$((t % 60)) s"
 
 # ---- fuzzing -----------------------------------------------------------
 
