@@ -550,6 +550,91 @@ main(void)
 	ok(iserr(&cl, 0, "interrupted") && cl.f[0].tag == 23, "and its client gets an error for it, not silence");
 	(void)ftag;
 
+	/* a flush of a flush of a flush, only the last answered: the client's flush is never answered Rerror */
+	csend(a, tmsg(Tread, 40, 3), P9_2000);
+	uptake();
+	for(i = 41; i <= 43; i++){
+		t = tmsg(Tflush, (uint16_t)i, 0);
+		t->oldtag = (uint16_t)(i - 1);
+		csend(a, t, P9_2000);
+		uptake();
+		ftag = up.f[0].tag;
+	}
+	rmsg(&r, Rflush, ftag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 43 && up.n == 1 && up.f[0].type == Tflush,
+		"3 flushes in a chain, the last answered alone: its Rflush, and 9mux flushes the first flush again");
+	rmsg(&r, Rflush, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 0 && up.n == 1 && up.f[0].type == Tflush,
+		"that answered: the client's flush waits for its read, which 9mux flushes in turn");
+	rmsg(&r, Rflush, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	ok(cl.n == 1 && cl.f[0].type == Rflush && cl.f[0].tag == 41,
+		"the read never happened: the client gets Rflush for its flush, no Rerror for either");
+
+	/* several flushes of one request, the server answering only the last (flush(5)) */
+	csend(a, tmsg(Tread, 50, 3), P9_2000);
+	uptake();
+	k = 0;
+	for(i = 51; i <= 53; i++){
+		t = tmsg(Tflush, (uint16_t)i, 0);
+		t->oldtag = 50;
+		csend(a, t, P9_2000);
+		uptake();
+		k += up.n == 1 && up.f[0].type == Tflush;
+		ftag = up.f[0].tag;
+	}
+	ok(k == 3, "three flushes of one read go upstream");
+	rmsg(&r, Rflush, ftag);
+	ureply(&r);
+	cltake(a, P9_2000);
+	uptake();
+	ok(cl.n == 3 && cl.f[0].tag == 51 && cl.f[1].tag == 52 && cl.f[2].tag == 53 && cl.f[0].type == Rflush &&
+		cl.f[1].type == Rflush && cl.f[2].type == Rflush && up.n == 0,
+		"only the last answered: it answers the earlier ones, in order, and nothing more goes up");
+	csend(a, tmsg(Tread, 51, 3), P9_2000);
+	uptake();
+	ok(up.n == 1 && up.f[0].type == Tread, "their tags are free again");
+	rmsg(&r, Rread, up.f[0].tag);
+	ureply(&r);
+	cltake(a, P9_2000);
+
+	/* a hang-up while 9mux's own flush of a dropped flush is still queued: it still goes, and the fids are clunked */
+	b2 = client("9P2000", 8192);
+	attach(b2, 0, P9_2000);
+	csend(b2, tmsg(Tread, 60, 0), P9_2000);
+	uptake();
+	for(i = 61; i <= 63; i++){
+		t = tmsg(Tflush, (uint16_t)i, 0);
+		t->oldtag = (uint16_t)(i - 1);
+		csend(b2, t, P9_2000);
+		uptake();
+		ftag = up.f[0].tag;
+	}
+	/* only the last answered: 9mux queues a flush of flush 61, and the client goes before it is written */
+	rmsg(&r, Rflush, ftag);
+	ureply(&r);
+	nmsessclose(b2);
+	uptake();
+	k = 0;
+	for(i = 0; i < 10 && up.n > 0; i++){
+		for(got0 = 0; got0 < up.n; got0++){
+			if(up.f[got0].type == Tclunk)
+				k++;
+			rmsg(&r, up.f[got0].type == Tflush ? Rflush : up.f[got0].type == Tclunk ? Rclunk : Rread,
+				up.f[got0].tag);
+			ureply(&r);
+		}
+		uptake();
+	}
+	ok(k == 1, "a client that hung up with its flushes dropped upstream: its fid is clunked all the same");
+
 	/* clunk: the client's number is free at once, the upstream fid is not */
 	csend(a, tmsg(Tclunk, 30, 3), P9_2000);
 	uptake();

@@ -416,6 +416,10 @@ nm_reqdone(Nmreq *r)
 	s = r->sess;
 	c = r->chan;
 	m = r->m;
+	/* the client's flush that covered r, answered once r is settled */
+	if(r->owes && s != NULL && !s->closing)
+		nm_rflush(s, r->owetag);
+	r->owes = 0;
 	nm_sessunlink(r);
 	/* a flush that ends stops keeping its target's tag */
 	if(r->target){

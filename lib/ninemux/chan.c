@@ -31,6 +31,30 @@ bindwaiting(Nmsess *s, Nmchan *c)
 }
 
 /* The Rversion f: c is ready, or refused (err says why). */
+/*
+ * flush(5): an Rflush for one of several flushes of a request answers
+ * the earlier ones too, so a server may answer only the last.  The
+ * flushes of r's target sent before r (after it in the target's list,
+ * which is newest first) are answered now, oldest first.
+ */
+static void
+earlier(Nmreq *r)
+{
+	Nmreq *f, *old;
+
+	for(;;){
+		old = NULL;
+		for(f = r->nextflusher; f != NULL; f = f->nextflusher)
+			if(f->state == RSENT && f->msg == NULL)
+				old = f;
+		if(old == NULL)
+			return;
+		if(old->sess && !old->orphan)
+			nm_rflush(old->sess, old->ctag);
+		nm_reqdone(old);
+	}
+}
+
 static void
 chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen)
 {
@@ -159,10 +183,19 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 	if(r->type == Tflush){
 		/* Rflush, or an Rerror taken as one: if the target had no reply, it never happened */
 		t = r->target;
+		earlier(r);
 		if(t != NULL && !t->zombie){
 			tt = t->type == Tflush && t->target && !t->target->zombie ? t->target : NULL;
-			if(r->resolve && t->hashed && !t->orphan && t->sess)
-				nm_rerror(t->sess, t->ctag, EINTR_);
+			if(r->resolve && t->hashed && !t->orphan && t->sess){
+				if(t->type == Tflush && tt){
+					/* a client's flush is never answered Rerror: its Rflush waits for its own target */
+					tt->owes = 1;
+					tt->owetag = t->ctag;
+				}else if(t->type == Tflush)
+					nm_rflush(t->sess, t->ctag);
+				else if(!t->owes)
+					nm_rerror(t->sess, t->ctag, EINTR_);
+			}
 			t->orphan = 1;
 			nm_undo(t);
 			if(tt)

@@ -116,6 +116,8 @@ struct Nmreq {
 	int		cflush;		/* a client's Tflush, counted in nflush */
 	int		resolve;	/* 9mux's Tflush settling a request whose flush was flushed */
 	int		ping;		/* 9mux's keep-alive Tflush */
+	int		owes;		/* once settled, its client gets Rflush owetag (the flush of it 9mux settled) */
+	uint16_t	owetag;
 	int		openfd;		/* a client's Topenfd, sent as Topen */
 	Nmfd		*fdio;		/* a read or write of a Topenfd descriptor */
 	size_t		cost;		/* bytes counted against its session's budget */

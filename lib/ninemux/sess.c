@@ -132,6 +132,9 @@ nm_drainstart(Nmsess *s)
 		nm_tagremove(s, r);
 		if(r->zombie)
 			continue;
+		/* 9mux's own flush settling a request the server may have dropped must reach it */
+		if(r->resolve)
+			continue;
 		if(nm_canunsend(r) && r->delfid){
 			/* a clunk must still happen, after what was sent before it */
 			nm_keepclunk(r);
