@@ -63,6 +63,14 @@ enum {
 	NM_NPONG = 1,	/* a channel's ping was answered (aux: the channel's) */
 	NM_NRESET,	/* a session was reset; msg says why (aux: the session's) */
 	NM_NDIALECT,	/* a session did not get the dialect it asked; msg says why (aux: the session's) */
+	/*
+	 * Reconnect (nmuppersist), each with its counts in msg.  aux is the
+	 * channel's concerned, or NULL for NM_NGIVEUP while there is none.
+	 */
+	NM_NLOST,	/* a persisting upstream's channel was lost: what waits, what failed */
+	NM_NRESTORE,	/* its new channel is versioned: restore starts */
+	NM_NRESTORED,	/* restore finished: fids restored and dead, requests replayed and failed */
+	NM_NGIVEUP,	/* nmupgiveup: what waited failed, as without persist */
 };
 
 /* What Nmconf.fdevent tells of a descriptor of Topenfd. */
@@ -78,6 +86,7 @@ enum {
 	NM_CREADY,
 	NM_CDOWN,		/* lost; kept only while sessions name it */
 	NM_CREFUSED,		/* its Tversion was refused: take it down, and try a new one */
+	NM_CRESTORE,		/* versioned, re-creating the fids of a lost channel: clients wait */
 };
 
 struct Nmconf {
@@ -143,6 +152,14 @@ struct Nmstats {
 	uint64_t	rerrors;	/* of them, Rerror or Rlerror, from 9mux or from upstream */
 	uint64_t	bytesout;	/* bytes written to sessions, counted by nmqadvance */
 	uint64_t	toomanyfids;	/* requests refused: their session held Nmconf.maxfids fids */
+	/* reconnect (nmuppersist) */
+	uint64_t	losses;		/* channels lost while sessions persisted */
+	uint64_t	restores;	/* restores finished */
+	uint64_t	fidsrestored;	/* fids re-created on a new channel */
+	uint64_t	fidsdead;	/* fids that could not be: each later use gets an error */
+	uint64_t	replayed;	/* requests in flight at a loss, sent again */
+	uint64_t	unknown;	/* requests in flight at a loss answered "outcome unknown" */
+	uint64_t	restoremsgs;	/* frames restores sent */
 };
 
 /* A session's share of the Nmstats counters of the same names. */
@@ -232,6 +249,27 @@ void nmupwait(Nmup *u, int on);
 Nmchan *nmupchan(Nmup *u);
 
 /*
+ * Reconnect.  With on, when u's ready channel is lost its sessions
+ * stay: their fids wait to be restored, the requests in flight that
+ * are safe to repeat wait to be sent again (the others get one error,
+ * their outcome unknown), and new requests wait (within the usual
+ * limits).  The next channel of u, once versioned, re-attaches,
+ * re-walks and re-opens every fid (NM_CRESTORE) before it is ready;
+ * a fid that cannot be restored is dead.  Off (the default), a loss
+ * fails everything at once.
+ */
+void nmuppersist(Nmup *u, int on);
+
+/* Whether u's sessions wait for a restore: from a loss until a restore finishes or nmupgiveup. */
+int nmuplost(Nmup *u);
+
+/*
+ * Stop waiting: what waits for u's restore fails as if u did not
+ * persist (a restore under way is abandoned, its channel made ready).
+ */
+void nmupgiveup(Nmup *u);
+
+/*
  * A new channel of u, which takes the place of u's old one (taken
  * down): its Tversion is queued at once.  aux is passed to the wake
  * and note callbacks.  NULL if out of memory.
@@ -261,7 +299,7 @@ Nmup *nmchanup(Nmchan *c);
  */
 long nmchanin(Nmchan *c, uint8_t *buf, size_t len, char *err, size_t errlen);
 
-/* The channel's state (NM_CVERSION, NM_CREADY, NM_CDOWN). */
+/* The channel's state (NM_CVERSION, NM_CRESTORE, NM_CREADY, NM_CDOWN, NM_CREFUSED). */
 int nmchanstate(Nmchan *c);
 
 /* The channel's negotiated msize and dialect (valid once ready). */
@@ -271,8 +309,9 @@ int nmchandialect(Nmchan *c);
 /*
  * The connection is gone: every request in flight on it is answered
  * with an error, its sessions' fids are dropped, and those sessions get
- * errors until they send Tversion again.  The channel is freed; do not
- * use c afterwards.
+ * errors until they send Tversion again; unless its upstream persists
+ * (nmuppersist), when they wait for the next channel instead.  The
+ * channel is freed; do not use c afterwards.
  */
 void nmchandown(Nmchan *c);
 

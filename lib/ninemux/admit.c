@@ -182,8 +182,10 @@ nm_reqfree(Nmreq *r)
 
 	m = r->m;
 	nm_msgfree(m, r->msg);
+	nm_msgfree(m, r->keep);
 	nm_fidput(r->newfid);
 	nm_fidput(r->fid);
+	nm_fidput(r->fid2);
 	nm_fidput(r->delfid);
 	free(r->newpath);
 	if(m->nsparereq >= MAXSPARE){
@@ -245,6 +247,7 @@ nm_admitreq(Nmsess *s, Nmreq *r)
 	nm_unhold(s, r);
 	r->admitted = 1;
 	s->nadm++;
+	r->chan = s->chan;	/* held through a loss, it names none */
 	nm_chansend(s->chan, r);
 }
 
@@ -338,9 +341,8 @@ nm_chanpump(Nmchan *c)
 	c->pumping = 0;
 }
 
-/* s may have a request to send: into the ring, and send what the upstream takes. */
-static void
-admit(Nmsess *s)
+void
+nm_admit(Nmsess *s)
 {
 	if(s->chan == NULL || !admissible(s))
 		return;
@@ -359,7 +361,7 @@ nm_enqueue(Nmsess *s, Nmreq *r)
 		s->hqhead = r;
 	s->hqtail = r;
 	s->nheld++;
-	admit(s);
+	nm_admit(s);
 }
 
 void
@@ -368,7 +370,8 @@ nm_clunkfid(Nmchan *c, Nmfid *f)
 	uint8_t b[11];
 	Nmreq *r;
 
-	if(c == NULL || c->state == NM_CDOWN){
+	/* no channel, or a fid never made on it (dead, or waiting to be restored): nothing to clunk */
+	if(c == NULL || c->state == NM_CDOWN || f->ufid == P9_NOFID){
 		nm_fidput(f);
 		return;
 	}
@@ -440,7 +443,7 @@ nm_reqdone(Nmreq *r)
 		nm_reqfree(r);
 	}
 	if(s){
-		admit(s);
+		nm_admit(s);
 		nm_unblock(s);
 		nm_draincheck(s);
 	}
@@ -456,14 +459,14 @@ nm_undo(Nmreq *r)
 	if((f = r->newfid) != NULL){
 		r->newfid = NULL;
 		if(f->state == FPEND){
-			nm_ufidfree(f->chan, f->ufid);
+			nm_ufidfree(f->sess->up, f->ufid);
 			nm_fidunlink(f);
 		}
 		nm_fidput(f);
 	}
 	if((f = r->delfid) != NULL){
 		r->delfid = NULL;
-		nm_clunkfid(r->chan, f);
+		nm_clunkfid(f->chan, f);	/* where it lives: none while it waits for a restore */
 	}
 	nm_reqdone(r);
 }

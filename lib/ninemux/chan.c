@@ -13,21 +13,18 @@
  * served by c now, if its msize and dialect fit c; else it is reset:
  * its requests get an error until it sends Tversion again.
  */
-static void
-bindwaiting(Nmsess *s, Nmchan *c)
+int
+nm_sessfits(Nmsess *s, Nmchan *c)
 {
 	char why[256];
 
-	if(s->msize <= c->msize && nm_dialectfor(s->vers, s->nvers, c->dialect) == s->dialect){
-		nm_sessbind(s, c);
-		return;
-	}
-	s->state = SDEAD;
-	s->deaderr = ERESET;
+	if(s->msize <= c->msize && nm_dialectfor(s->vers, s->nvers, c->dialect) == s->dialect)
+		return 1;
 	snprintf(why, sizeof why, "reset: it has msize %u and %s, the upstream answered msize %u and %s",
 		s->msize, p9dialectname(s->dialect), c->msize, p9dialectname(c->dialect));
 	if(s->aux && s->m->conf.note)
 		s->m->conf.note(s->aux, NM_NRESET, why);
+	return 0;
 }
 
 /* The Rversion f: c is ready, or refused (err says why). */
@@ -91,10 +88,21 @@ chanversion(Nmchan *c, const uint8_t *f, size_t n, char *err, size_t errlen)
 	/* few turns even for a request as large as the msize */
 	c->quantum = msize / 64 > MINQUANTUM ? msize / 64 : MINQUANTUM;
 	c->dialect = d;
+	if(c->up->lost){
+		/* the sessions a loss kept wait for their fids: they are bound when the restore is done */
+		nm_restorestart(c);
+		return;
+	}
 	c->state = NM_CREADY;
 	for(s = c->m->sessions; s != NULL; s = s->mnext){
-		if(s->up == c->up && s->state == SREADY && s->chan == NULL && !s->closing)
-			bindwaiting(s, c);
+		if(s->up == c->up && s->state == SREADY && s->chan == NULL && !s->closing){
+			if(nm_sessfits(s, c))
+				nm_sessbind(s, c);
+			else{
+				s->state = SDEAD;
+				s->deaderr = ERESET;
+			}
+		}
 		nm_unblock(s);
 	}
 }
@@ -147,6 +155,75 @@ resolve(Nmreq *t)
 	nm_chansend(t->chan, f);
 }
 
+/*
+ * What a successful reply f to r tells of the files its fids name, for
+ * a restore: the qid each reached, and what no restore can bring back.
+ */
+static void
+qids(Nmreq *r, const uint8_t *f, size_t n, int d)
+{
+	Nmfid *fp;
+	const uint8_t *q;
+	uint16_t nq;
+
+	q = NULL;
+	switch(r->type){
+	case Tattach:
+		fp = r->newfid;
+		if(n >= 7 + P9_QIDSZ)
+			q = f + 7;
+		break;
+	case Twalk:
+		fp = r->inplace ? r->fid : r->newfid;
+		nq = p9get16(f + 7);
+		if(nq == 0 && fp != NULL && fp != r->fid){
+			/* a clone names the same file */
+			fp->qpath = r->fid->qpath;
+			fp->qtype = r->fid->qtype;
+		}else if(nq > 0 && (n - 9) / P9_QIDSZ >= nq)
+			q = f + 9 + P9_QIDSZ * (nq - 1);
+		break;
+	case Topen:
+	case Tcreate:
+	case Tlopen:
+	case Tlcreate:
+		fp = r->fid;
+		if(n >= 7 + P9_QIDSZ)
+			q = f + 7;
+		if(fp == NULL || q == NULL)
+			break;
+		if((q[0] & P9_QTEXCL) != 0)
+			fp->flags |= FFEXCL;
+		if(d != P9_2000L && r->omode >= 0 && (r->omode & P9_ORCLOSE) != 0)
+			fp->flags |= FFRCLOSE;
+		break;
+	case Txattrwalk:
+		fp = r->newfid;
+		if(fp != NULL)
+			fp->flags |= FFXATTR;
+		return;
+	case Txattrcreate:
+		if(r->fid != NULL)
+			r->fid->flags |= FFXATTR;
+		return;
+	case Tlock:
+		/* status 0 is success; type 2 is F_UNLCK */
+		if(r->fid == NULL || n < 8 || f[7] != 0)
+			return;
+		if((r->omode & 0xFF) != 2)
+			r->fid->flags |= FFLOCK;
+		else if(r->omode & LOCKALL)
+			r->fid->flags &= ~FFLOCK;
+		return;
+	default:
+		return;
+	}
+	if(fp != NULL && q != NULL){
+		fp->qtype = q[0];
+		fp->qpath = p9get64(q + 5);
+	}
+}
+
 /* A reply from upstream: 0, or -1 if its tag is not one in flight (counted as stray). */
 static int
 reply(Nmchan *c, uint8_t *f, size_t n)
@@ -170,6 +247,11 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 	s = r->sess;
 	if(r->fdio){
 		nm_fdreply(r, f, n);
+		nm_reqdone(r);
+		return 0;
+	}
+	if(r->rs != NULL){
+		nm_restorereply(c, r, f, n);
 		nm_reqdone(r);
 		return 0;
 	}
@@ -207,13 +289,15 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		return 0;
 	}
 	ok = success(r, f, n);
+	if(ok)
+		qids(r, f, n, c->dialect);
 	if((fp = r->newfid) != NULL){
 		r->newfid = NULL;
 		if(fp->state == FPEND){
 			if(ok)
 				fp->state = FLIVE;
 			else{
-				nm_ufidfree(c, fp->ufid);
+				nm_ufidfree(c->up, fp->ufid);
 				nm_fidunlink(fp);
 			}
 		}
@@ -221,7 +305,7 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 	}
 	if((fp = r->delfid) != NULL){
 		r->delfid = NULL;
-		nm_ufidfree(c, fp->ufid);
+		nm_ufidfree(c->up, fp->ufid);
 		nm_fidput(fp);
 	}
 	if(ok && r->fid){
@@ -230,7 +314,7 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 			r->fid->path = r->newpath;
 			r->newpath = NULL;
 		}
-		if(r->omode >= 0)
+		if(r->omode >= 0 && r->type != Tlock)
 			r->fid->omode = r->omode;
 	}
 	if(s && !r->orphan){
@@ -346,6 +430,7 @@ nmupnew(Nmux *m, uint32_t msize, int dialect, int flags)
 	u->dialect = dialect < P9_2000 || dialect > P9_2000L ? P9_2000 : dialect;
 	u->any = (flags & NM_UPANY) != 0;
 	u->strict = (flags & NM_UPSTRICT) != 0;
+	u->nextfid = 1;
 	snprintf(u->why, sizeof u->why, "%s", nm_errtab[EUPWAIT].s);
 	u->next = m->ups;
 	m->ups = u;
@@ -391,8 +476,11 @@ nmupfree(Nmup *u)
 	Nmup **pp;
 	Nmsess *s;
 
+	/* nothing will serve its sessions again: what waits for a restore fails now */
+	u->persist = 0;
 	if(u->cur)
 		nmchandown(u->cur);
+	nmupgiveup(u);
 	for(s = u->m->sessions; s != NULL; s = s->mnext)
 		if(s->up == u)
 			s->up = NULL;
@@ -403,6 +491,7 @@ nmupfree(Nmup *u)
 		}
 	if(u->m->defup == u)
 		u->m->defup = NULL;
+	free(u->freefids);
 	free(u);
 }
 
@@ -439,8 +528,8 @@ nmchaninfo(Nmchan *c, Nmchaninfo *i)
 
 	/* tags never used are past nexttag; of those used, rcount rest in the free ring */
 	i->tags = (int)(c->nexttag - c->rcount);
-	/* fid numbers from 1 up to nextfid were handed out; nfreefids came back */
-	i->fids = c->nextfid - 1 - (uint32_t)c->nfreefids;
+	/* fid numbers (the upstream's) from 1 up to nextfid were handed out; nfreefids came back */
+	i->fids = c->up->nextfid - 1 - (uint32_t)c->up->nfreefids;
 	i->queued = c->out.bytes;
 	i->waiting = 0;
 	for(r = c->whead; r != NULL; r = r->wnext)
@@ -474,7 +563,6 @@ nmchannewup(Nmup *u, void *aux)
 	c->msize = u->msize;
 	c->quantum = MINQUANTUM;
 	c->out.chan = c;
-	c->nextfid = 1;
 	v = p9dialectname(u->dialect);
 	len = strlen(v);
 	p9put32(b, (uint32_t)(13 + len));
@@ -594,17 +682,47 @@ void
 nmchandown(Nmchan *c)
 {
 	Nmux *m;
+	Nmup *u;
 	Nmsess *s, *snext;
 	Nmreq *r, *rn;
+	Nmmsg *g, *gn;
 	uint32_t i;
+	int was;
 
 	m = c->m;
+	u = c->up;
+	was = c->state;
 	c->state = NM_CDOWN;
-	if(c->up->cur == c)
-		c->up->cur = NULL;
+	if(u->cur == c)
+		u->cur = NULL;
 	nm_fdchandown(c);
+	if(c->rs != NULL)
+		nm_restoreabort(c);
+	/*
+	 * An upstream that persists keeps the sessions this channel served
+	 * (a loss during a restore keeps them still): their frames not yet
+	 * written are taken back first, to be sent on the next channel.
+	 */
+	if(u->persist && (was == NM_CREADY || was == NM_CRESTORE || u->lost)){
+		if(!u->lost){
+			u->lost = 1;
+			memset(&u->cnt, 0, sizeof u->cnt);
+		}
+		for(s = c->sessions; s != NULL; s = s->cnext)
+			s->persisting = s->state == SREADY && !s->closing;
+		for(g = c->out.head; g != NULL; g = gn){
+			gn = g->next;
+			if((r = g->req) != NULL && r->sess != NULL && r->sess->persisting){
+				nm_qunlink(&c->out, g);
+				g->off = 0;
+				g->req = NULL;
+			}
+		}
+	}
 	/* answer every client waiting, oldest first, so a reply precedes the Rflush of it */
-	for(s = c->sessions; s != NULL; s = s->cnext)
+	for(s = c->sessions; s != NULL; s = s->cnext){
+		if(s->persisting)
+			continue;
 		for(r = s->rhead; r != NULL; r = r->snext){
 			if(!r->hashed || r->orphan)
 				continue;
@@ -613,13 +731,18 @@ nmchandown(Nmchan *c)
 			else
 				nm_rerror(s, r->ctag, EUPLOST);
 		}
+	}
 	/*
 	 * Free every frame first (those waiting for a tag, then the queue,
 	 * which clears each request's msg), then 9mux's own requests and
 	 * zombies, which belong to no session, then the sessions' requests.
+	 * What a kept session waits for stays, out of the channel's lists.
 	 */
 	for(r = c->whead; r != NULL; r = rn){
 		rn = r->wnext;
+		r->wnext = NULL;
+		if(r->sess != NULL && r->sess->persisting)
+			continue;
 		nm_msgfree(m, r->msg);
 		r->msg = NULL;
 		if(r->sess == NULL)
@@ -628,13 +751,30 @@ nmchandown(Nmchan *c)
 	c->whead = c->wtail = NULL;
 	nm_qfree(&c->out);
 	for(i = 0; i < c->nexttag; i++)
-		if((r = c->tags[i]) != NULL && r->sess == NULL)
+		if((r = c->tags[i]) != NULL && r->sess != NULL && r->sess->persisting)
+			c->tags[i] = NULL;	/* the tag is the channel's, gone with it */
+	for(s = c->sessions; s != NULL; s = s->cnext)
+		if(s->persisting)
+			nm_losesess(s, c);
+	for(i = 0; i < c->nexttag; i++)
+		if((r = c->tags[i]) != NULL && r->sess == NULL){
+			/* the connection took its fid with it: the number is free on the next one */
+			if(r->delfid && u->persist){
+				nm_ufidfree(u, r->delfid->ufid);
+				r->delfid->ufid = P9_NOFID;
+			}
 			nm_reqfree(r);
+		}
 	for(s = c->sessions; s != NULL; s = snext){
 		snext = s->cnext;
-		nm_sessdrop(s);
 		s->chan = NULL;
 		s->cnext = s->cprev = NULL;
+		nm_ringdel(c, s);
+		if(s->persisting){
+			s->persisting = 0;
+			continue;
+		}
+		nm_sessdrop(s);
 		if(s->closing){
 			nm_sessfree(s);
 			continue;
@@ -647,9 +787,19 @@ nmchandown(Nmchan *c)
 		}
 	}
 	c->sessions = NULL;
+	if(!u->persist){
+		/* nothing of u lives on: its fid numbers start again */
+		u->nextfid = 1;
+		u->nfreefids = 0;
+	}
+	if(u->lost && (was == NM_CREADY || was == NM_CRESTORE)){
+		m->st.losses++;
+		nm_lostnote(u, c, was);
+	}
 	for(s = m->sessions; s != NULL; s = s->mnext)
 		nm_unblock(s);
-	free(c->freefids);
+	if(m->mwhead)
+		nm_memwake(m);
 	free(c);
 }
 

@@ -65,12 +65,10 @@ fidgrow(Nmsess *s)
 }
 
 Nmfid *
-nm_fidnew(Nmsess *s, uint32_t cfid)
+nm_fidbare(Nmux *m, uint32_t ufid)
 {
 	Nmfid *f;
-	Nmux *m;
 
-	m = s->m;
 	if((f = m->sparefid) != NULL){
 		ASAN_UNPOISON_MEMORY_REGION(f, sizeof *f);
 		m->sparefid = f->hnext;
@@ -79,9 +77,23 @@ nm_fidnew(Nmsess *s, uint32_t cfid)
 	}else if((f = calloc(1, sizeof *f)) == NULL)
 		return NULL;
 	f->m = m;
-	if(nm_ufidalloc(s->chan, &f->ufid) < 0){
-		f->ref = 1;
-		nm_fidput(f);	/* back to the spares */
+	f->ufid = ufid;
+	f->state = FGONE;
+	f->ref = 1;
+	f->omode = -1;
+	return f;
+}
+
+Nmfid *
+nm_fidnew(Nmsess *s, uint32_t cfid)
+{
+	Nmfid *f;
+	uint32_t ufid;
+
+	if(nm_ufidalloc(s->up, &ufid) < 0)
+		return NULL;
+	if((f = nm_fidbare(s->m, ufid)) == NULL){
+		nm_ufidfree(s->up, ufid);
 		return NULL;
 	}
 	if((uint32_t)s->nfids >= s->nfidb * 2)
@@ -90,8 +102,6 @@ nm_fidnew(Nmsess *s, uint32_t cfid)
 	f->chan = s->chan;
 	f->cfid = cfid;
 	f->state = FPEND;
-	f->ref = 1;
-	f->omode = -1;
 	f->hnext = s->fidtab[cfid & (s->nfidb - 1)];
 	s->fidtab[cfid & (s->nfidb - 1)] = f;
 	s->nfids++;

@@ -9,6 +9,7 @@
  *	request.c	a client's requests: translation, flush, version, attach
  *	sess.c		sessions: version answers, reset and hang-up drains
  *	chan.c		channels: replies, flushes settled, upstream loss
+ *	restore.c	reconnect: a loss kept, fids restored, requests replayed
  *
  * Ordinary messages are forwarded by rewriting their tag and fid fields
  * in place (p9fidmap says where the fids are); only what the engine must
@@ -38,6 +39,8 @@ enum {
 	SMALLMSG	= 512,		/* frames this size or smaller are recycled, not freed */
 	MAXSPARE	= 1024,		/* recycled frames and requests kept at most */
 	MINQUANTUM	= 8192,		/* bytes a session may send per turn, at least */
+	LOCKALL		= 0x100,	/* Nmreq.omode of a Tlock of the whole file */
+	RWINDOW		= 1024,		/* restore requests in flight at most */
 };
 
 /* Session states. */
@@ -63,14 +66,46 @@ enum {
 	FGONE,		/* out of the session's table */
 };
 
+/* Fid flags, for reconnect. */
+enum {
+	FFDEAD		= 0x01,	/* could not be restored: every use is an error */
+	FFAUTH		= 0x02,	/* an auth fid, or walked from an attach that used one */
+	FFXATTR		= 0x04,	/* made by Txattrwalk or Txattrcreate */
+	FFRCLOSE	= 0x08,	/* opened ORCLOSE: the server removed the file at the loss */
+	FFEXCL		= 0x10,	/* open on an exclusive-use (DMEXCL) file */
+	FFLOCK		= 0x20,	/* holds a 9P2000.L lock, which the loss released */
+	FFDIRRESET	= 0x40,	/* a directory opened again by a restore: read from 0 first */
+	FFMARK		= 0x80,	/* gathered by the restore under way */
+	/* what no restore can bring back */
+	FFNORESTORE	= FFAUTH | FFXATTR | FFRCLOSE | FFEXCL | FFLOCK,
+	/* what a walk passes on to its newfid */
+	FFINHERIT	= FFAUTH,
+};
+
 /* Errors 9mux answers itself, with the Linux errno for .u and .L. */
 enum {
 	EUNKFID, EFIDINUSE, EBADFID, ETAGINUSE, ETYPE, EBADMSG, ENOVERS,
 	EUPLOST, EUPNONE, ETOOMANYFIDS, EBIGREPLY, ENOMEM_, EPIN, EINTR_, EBUDGET,
-	EUPWAIT, ERESET, ENOSERV,
+	EUPWAIT, ERESET, ENOSERV, EFIDDEAD, EUNKNOWN, EDIROFF, EGIVEUP,
 };
 
 typedef struct Nmerr Nmerr;
+typedef struct Nmrestore Nmrestore;
+typedef struct Nmcount Nmcount;
+
+/* What a loss and its restore did, for the notes. */
+struct Nmcount {
+	int		sessions;	/* kept */
+	int		fids;		/* waiting to be restored */
+	int		replay;		/* requests in flight kept to be sent again */
+	int		unsent;		/* requests not yet written, kept to be sent */
+	int		unknown;	/* answered "outcome unknown" */
+	int		answered;	/* flushes and clunks answered at once */
+	int		restored;	/* fids */
+	int		dead;		/* fids */
+	int		failed;		/* requests that waited, failed at the end (dead fid, directory offset) */
+	int		msgs;		/* restore frames sent */
+};
 struct Nmerr {
 	const char	*s;
 	uint32_t	errnum;
@@ -83,6 +118,7 @@ extern const Nmerr nm_errtab[];
 typedef struct Nmroot Nmroot;
 struct Nmroot {
 	int		ref;
+	uint32_t	nuname;		/* n_uname of .u and .L, else P9_NOFID */
 	char		*uname;
 	char		*aname;
 };
@@ -97,8 +133,11 @@ struct Nmfid {
 	int		state;
 	int		ref;
 	int		omode;		/* -1 until opened: for reconnect */
+	uint8_t		qtype;		/* of the file it names, from the replies that give it */
+	uint8_t		flags;		/* FF* */
 	Nmroot		*root;		/* the attach it descends from */
 	char		*path;		/* walked from the attach, "/"-separated; NULL if unknown */
+	uint64_t	qpath;		/* what a restore checks it reached */
 };
 
 struct Nmreq {
@@ -125,11 +164,17 @@ struct Nmreq {
 	Nmmsg		*msg;		/* the frame while not written */
 	Nmfid		*newfid;	/* created on success */
 	Nmfid		*fid;		/* the fid it acts on, for bookkeeping */
+	Nmfid		*fid2;		/* the second fid it uses (Trename, Tlink, Trenameat) */
 	Nmfid		*delfid;	/* destroyed whatever the reply */
 	uint16_t	nwname;
 	int		inplace;	/* Twalk with newfid == fid */
 	char		*newpath;	/* fid's path on success (walk in place, create) */
-	int		omode;
+	int		omode;		/* Topen, Tcreate...: the mode; Tlock: its type, | LOCKALL for the whole file */
+	uint8_t		replay;		/* safe to send again after a loss: its frame is kept once written */
+	uint8_t		flushed;	/* a loss found a client's Tflush of it in flight */
+	Nmmsg		*keep;		/* the frame written, kept for a replay */
+	Nmrestore	*rs;		/* a restore's own request */
+	int		rjob;		/* of rs: its job, or -1 - the root it attaches */
 	Nmreq		*target;	/* Tflush: what it flushes */
 	Nmreq		*flushers;	/* Tflushes of this request in flight */
 	Nmreq		*nextflusher;
@@ -173,6 +218,15 @@ struct Nmup {
 	int		pending;	/* being reached: sessions without a channel wait (nmupwait) */
 	Nmchan		*cur;		/* its channel, if any */
 	char		why[128];	/* what an attach is told while it has no ready channel */
+	/* upstream fid numbers, kept from one channel to the next */
+	uint32_t	nextfid;
+	uint32_t	*freefids;
+	size_t		nfreefids;
+	size_t		capfreefids;
+	/* reconnect */
+	int		persist;	/* nmuppersist */
+	int		lost;		/* sessions wait for a restore */
+	Nmcount		cnt;		/* since the loss */
 };
 
 struct Nmchan {
@@ -193,10 +247,7 @@ struct Nmchan {
 	uint32_t	nexttag;	/* tags from here up were never used */
 	uint32_t	rhead;		/* freed tags, oldest first, so a tag rests before reuse */
 	uint32_t	rcount;
-	uint32_t	*freefids;
-	size_t		nfreefids;
-	size_t		capfreefids;
-	uint32_t	nextfid;
+	Nmrestore	*rs;		/* NM_CRESTORE: the restore under way (or abandoned, finishing) */
 	Nmreq		*tags[NTAGS];
 	uint16_t	ring[NTAGS];
 };
@@ -218,6 +269,8 @@ struct Nmsess {
 	int		keep;		/* nmsesskeep */
 	int		openfd;		/* nmsessopenfd */
 	Nmsessstats	st;
+	int		persisting;	/* nmchandown is keeping it */
+	int		waslost;	/* kept by a loss, waiting for the restore */
 	int		deaderr;	/* SDEAD: the error its requests get */
 	int		dialect;
 	uint32_t	msize;
@@ -297,6 +350,10 @@ void nm_rerrorstr(Nmsess *s, uint16_t tag, const char *msg, uint32_t errnum);
 void nm_rerror(Nmsess *s, uint16_t tag, int e);
 void nm_rflush(Nmsess *s, uint16_t tag);
 void nm_rversion(Nmsess *s, uint16_t tag, uint32_t msize, const char *v);
+/* A reply with no body (Rclunk), made by 9mux. */
+void nm_rempty(Nmsess *s, uint16_t tag, uint8_t type);
+/* A frame of len bytes to fill in: a small one from the spares if there is one. */
+Nmmsg *nm_msgalloc(Nmux *m, size_t len);
 void nm_unblock(Nmsess *s);
 /* A T-message of n bytes was taken from s: counted for it and in total. */
 static inline void
@@ -311,8 +368,9 @@ nm_countin(Nmsess *s, size_t n)
 /* tags.c */
 /* The tag's final reply is in (or it never left): free it, and let a waiting request have it. */
 void nm_tagfree(Nmchan *c, uint16_t t);
-int nm_ufidalloc(Nmchan *c, uint32_t *fid);
-void nm_ufidfree(Nmchan *c, uint32_t fid);
+int nm_ufidalloc(Nmup *u, uint32_t *fid);
+/* The number is free again (P9_NOFID is ignored). */
+void nm_ufidfree(Nmup *u, uint32_t fid);
 /* Put r on the wire: with a tag into the queue, else at the end of the wait list. */
 void nm_chansend(Nmchan *c, Nmreq *r);
 /* Take r out of its session's held queue. */
@@ -335,6 +393,8 @@ void nm_tagremove(Nmsess *s, Nmreq *r);
 /* fid.c */
 void nm_fidput(Nmfid *f);
 Nmfid *nm_fidfind(Nmsess *s, uint32_t cfid);
+/* A fid in no table holding upstream fid ufid (state FGONE, one reference); NULL if out of memory. */
+Nmfid *nm_fidbare(Nmux *m, uint32_t ufid);
 /* A pending fid in s's table with a fresh upstream fid; NULL when out of fids or memory. */
 Nmfid *nm_fidnew(Nmsess *s, uint32_t cfid);
 /* Take f out of its session's table (the client's number is free again); drops the table's reference. */
@@ -381,6 +441,8 @@ void nm_ringdel(Nmchan *c, Nmsess *s);
 /* Send what the sessions in the ring hold, in their turns, while the upstream takes it. */
 void nm_chanpump(Nmchan *c);
 void nm_enqueue(Nmsess *s, Nmreq *r);
+/* s may have a request to send: into its channel's ring, and send what the upstream takes. */
+void nm_admit(Nmsess *s);
 /* An internal Tclunk of f's upstream fid: it is freed when the reply comes. */
 void nm_clunkfid(Nmchan *c, Nmfid *f);
 /*
@@ -430,3 +492,21 @@ void nm_openfdreply(Nmsess *s, Nmreq *r, uint8_t *f, size_t n);
 void nm_fdreply(Nmreq *r, const uint8_t *f, size_t n);
 /* c is down: its descriptors fail. */
 void nm_fdchandown(Nmchan *c);
+/* Whether c can serve s, answered Tversion from another channel or none (its msize and dialect); told if not. */
+int nm_sessfits(Nmsess *s, Nmchan *c);
+
+/* restore.c */
+/* Whether the request r (type, frame f of n bytes in dialect d) may be sent again after a loss. */
+int nm_replayable(Nmreq *r, const uint8_t *f, size_t n, int d);
+/* c is lost and its upstream persists: keep s, bound to it, for the next channel. */
+void nm_losesess(Nmsess *s, Nmchan *c);
+/* Tell what the loss of c (which was in state was) kept and failed. */
+void nm_lostnote(Nmup *u, Nmchan *c, int was);
+/* c, being taken down, was restoring: that restore ends, to start again on the next channel. */
+void nm_restoreabort(Nmchan *c);
+/* c is versioned and its upstream lost sessions: restore them (c is NM_CRESTORE until done). */
+void nm_restorestart(Nmchan *c);
+/* The reply f to r, one of a restore's own requests. */
+void nm_restorereply(Nmchan *c, Nmreq *r, const uint8_t *f, size_t n);
+/* s waited for a restore that will not come: what it held fails with e, its fids go. */
+void nm_failsess(Nmsess *s, Nmchan *c, int e);

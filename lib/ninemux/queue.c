@@ -22,6 +22,10 @@ const Nmerr nm_errtab[] = {
 	[EUPWAIT]	= { "upstream not reachable yet", 107 },	/* ENOTCONN */
 	[ERESET]	= { "9mux: session reset: the upstream's msize or dialect changed; send Tversion again", 71 },
 	[ENOSERV]	= { "9mux: nothing is served here", 107 },
+	[EFIDDEAD]	= { "9mux: fid lost when the upstream restarted: it could not be restored", 116 },	/* ESTALE */
+	[EUNKNOWN]	= { "9mux: upstream lost with the request in flight: its outcome is unknown", 5 },
+	[EDIROFF]	= { "9mux: directory offset from before the upstream restarted: read from offset 0 again", 116 },
+	[EGIVEUP]	= { "9mux: upstream lost, and not back in time (-P)", 5 },
 };
 
 void __attribute__((format(printf, 3, 4)))
@@ -41,7 +45,7 @@ nm_fail(char *err, size_t errlen, const char *fmt, ...)
  */
 
 Nmmsg *
-nm_msgnew(Nmux *m, const uint8_t *data, size_t len)
+nm_msgalloc(Nmux *m, size_t len)
 {
 	Nmmsg *g;
 
@@ -53,7 +57,16 @@ nm_msgnew(Nmux *m, const uint8_t *data, size_t len)
 		return NULL;
 	memset(g, 0, sizeof *g);
 	g->len = (uint32_t)len;
-	memcpy(g->data, data, len);
+	return g;
+}
+
+Nmmsg *
+nm_msgnew(Nmux *m, const uint8_t *data, size_t len)
+{
+	Nmmsg *g;
+
+	if((g = nm_msgalloc(m, len)) != NULL)
+		memcpy(g->data, data, len);
 	return g;
 }
 
@@ -201,6 +214,11 @@ nmqadvance(Nmq *q, size_t n)
 		if(g->req){
 			g->req->state = RSENT;
 			g->req->msg = NULL;
+			if(g->req->replay){
+				/* a loss before its reply sends it again (restore.c) */
+				g->req->keep = g;
+				continue;
+			}
 		}
 		nm_msgfree(qowner(q), g);
 	}
@@ -300,6 +318,17 @@ nm_rflush(Nmsess *s, uint16_t tag)
 
 	p9put32(f, 7);
 	f[4] = Rflush;
+	p9put16(f + 5, tag);
+	nm_sessput(s, f, 7);
+}
+
+void
+nm_rempty(Nmsess *s, uint16_t tag, uint8_t type)
+{
+	uint8_t f[7];
+
+	p9put32(f, 7);
+	f[4] = type;
 	p9put16(f + 5, tag);
 	nm_sessput(s, f, 7);
 }

@@ -55,6 +55,11 @@ flush(Nmsess *s, uint8_t *f, size_t n)
 		nm_rflush(s, tag);
 		return;
 	}
+	if(s->chan == NULL){
+		/* waiting for a restore, everything is held: nothing was sent (restore.c) */
+		nm_rflush(s, tag);
+		return;
+	}
 	r = nm_reqnew(s, s->chan, Tflush, tag);
 	if(r == NULL){
 		nm_rerror(s, tag, ENOMEM_);
@@ -108,8 +113,17 @@ attach(Nmsess *s, Nmreq *r, uint8_t *f, size_t n, uint8_t **out, int *e)
 		*e = EBADMSG;
 		return 0;
 	}
+	if(f[4] == Tauth && r->newfid)
+		r->newfid->flags |= FFAUTH;
+	else if(f[4] == Tattach && r->newfid && p9get32(f + 11) != P9_NOFID)
+		r->newfid->flags |= FFAUTH;	/* nobody can authenticate it again for its client */
 	if(r->newfid && (r->newfid->root = calloc(1, sizeof(Nmroot))) != NULL){
 		r->newfid->root->ref = 1;
+		r->newfid->root->nuname = P9_NOFID;
+		if(s->pinned && s->dialect != P9_2000)
+			r->newfid->root->nuname = s->pinuid;
+		else if(s->dialect != P9_2000 && n - aend >= 4)
+			r->newfid->root->nuname = p9get32(f + aend);
 		if(s->pinned)
 			r->newfid->root->uname = nm_xstrndup(s->pin, strlen(s->pin));
 		else
@@ -123,7 +137,7 @@ attach(Nmsess *s, Nmreq *r, uint8_t *f, size_t n, uint8_t **out, int *e)
 	k = uoff + 2 + pl + (aend - uend);
 	if(s->dialect != P9_2000)
 		k += 4;
-	if(k > s->chan->msize){
+	if(k > (s->chan ? s->chan->msize : s->msize)){
 		*e = EPIN;
 		return 0;
 	}
@@ -169,8 +183,8 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		nm_rerror(s, tag, ENOVERS);
 		return;
 	}
-	if(s->state == SDEAD || s->chan == NULL || s->chan->state != NM_CREADY){
-		/* nothing of a dead or waiting session is in flight */
+	if(s->state == SDEAD || (s->chan == NULL ? !(s->up && s->up->lost) : s->chan->state != NM_CREADY)){
+		/* nothing of a dead or waiting session is in flight; one waiting for a restore holds its requests */
 		if(type == Tflush && n == 9)
 			nm_rflush(s, tag);
 		else if(s->state == SDEAD)
@@ -226,6 +240,10 @@ request(Nmsess *s, uint8_t *f, size_t n)
 				nm_rerror(s, tag, EUNKFID);
 				return;
 			}
+			if(use[i]->flags & FFDEAD){
+				nm_rerror(s, tag, EFIDDEAD);
+				return;
+			}
 			break;
 		case P9_FIDNEW:
 			newi = i;
@@ -252,8 +270,25 @@ request(Nmsess *s, uint8_t *f, size_t n)
 				nm_rerror(s, tag, EUNKFID);
 				return;
 			}
+			if(del->flags & FFDEAD){
+				/* nothing of it is upstream: the clunk succeeds, a remove cannot */
+				nm_fidunlink(del);
+				if(type == Tclunk)
+					nm_rempty(s, tag, Rclunk);
+				else
+					nm_rerror(s, tag, EFIDDEAD);
+				return;
+			}
 			break;
 		}
+	}
+	/* a directory opened again by a restore has no offsets from before it */
+	if((type == Tread || type == Treaddir) && use[0] != NULL && (use[0]->flags & FFDIRRESET)){
+		if(p9get64(f + 11) != 0){
+			nm_rerror(s, tag, EDIROFF);
+			return;
+		}
+		use[0]->flags &= ~FFDIRRESET;
 	}
 
 	r = nm_reqnew(s, s->chan, type, tag);
@@ -282,6 +317,10 @@ request(Nmsess *s, uint8_t *f, size_t n)
 			if(use[i] && r->fid == NULL){
 				r->fid = use[i];
 				r->fid->ref++;
+			}else if(use[i]){
+				/* a restore must know of both */
+				r->fid2 = use[i];
+				r->fid2->ref++;
 			}
 			break;
 		case P9_FIDNEW:
@@ -312,6 +351,8 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		break;
 	case Twalk:
 		r->nwname = p9get16(f + 15);
+		if(!inplace)
+			r->newfid->flags |= r->fid->flags & FFINHERIT;
 		if(!inplace && (r->newfid->root = r->fid->root) != NULL)
 			r->newfid->root->ref++;
 		if(inplace){
@@ -321,6 +362,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 			r->newfid->path = nm_pathwalk(s->m, r->fid->path, f + 17, f + n, r->nwname);
 		break;
 	case Txattrwalk:
+		r->newfid->flags |= r->fid->flags & FFINHERIT;
 		if((r->newfid->root = r->fid->root) != NULL)
 			r->newfid->root->ref++;
 		if(r->fid->path)
@@ -331,6 +373,12 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		break;
 	case Tlopen:
 		r->omode = (int)p9get32(f + 11);
+		break;
+	case Tlock:
+		/* type[1] flags[4] start[8] length[8]: whether a successful one leaves a lock held */
+		r->omode = f[11];
+		if(n >= 32 && p9get64(f + 16) == 0 && p9get64(f + 24) == 0)
+			r->omode |= LOCKALL;
 		break;
 	case Tcreate:
 	case Tlcreate:
@@ -365,6 +413,8 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		nm_rerror(s, tag, ENOMEM_);
 		return;
 	}
+	if(s->up != NULL && s->up->persist)
+		r->replay = nm_replayable(r, r->msg->data, r->msg->len, s->dialect);
 	r->cost = nm_reqcost(s, r->msg->data, r->msg->len);
 	s->reqbytes += r->cost;
 	s->m->reqbytes += r->cost;
@@ -430,7 +480,7 @@ nmsessin(Nmsess *s, uint8_t *buf, size_t len, char *err, size_t errlen)
 		 * without a channel would be refused.
 		 */
 		if(buf[off + 4] == Tversion ? (c != NULL && c->state == NM_CVERSION) || (c == NULL && s->up && s->up->pending)
-		: s->state == SREADY && s->chan == NULL && s->up && s->up->pending){
+		: s->state == SREADY && s->chan == NULL && s->up && s->up->pending && !s->up->lost){
 			s->blocked = 1;
 			break;
 		}
@@ -455,7 +505,8 @@ nmsessflushes(Nmsess *s, uint8_t *buf, size_t len)
 	long m;
 	int found;
 
-	if(s->closing || s->state != SREADY || s->chan == NULL || s->chan->state != NM_CREADY)
+	if(s->closing || s->state != SREADY ||
+	(s->chan == NULL ? !(s->up && s->up->lost) : s->chan->state != NM_CREADY))
 		return len;
 	off = 0;
 	while(off < len){

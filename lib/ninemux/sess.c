@@ -122,6 +122,7 @@ nm_drainstart(Nmsess *s)
 
 	s->state = SDRAIN;
 	s->indrain = 1;
+	s->waslost = 0;		/* what a loss kept of it goes now */
 	if(s->chan)
 		nm_ringdel(s->chan, s);
 	last = s->rtail;
@@ -135,7 +136,7 @@ nm_drainstart(Nmsess *s)
 		/* 9mux's own flush settling a request the server may have dropped must reach it */
 		if(r->resolve)
 			continue;
-		if(nm_canunsend(r) && r->delfid){
+		if(nm_canunsend(r) && r->delfid && s->chan != NULL){
 			/* a clunk must still happen, after what was sent before it */
 			nm_keepclunk(r);
 			if(r->state == RHELD){
@@ -372,7 +373,11 @@ nmsessclose(Nmsess *s)
 		nm_memwake(s->m);
 	if(s->state == SDRAIN)
 		return;		/* the reset under way ends in sessfree now */
-	if(s->state != SREADY || s->chan == NULL){
+	/*
+	 * One waiting for a restore drains too: its held requests go, and
+	 * its fids a restore under way has made again are clunked.
+	 */
+	if(s->state != SREADY || (s->chan == NULL && !(s->up && s->up->lost))){
 		nm_sessfree(s);
 		return;
 	}

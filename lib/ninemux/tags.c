@@ -41,36 +41,41 @@ nm_tagfree(Nmchan *c, uint16_t t)
 		nm_chanpump(c);
 }
 
+/*
+ * Upstream fid numbers are the upstream's, not one channel's: after a
+ * reconnect a fid keeps its number on the new channel, so the requests
+ * that waited, their fids already translated, go out as they are.
+ */
 int
-nm_ufidalloc(Nmchan *c, uint32_t *fid)
+nm_ufidalloc(Nmup *u, uint32_t *fid)
 {
-	if(c->nfreefids > 0){
-		*fid = c->freefids[--c->nfreefids];
+	if(u->nfreefids > 0){
+		*fid = u->freefids[--u->nfreefids];
 		return 0;
 	}
-	if(c->nextfid == P9_NOFID)
+	if(u->nextfid == P9_NOFID)
 		return -1;
-	*fid = c->nextfid++;
+	*fid = u->nextfid++;
 	return 0;
 }
 
 void
-nm_ufidfree(Nmchan *c, uint32_t fid)
+nm_ufidfree(Nmup *u, uint32_t fid)
 {
 	uint32_t *p;
 	size_t n;
 
-	if(c == NULL || c->state == NM_CDOWN)
+	if(u == NULL || fid == P9_NOFID)
 		return;
-	if(c->nfreefids == c->capfreefids){
-		n = c->capfreefids ? 2 * c->capfreefids : 256;
-		p = realloc(c->freefids, n * sizeof *p);
+	if(u->nfreefids == u->capfreefids){
+		n = u->capfreefids ? 2 * u->capfreefids : 256;
+		p = realloc(u->freefids, n * sizeof *p);
 		if(p == NULL)
 			return;		/* the number is lost, not reused: harmless */
-		c->freefids = p;
-		c->capfreefids = n;
+		u->freefids = p;
+		u->capfreefids = n;
 	}
-	c->freefids[c->nfreefids++] = fid;
+	u->freefids[u->nfreefids++] = fid;
 }
 
 /*
