@@ -167,6 +167,7 @@ struct Dialer {
 	Conn		*conn;
 	Timer		retry;
 	Timer		hold;		/* how long clients wait for a dial under way */
+	Timer		persist;	/* -P: how long sessions wait for a restore */
 	int		backoff;	/* ms */
 	int		dialing;	/* a dial thread is running */
 	int		failing;	/* dials failed since it was last up (the first failure is logged) */
@@ -209,6 +210,7 @@ extern struct G {
 	int		maxclients;
 	int		keepalive;	/* -k, seconds; 0: off */
 	int		failfast;	/* -F */
+	int		persist;	/* -P, seconds; 0: off */
 	size_t		maxbytes;	/* -B */
 	size_t		bigbytes;	/* client buffers beyond BUFSZ, counted against -B */
 	Conn		*memwaiters;
@@ -285,6 +287,10 @@ void dialerlost(Dialer *d, const char *why);
 void dialfirst(Dialer *d);
 /* c's channel is ready: log it, and reset its dialer's backoff. */
 void chanready(Conn *c);
+/* Sessions wait for d's restore no longer (-P): they fail now. */
+void persistend(Dialer *d);
+/* Stopping: what waits for a restore fails now, and a loss from now on is final. */
+void persiststop(void);
 /* Reap exec! children. */
 void reap(void);
 

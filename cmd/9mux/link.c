@@ -213,7 +213,14 @@ note(void *aux, int what, const char *msg)
 	Conn *c;
 
 	c = aux;
+	if(c == NULL){
+		logerror("%s", msg ? msg : "");
+		return;
+	}
 	switch(what){
+	case NM_NRESTORE:
+		logmsg(LOG_CONN, "%s %s: %s", c->name, c->who, msg);
+		break;
 	case NM_NPONG:
 		if(c->pingat){
 			c->rttus = nowus() - c->pingat;

@@ -29,7 +29,7 @@ struct G g;
 
 static const char usagetext[] =
 	"usage: 9mux [-DFhsuv] [-V dialect] [-m msize] [-n name] [-M mode] [-c clients] [-f fids]\n"
-	"            [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] [-i iounit] [-k secs]\n"
+	"            [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] [-i iounit] [-k secs] [-P secs]\n"
 	"            [-S keyfile] [-C cert -K key] [-R cafile] [-H sha256:HEX ...] [-z N] [-Z ms]\n"
 	"            [-g secs] [-L logfile] [-x LISTEN] [-e EXPORT]\n"
 	"            [-a LISTEN ...] [-l LISTEN ...] [-r [NAME=]LISTEN ...] UPSTREAM\n";
@@ -45,6 +45,7 @@ static const char helptext[] =
 	"  -k secs     keep-alive: ping after secs of silence, dead after 3 x secs (20; 0: off)\n"
 	"  -F          exit if the first dial of UPSTREAM fails (else start and keep redialing)\n"
 	"  -g secs     at SIGTERM, time for the requests in flight to finish (5)\n"
+	"  -P secs     persist: sessions survive the loss of UPSTREAM, their fids restored, for up to secs\n"
 	"  -V dialect  9P2000, 9P2000.u or 9P2000.L asked of UPSTREAM (9P2000)\n"
 	"  -m msize    msize asked of UPSTREAM (8m+24)\n"
 	"  -M mode     permissions of unix sockets (0600)\n"
@@ -492,7 +493,7 @@ main(int argc, char **argv)
 	logpath = NULL;
 	loginit("9mux", 0, LOG_QUIET);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while((o = getopt(argc, argv, "a:l:r:x:e:k:g:L:n:V:m:M:c:f:t:T:b:B:w:i:S:C:K:R:H:z:Z:svDuFh")) != -1){
+	while((o = getopt(argc, argv, "a:l:r:x:e:k:g:L:n:V:m:M:c:f:t:T:b:B:w:i:S:C:K:R:H:z:Z:P:svDuFh")) != -1){
 		switch(o){
 		case 'S':
 		case 'C':
@@ -529,6 +530,9 @@ main(int argc, char **argv)
 			break;
 		case 'L':
 			logpath = optarg;
+			break;
+		case 'P':
+			g.persist = (int)number(optarg, "-P", 1, 86400);
 			break;
 		case 'h':
 			usage('h');

@@ -31,6 +31,7 @@ stopstart(int sig)
 	timerdel(&g.ex.retry);
 	timerdel(&g.up.hold);
 	timerdel(&g.ex.hold);
+	persiststop();
 	unlinkall();
 	for(c = g.conns; c != NULL; c = c->next)
 		markdirty(c);

@@ -6,6 +6,10 @@
  * the loop watches.  A dial that fails, or a connection lost, is
  * tried again after a backoff of 1 s, doubling to 30 s, with jitter
  * so that many 9mux restarted together do not redial in step.
+ *
+ * With -P the engine keeps the sessions of a lost upstream and restores
+ * their fids on the next connection; a timer started at the loss ends
+ * the wait after -P seconds, unless the restore has finished by then.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,6 +57,47 @@ holdover(Timer *t)
 }
 
 void
+persistend(Dialer *d)
+{
+	Conn *c;
+
+	timerdel(&d->persist);
+	if(!nmuplost(d->u))
+		return;
+	nmupgiveup(d->u);
+	/* a restore under way was abandoned: its channel serves from now */
+	if((c = d->conn) != NULL && c->c != NULL && nmchanstate(c->c) == NM_CREADY){
+		chanready(c);
+		markdirty(c);
+	}
+}
+
+void
+persiststop(void)
+{
+	Dialer *d[2];
+	int i;
+
+	d[0] = &g.up;
+	d[1] = &g.ex;
+	for(i = 0; i < 2; i++)
+		if(d[i]->u != NULL){
+			nmuppersist(d[i]->u, 0);
+			persistend(d[i]);
+		}
+}
+
+static void
+persistover(Timer *t)
+{
+	Dialer *d;
+
+	d = t->arg;
+	logerror("%s %s: not restored within -P %d s", d->what, d->addr, g.persist);
+	persistend(d);
+}
+
+void
 dialerinit(Dialer *d, const char *addr, const char *what, Nmup *u, Nmup *serves)
 {
 	d->addr = addr;
@@ -69,6 +114,11 @@ dialerinit(Dialer *d, const char *addr, const char *what, Nmup *u, Nmup *serves)
 	d->hold.fn = holdover;
 	d->hold.arg = d;
 	d->istls = addrkind(addr) == DIAL_TLS;
+	d->persist.slot = -1;
+	d->persist.fn = persistover;
+	d->persist.arg = d;
+	if(g.persist > 0)
+		nmuppersist(u, 1);
 }
 
 /* The next try in backoff ms, give or take a fifth; the backoff doubles. */
@@ -244,8 +294,13 @@ dialerlost(Dialer *d, const char *why)
 	d->pid = -1;
 	d->since = now();
 	unhold(d);
-	if(g.stopping)
+	if(g.stopping){
+		persistend(d);
 		return;
+	}
+	/* -P counts from the loss, not from a loss during the restore */
+	if(nmuplost(d->u) && d->persist.slot < 0)
+		timerset(&d->persist, now() + (long long)g.persist * 1000);
 	if(!d->everup && g.failfast)
 		fatal("%s %s: %s", d->what, d->addr, why);
 	if(d->everup)
@@ -326,6 +381,8 @@ chanready(Conn *c)
 	d->since = now();
 	d->ups++;
 	unhold(d);
+	if(!nmuplost(d->u))
+		timerdel(&d->persist);
 	if(d->failing && d->everup)
 		logerror("%s %s is back", d->what, d->addr);
 	else if(d->failing)
