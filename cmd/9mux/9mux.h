@@ -150,6 +150,7 @@ struct Conn {
 	Lis		*lis;		/* clients: the listener it came on */
 	long		uid;		/* clients on unix sockets: the peer's uid and pid, else -1 */
 	long		pid;
+	long long	restoreat;	/* us: when its restore (-P) started */
 	Timer		ka;		/* keep-alive */
 	Timer		rever;		/* a refused Tversion is tried again */
 	int		verbackoff;

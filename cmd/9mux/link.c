@@ -219,7 +219,11 @@ note(void *aux, int what, const char *msg)
 	}
 	switch(what){
 	case NM_NRESTORE:
+		c->restoreat = nowus();
 		logmsg(LOG_CONN, "%s %s: %s", c->name, c->who, msg);
+		break;
+	case NM_NRESTORED:
+		logerror("%s %s: %s; in %.1f ms", c->name, c->who, msg, (double)(nowus() - c->restoreat) / 1000);
 		break;
 	case NM_NPONG:
 		if(c->pingat){

@@ -7,6 +7,8 @@
  *	9pload [options] write		sequential writes, one file per client
  *	9pload [options] prep		create the file and fill it with -s bytes
  *	9pload [options] idle		hold -c attached sessions open
+ *	9pload [options] open		-c sessions of -n open fids each, read
+ *					again through every one after a line of input
  *	9pload relay LISTEN UPSTREAM	an ideal one-hop byte relay
  *	9pload [-a addr] stdio cmd...	run cmd with its stdin and stdout on addr
  *
@@ -92,6 +94,7 @@ static const char *path = "/9pload";
 static uint64_t fsize = 8 * 1024 * 1024;
 static uint32_t blocksize = 0;		/* 0: as much as the msize allows */
 static int quiet;
+static int nfids = 100;			/* -n: fids each client of open holds */
 
 static pthread_barrier_t startline;
 static _Atomic uint64_t deadline;	/* ns on the monotonic clock */
@@ -102,8 +105,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: 9pload [-q] [-a addr] [-V dialect] [-c clients] [-d seconds] [-m msize]\n"
-	    "              [-u uname] [-A aname] [-f path] [-s size] [-b blocksize]\n"
-	    "              small | read | write | prep | idle\n"
+	    "              [-u uname] [-A aname] [-f path] [-s size] [-b blocksize] [-n fids]\n"
+	    "              small | read | write | prep | idle | open\n"
 	    "       9pload relay LISTEN UPSTREAM\n"
 	    "       9pload [-a addr] stdio cmd [args...]\n");
 	exit(2);
@@ -960,6 +963,91 @@ runidle(void)
 	return 0;
 }
 
+/* ---- fids held open, for reconnect ------------------------------------ */
+
+/*
+ * Send Twalk (or Topen, or Tread of a byte) for fids 10.. of c, all of
+ * them before any reply is read (9mux holds what it cannot send yet):
+ * the replies that are not of type want.
+ */
+static int
+pipelined(Client *c, int type, int n, int want)
+{
+	Fcall t, r;
+	int i, bad;
+
+	for(i = 0; i < n; i++){
+		memset(&t, 0, sizeof t);
+		t.type = (uint8_t)type;
+		t.newfid = 10 + (uint32_t)i;
+		t.fid = type == Twalk ? Rootfid : t.newfid;
+		if(type == Twalk && setwalk(&t, path) < 0)
+			return -1;
+		t.mode = P9_OREAD;
+		t.flags = L_RDONLY;
+		t.count = 1;
+		if(csend(c, &t) < 0)
+			return -1;
+	}
+	bad = 0;
+	for(i = 0; i < n; i++){
+		if(crecv(c, &r) < 0)
+			return -1;
+		bad += r.type != want;
+	}
+	return bad;
+}
+
+/*
+ * -c sessions, each with -n fids walked to -f path and open: then a
+ * line (or the end) of standard input, and a byte read through each.
+ * What reconnect (9mux -P) restores, and how long until every fid
+ * reads again after a cut made before that line.
+ */
+static int
+runopen(void)
+{
+	Client *cl;
+	char line[256];
+	uint64_t t0;
+	int i, bad, ol;
+
+	raisefdlimit((rlim_t)nclients + 64);
+	if(!exists(path) && (quiet = 1, runprep()) != 0)
+		return 1;
+	cl = calloc((size_t)nclients, sizeof *cl);
+	if(cl == NULL)
+		fatal("out of memory");
+	ol = dialect == P9_2000L ? Rlopen : Ropen;
+	t0 = nsnow();
+	for(i = 0; i < nclients; i++){
+		if(cinit(&cl[i], i) < 0 || cconnect(&cl[i]) < 0)
+			fatal("session %d: %s", i, cl[i].err);
+		if(pipelined(&cl[i], Twalk, nfids, Rwalk) != 0 ||
+		pipelined(&cl[i], dialect == P9_2000L ? Tlopen : Topen, nfids, ol) != 0)
+			fatal("session %d: cannot open %d fids of %s%s%s", i, nfids, path,
+			    cl[i].err[0] ? ": " : "", cl[i].err);
+	}
+	printf("op=open clients=%d fids=%d secs=%.2f\n", nclients, nclients * nfids, (double)(nsnow() - t0) / 1e9);
+	fflush(stdout);
+	if(fgets(line, sizeof line, stdin) == NULL){
+		/* the end of the input is as good as a line */
+	}
+	t0 = nsnow();
+	bad = 0;
+	for(i = 0; i < nclients; i++){
+		if((ol = pipelined(&cl[i], Tread, nfids, Rread)) < 0)
+			fatal("session %d: %s", i, cl[i].err);
+		bad += ol;
+	}
+	printf("op=reread clients=%d fids=%d secs=%.3f errors=%d\n", nclients, nclients * nfids,
+	    (double)(nsnow() - t0) / 1e9, bad);
+	for(i = 0; i < nclients; i++)
+		cfree(&cl[i]);
+	free(cl);
+	return bad != 0;
+}
+
 /* ---- the relay ---------------------------------------------------------- */
 
 typedef struct Pair Pair;
@@ -1099,7 +1187,7 @@ main(int argc, char **argv)
 	const char *op;
 	int ch;
 
-	while((ch = getopt(argc, argv, "+a:V:c:d:m:u:A:f:s:b:q")) != -1){
+	while((ch = getopt(argc, argv, "+a:V:c:d:m:u:A:f:s:b:n:q")) != -1){
 		switch(ch){
 		case 'a':
 			if(addrkind(optarg) < 0)
@@ -1146,6 +1234,11 @@ main(int argc, char **argv)
 				fatal("bad block size %s", optarg);
 			blocksize = (uint32_t)v;
 			break;
+		case 'n':
+			nfids = (int)strtol(optarg, &end, 10);
+			if(*end != '\0' || nfids < 1 || nfids > 60000)
+				fatal("bad fid count %s", optarg);
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -1188,6 +1281,8 @@ main(int argc, char **argv)
 		return runprep();
 	if(strcmp(op, "idle") == 0)
 		return runidle();
+	if(strcmp(op, "open") == 0)
+		return runopen();
 	usage();
 	return 2;
 }

@@ -560,7 +560,16 @@ ropen(Nmrestore *rs, int j)
 	return 0;
 }
 
-/* Upstream fid ufid of nobody's is clunked on c (its number free on the reply), or just freed if c is gone. */
+/* f, made on c by the restore and of no use now, is clunked there (its number free on the reply). */
+static void
+rclunk(Nmchan *c, Nmfid *f)
+{
+	c->up->cnt.msgs++;
+	c->m->st.restoremsgs++;
+	nm_clunkfid(c, f);
+}
+
+/* The same of upstream fid ufid, which no fid holds. */
 static void
 clunkufid(Nmchan *c, uint32_t ufid)
 {
@@ -568,7 +577,7 @@ clunkufid(Nmchan *c, uint32_t ufid)
 
 	if((f = nm_fidbare(c->m, ufid)) == NULL)
 		return;		/* left open on the server: nothing more to do without memory */
-	nm_clunkfid(c, f);
+	rclunk(c, f);
 }
 
 enum {
@@ -623,7 +632,7 @@ rdone(Nmrestore *rs, int j, int how)
 		return;
 	/* the last of the root's jobs: its fid goes */
 	if(rt->state == RTUP)
-		nm_clunkfid(rs->c, rt->fid);
+		rclunk(rs->c, rt->fid);
 	else{
 		nm_ufidfree(u, rt->fid->ufid);
 		nm_fidput(rt->fid);
