@@ -3,8 +3,12 @@
  * from up to four clients against the session engine, with a simulated
  * upstream server that answers in any order, flushes, drops, and goes
  * away.  It keeps the rules of flush(5), as the engine relies on them:
- * a flushed request is answered before its Rflush or never.  Checked on
- * every frame the engine sends upstream:
+ * a flushed request is answered before its Rflush or never.  With
+ * reconnect on (nmuppersist), the server that goes away comes back,
+ * keeping its files or losing them: the qid it gives a file is made of
+ * the file's path from the root and of its life, which changes when it
+ * loses them, so the engine's restore finds the same file or another.
+ * Checked on every frame the engine sends upstream:
  *
  *	no frame larger than the channel's msize, and every frame valid;
  *	no tag NOTAG, nor one the server has not answered yet;
@@ -12,7 +16,9 @@
  *	created is not, and none is NOFID;
  *
  * and towards each client: no reply larger than its msize, and never
- * more replies than requests.  ASan/UBSan and leak checking do the rest.
+ * more replies than requests (so none twice, restore or not).  When
+ * every client has left and the server has answered everything, it
+ * holds no fid.  ASan/UBSan and leak checking do the rest.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,6 +69,22 @@ struct Pend {
 	uint32_t	fids[P9_MAXFIDS];
 	uint32_t	count;
 	uint32_t	seq;		/* order of arrival */
+	uint8_t		wname[P9_MAXWELEM];	/* Twalk: its names, as NAME* */
+	uint8_t		name;		/* Tcreate, Tlcreate: the same */
+};
+
+/*
+ * A file is its path from the root: up to 32 names of 2 bits each
+ * ("a", "b", and any other), ".." going up.  The server's qid of it is
+ * a hash of that and of its life (S.life), which a restart that loses
+ * the files changes.
+ */
+enum {
+	NAMEA = 1,
+	NAMEB,
+	NAMEX,
+	NAMEUP,
+	MAXDEPTH = 32,
 };
 
 /* What the server knows of one upstream fid. */
@@ -72,6 +94,8 @@ struct Fidst {
 	uint8_t		live;
 	uint16_t	ncreate;	/* pending requests that create it */
 	uint16_t	ndel;		/* pending requests that clunk or remove it */
+	uint8_t		depth;		/* the file it names */
+	uint64_t	path;
 };
 
 typedef struct Client Client;
@@ -112,6 +136,7 @@ static struct {
 	uint32_t	touched[NFIDTAB];
 	int		ntouched;
 	int		nlive;
+	uint64_t	life;		/* of the files: a restart that loses them changes it */
 } S;
 
 static uint8_t
@@ -131,6 +156,16 @@ wake(void *aux, int what)
 {
 	(void)aux;
 	(void)what;
+}
+
+/* The engine's notes are sentences: read each through. */
+static void
+note(void *aux, int what, const char *msg)
+{
+	(void)aux;
+	(void)what;
+	if(msg != NULL && strlen(msg) > 4096)
+		abort();
 }
 
 static Fidst *
@@ -237,6 +272,51 @@ serverreset(void)
 	S.len = 0;
 }
 
+/* The code of the counted name at p (NAME*). */
+static uint8_t
+namecode(const uint8_t *p)
+{
+	uint16_t n;
+
+	n = p9get16(p);
+	if(n == 1 && p[2] == 'a')
+		return NAMEA;
+	if(n == 1 && p[2] == 'b')
+		return NAMEB;
+	if(n == 2 && p[2] == '.' && p[3] == '.')
+		return NAMEUP;
+	return NAMEX;
+}
+
+/* Walk the file (depth, path) one name: down, or up. */
+static void
+step(uint8_t *depth, uint64_t *path, uint8_t name)
+{
+	if(name == NAMEUP){
+		if(*depth > 0){
+			(*depth)--;
+			*path &= ~(3ull << (2 * *depth));
+		}
+	}else if(*depth < MAXDEPTH){
+		*path |= (uint64_t)name << (2 * *depth);
+		(*depth)++;
+	}
+}
+
+/* The qid of the file (depth, path): a directory when it ends in "a", exclusive-use when in "b". */
+static void
+qidof(Qid *q, uint8_t depth, uint64_t path)
+{
+	uint64_t h;
+	int last;
+
+	h = (path ^ (uint64_t)depth << 58) * 0x9E3779B97F4A7C15ull ^ S.life * 0xC2B2AE3D27D4EB4Full;
+	last = depth > 0 ? (int)(path >> (2 * (depth - 1)) & 3) : NAMEA;
+	q->type = last == NAMEA ? P9_QTDIR : last == NAMEB ? P9_QTEXCL : 0;
+	q->vers = 0;
+	q->path = h ^ h >> 29;
+}
+
 /* The server receives one whole frame: check it. */
 static void
 receive(uint8_t *f, size_t n)
@@ -287,8 +367,18 @@ receive(uint8_t *f, size_t n)
 			break;
 		}
 	}
-	if(f[4] == Twalk)
+	if(f[4] == Twalk){
+		size_t off;
+
 		q.nwname = p9get16(f + 15);
+		off = 17;
+		for(i = 0; i < q.nwname && i < P9_MAXWELEM && off + 2 <= n; i++){
+			q.wname[i] = namecode(f + off);
+			off += 2 + p9get16(f + off);
+		}
+	}
+	if(f[4] == Tcreate || f[4] == Tlcreate)
+		q.name = namecode(f + 11);
 	if(f[4] == Tread || f[4] == Treaddir)
 		q.count = p9get32(f + P9_RWCOUNTOFF);
 	q.seq = S.seq++;
@@ -389,6 +479,9 @@ answer(uint16_t tag, int succeed, int nwqid)
 {
 	Pend q;
 	Fcall r;
+	Fidst *e;
+	uint8_t depth;
+	uint64_t path;
 	int j;
 	static const uint8_t data[64];
 
@@ -418,6 +511,32 @@ answer(uint16_t tag, int succeed, int nwqid)
 			r.errnum = 2;
 		}
 	}else{
+		/* the file each reply tells of, and its qid */
+		e = q.nref > 0 && q.fids[0] < NFIDTAB ? &S.fid[q.fids[0]] : NULL;
+		depth = e && q.type != Tattach && q.type != Tauth ? e->depth : 0;
+		path = e && q.type != Tattach && q.type != Tauth ? e->path : 0;
+		if(q.type == Twalk)
+			for(j = 0; j < r.nwqid; j++){
+				step(&depth, &path, q.wname[j]);
+				qidof(&r.wqid[j], depth, path);
+			}
+		if(q.type == Tcreate || q.type == Tlcreate)
+			step(&depth, &path, q.name);
+		qidof(&r.qid, depth, path);
+		if(q.type == Tauth)
+			r.qid.type = P9_QTAUTH;
+		if((q.type == Twalk || q.type == Tattach || q.type == Txattrwalk || q.type == Tcreate ||
+		q.type == Tlcreate) && q.nref > 0){
+			/* the fid it makes, or walks, or creates on, names that file */
+			j = q.type == Twalk || q.type == Txattrwalk ? q.nref - 1 : 0;
+			if(q.type == Twalk && r.nwqid != q.nwname)
+				j = -1;
+			if(j >= 0 && q.fids[j] < NFIDTAB){
+				e = fidst(q.fids[j]);
+				e->depth = depth;
+				e->path = path;
+			}
+		}
 		r.iounit = 0;
 		r.count = q.count > sizeof data ? sizeof data : q.count;
 		r.data = data;
@@ -735,7 +854,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&conf, 0, sizeof conf);
 	conf.msize = F.msize;
 	conf.dialect = F.dialect;
-	conf.maxfids = 1 + (byte() & 15);
+	op = byte();
+	conf.maxfids = 1 + (op & 15);
 	conf.maxreqs = 1 + (byte() & 7);
 	op = byte();
 	conf.maxtags = op & 0x80 ? 1 + (op & 15) : 0;	/* few tags: requests wait for one */
@@ -743,9 +863,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.upqbytes = op & 0x40 ? 1 + (size_t)(op & 15) * 64 : 0;
 	conf.iounit = op & 0x20 ? 128 + (uint32_t)(op & 15) * 16 : 0;
 	conf.wake = wake;
+	conf.note = note;
 	F.m = nmnew(&conf);
 	if(F.m == NULL)
 		return 0;
+	/* reconnect: the maxfids byte's fifth bit */
+	if(op & 0x10)
+		nmuppersist(nmdefup(F.m), 1);
+	S.life = 0;
 	newchan();
 	for(steps = 0; F.p < F.e && steps < 2000; steps++){
 		op = byte();
@@ -794,11 +919,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if(F.c == NULL)
 					newchan();
 			}else if(op < 16 && F.c){
+				/* the server goes, and comes back (reconnect), its files kept (op even) or lost */
 				nmchandown(F.c);
 				F.c = NULL;
+				if(op & 1)
+					S.life++;
 				for(i = 0; i < NCLIENT; i++)
 					drainclient(&cl[i]);
 				newchan();
+			}else if(op < 20){
+				/* waiting for the restore is over (9mux -P's time) */
+				nmupgiveup(nmdefup(F.m));
 			}
 			break;
 		case 14:
