@@ -372,6 +372,11 @@ nm_clunkfid(Nmchan *c, Nmfid *f)
 
 	/* no channel, or a fid never made on it (dead, or waiting to be restored): nothing to clunk */
 	if(c == NULL || c->state == NM_CDOWN || f->ufid == P9_NOFID){
+		/* one waiting for a restore has its number still: free (unless a restore under way frees it) */
+		if(c == NULL && f->ufid != P9_NOFID && f->sess != NULL && !(f->flags & FFMARK)){
+			nm_ufidfree(f->sess->up, f->ufid);
+			f->ufid = P9_NOFID;
+		}
 		nm_fidput(f);
 		return;
 	}
