@@ -21,6 +21,7 @@
  * holds no fid.  ASan/UBSan and leak checking do the rest.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,22 +41,18 @@ enum {
 	 */
 	NFIDTAB	= 1 << 16,
 	/*
-	 * Two things a server may do that the engine does not handle
-	 * yet; set them to 1 to fuzz them once it does.  Either way a
-	 * client that hangs up is left waiting for an Rflush that never
-	 * comes, so its fids are never clunked.
+	 * Two things a server may do, which the engine once mishandled:
 	 *
 	 * SKIPFLUSH: flush(5) says an Rflush answers the earlier flushes
-	 * of the same request too, so a server may answer only the last;
-	 * the engine waits for each.
+	 * of the same request too, so a server may answer only the last.
 	 *
 	 * DROPFLUSHES: a server dropping a flush of a flush may drop that
 	 * inner flush with it; the engine flushes the inner one again to
-	 * learn its fate, but a client hanging up withdraws that flush
-	 * before it goes out.
+	 * learn its fate.
 	 */
-	SKIPFLUSH	= 0,
-	DROPFLUSHES	= 0,
+	SKIPFLUSH	= 1,
+	DROPFLUSHES	= 1,
+	NCTAG		= 8,	/* client tags the well-formed requests use, whose replies are checked */
 };
 
 typedef struct Pend Pend;
@@ -99,6 +96,15 @@ struct Fidst {
 };
 
 typedef struct Client Client;
+/* A client tag below NCTAG: requests under it in flight, and the first one's type. */
+typedef struct Ctag Ctag;
+struct Ctag {
+	int		n;
+	uint8_t		type;
+	int		unsure;		/* reused in flight, or cut short by a Tversion: not checked */
+	int		gen;		/* Tversions taken before it */
+};
+
 struct Client {
 	Nmsess		*s;
 	uint8_t		buf[8192];
@@ -106,6 +112,9 @@ struct Client {
 	uint64_t	nreq;		/* frames the engine consumed */
 	uint64_t	nrep;
 	uint32_t	msize;
+	Ctag		tags[NCTAG];
+	int		vgen;		/* Tversions taken */
+	int		vpend;		/* and not yet answered Rversion */
 };
 
 /* One input's state, cleared for each. */
@@ -117,6 +126,7 @@ static struct {
 	int		dialect;
 	uint32_t	msize;
 	int		vpending;	/* the channel's Rversion is not sent yet */
+	uint8_t		before[8192];	/* a client's buffer before nmsessflushes */
 } F;
 
 /*
@@ -693,6 +703,9 @@ newchan(void)
 		rversion();	/* else later: clients' Tversions wait for it */
 }
 
+static void replied(Client *c, const uint8_t *f);
+static void taken(Client *c, const uint8_t *f);
+
 static void
 drainclient(Client *c)
 {
@@ -717,6 +730,7 @@ drainclient(Client *c)
 				abort();
 			if(f[4] == Rversion && iov[i].iov_len >= 11)
 				c->msize = p9get32(f + 7);
+			replied(c, f);
 			c->nrep++;
 			n += iov[i].iov_len;
 		}
@@ -724,6 +738,83 @@ drainclient(Client *c)
 	}
 	if(c->nrep > c->nreq)
 		abort();
+}
+
+/* The engine took the request f from c. */
+static void
+taken(Client *c, const uint8_t *f)
+{
+	uint16_t tag;
+	Ctag *t;
+	int i;
+
+	if(f[4] == Tversion){
+		/* what was in flight may now never be answered */
+		for(i = 0; i < NCTAG; i++)
+			c->tags[i].unsure = 1;
+		c->vgen++;
+		c->vpend++;
+	}
+	if((tag = p9get16(f + 5)) >= NCTAG)
+		return;
+	t = &c->tags[tag];
+	if(t->n++ > 0)
+		t->unsure = 1;
+	else{
+		/* a malformed Tflush may be refused with an error: only a whole one is checked */
+		t->type = f[4] == Tflush && p9get32(f) != 9 ? 0 : f[4];
+		t->unsure = 0;
+		t->gen = c->vgen;
+	}
+}
+
+/* Whether the reply f is the engine's "tag already in use". */
+static int
+inuse(const uint8_t *f)
+{
+	static const char e[] = "tag already in use";
+
+	return f[4] == Rerror && p9get32(f) >= 9 + sizeof e - 1 && p9get16(f + 7) == sizeof e - 1 &&
+		memcmp(f + 9, e, sizeof e - 1) == 0;
+}
+
+/* c got the reply f: flush(5) says a Tflush is answered Rflush, never Rerror. */
+static void
+replied(Client *c, const uint8_t *f)
+{
+	uint16_t tag;
+	Ctag *t;
+	int i;
+
+	tag = p9get16(f + 5);
+	t = tag < NCTAG ? &c->tags[tag] : NULL;
+	/*
+	 * A tag the engine still has in flight is refused for a flush
+	 * too: the client broke the rules first, in a way this count of
+	 * replies cannot always see (a Tversion between them).
+	 */
+	if(t != NULL && t->n > 0){
+		if(!t->unsure && t->type == Tflush && f[4] != Rflush && !inuse(f)){
+			fprintf(stderr, "Tflush tag %u answered type %u: %.*s\n", tag, f[4],
+				f[4] == Rerror ? (int)p9get16(f + 7) : 0, f[4] == Rerror ? (const char *)f + 9 : "");
+			abort();
+		}
+		if(--t->n == 0)
+			t->unsure = 0;
+	}
+	if(f[4] == Rversion){
+		/*
+		 * The one Tversion outstanding is answered: what came before
+		 * it was drained.  With more (some answered Rerror), nothing
+		 * is known, and nothing is forgotten: only checks are lost.
+		 */
+		if(c->vpend-- == 1)
+			for(i = 0; i < NCTAG; i++)
+				if(c->tags[i].gen < c->vgen)
+					memset(&c->tags[i], 0, sizeof c->tags[i]);
+		if(c->vpend < 0)
+			c->vpend = 0;
+	}
 }
 
 /* Whole frames at the start of buf. */
@@ -739,17 +830,40 @@ nframes(const uint8_t *buf, size_t len)
 	return n;
 }
 
+/*
+ * nmsessflushes took frames out of c's buffer, which held before bytes
+ * (kept in F.before): what is left is what was, less those; each
+ * Tflush among them was taken.
+ */
+static void
+outofturn(Client *c, size_t before)
+{
+	size_t i, j, n;
+	long k;
+
+	/* whole frames only: what follows them may be anything */
+	for(i = j = 0; (k = p9frame(F.before + i, before - i, 0xFFFFFFFF)) > 0; i += n){
+		n = (size_t)k;
+		if(c->len - j >= n && memcmp(c->buf + j, F.before + i, n) == 0)
+			j += n;
+		else if(F.before[i + 4] == Tflush)
+			taken(c, F.before + i);
+	}
+}
+
 static void
 clientsend(Client *c, const uint8_t *b, size_t n)
 {
 	char err[128];
 	long k;
-	size_t off;
+	size_t off, before;
 
 	if(c->s == NULL){
 		c->s = nmsessnew(F.m, c);
 		c->len = 0;
 		c->nreq = c->nrep = 0;
+		memset(c->tags, 0, sizeof c->tags);
+		c->vgen = c->vpend = 0;
 		c->msize = 0;
 		if(c->s == NULL)
 			return;
@@ -770,15 +884,20 @@ clientsend(Client *c, const uint8_t *b, size_t n)
 		c->s = NULL;
 		return;
 	}
-	for(off = 0; off < (size_t)k; off += p9get32(c->buf + off))
+	for(off = 0; off < (size_t)k; off += p9get32(c->buf + off)){
+		taken(c, c->buf + off);
 		c->nreq++;
+	}
 	memmove(c->buf, c->buf + k, c->len - (size_t)k);
 	c->len -= (size_t)k;
 	if(nframes(c->buf, c->len) > 0){
 		/* the session waits: the Tflushes behind are handled anyway, and taken out */
 		k = (long)nframes(c->buf, c->len);
+		memcpy(F.before, c->buf, c->len);
+		before = c->len;
 		c->len = nmsessflushes(c->s, c->buf, c->len);
 		c->nreq += (uint64_t)(k - (long)nframes(c->buf, c->len));
+		outofturn(c, before);
 	}
 	if(c->len == sizeof c->buf)
 		c->len = 0;	/* a stuck client; start over */

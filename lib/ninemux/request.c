@@ -180,7 +180,11 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		return;
 	}
 	if(s->state == SNEW){
-		nm_rerror(s, tag, ENOVERS);
+		/* flush(5): a Tflush is never answered Rerror; nothing of this session is in flight */
+		if(type == Tflush && n == 9)
+			nm_rflush(s, tag);
+		else
+			nm_rerror(s, tag, ENOVERS);
 		return;
 	}
 	if(s->state == SDEAD || (s->chan == NULL ? !(s->up && s->up->lost) : s->chan->state != NM_CREADY)){
