@@ -301,6 +301,22 @@ waitlog muxS.log "bad frame"
 ok "the plaintext server drops it with a line: $(grep -m1 'bad frame' muxS.log | sed 's/^9mux: //')"
 is "$(timeout 20 "$B/9pc" -a "tcp!127.0.0.1!$PP" read /l1 2>&1)" "from the laptop" "and serves on, unaffected"
 
+# SIGHUP reads the keys again: the new one is taken, the old one refused
+(umask 077; printf 'laptop %s\n' "$(openssl rand -hex 32)" >newkeys)
+cp keys oldkeys
+cp newkeys keys
+kill -HUP "$muxS"
+waitlog muxS.log "TLS keys and certificates reloaded"
+ok "SIGHUP: the server reads its keys again"
+refused "after SIGHUP, the old key" "pre-shared key" -S oldkeys "tls!127.0.0.1!$CP"
+"$B/9mux" -v -F -a "unix!$T/r2.sock" -S newkeys "tls!127.0.0.1!$CP" >new.log 2>&1 &
+newmux=$!
+pids="$pids $newmux"
+waitlog new.log "ready"
+is "$(timeout 20 "$B/9pc" -a "unix!$T/r2.sock" read /l1 2>&1)" "from the laptop" "and the new key is taken"
+termwait "$newmux"
+ok "that 9mux exits 0" $?
+
 termwait "$muxS"
 ok "the server 9mux exits 0, having refused all that" $?
 pids="$ram $ramL $muxO $stpid"
