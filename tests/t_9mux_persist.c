@@ -34,10 +34,11 @@ static uint8_t big[BIG];
 static int
 startmux(const char *log, const char *up, const char *persist, const char *dialect)
 {
-	const char *av[] = { pc_prog("9mux"), "-v", "-P", persist, "-V", dialect, "-a",
-		pc_unixaddr(dir, "mux.sock"), up, NULL };
+	const char *av[] = { pc_prog("9mux"), "-v", "-P", persist, "-V", dialect, "-x", pc_unixaddr(dir, "ctl.sock"),
+		"-a", pc_unixaddr(dir, "mux.sock"), up, NULL };
 
 	unlink(pc_path(dir, "mux.sock"));
+	unlink(pc_path(dir, "ctl.sock"));
 	mux = pc_spawn(av, pc_path(dir, log));
 	return pc_waitsock(pc_path(dir, "mux.sock"), 10000);
 }
@@ -345,6 +346,32 @@ fidsettle(int n)
 	return k;
 }
 
+/* The value of key in 9mux's control tree's stats, or -1. */
+static long
+stat9mux(const char *key)
+{
+	char want[64], text[4096], *p;
+	Pconn *c;
+	Fcall t;
+	long v;
+
+	v = -1;
+	c = pc_open(pc_path(dir, "ctl.sock"), P9_2000);
+	if(pc_openfile(c, 65536, "me", "stats") == 0){
+		pc_mkread(&t, 4, 2, 0, sizeof text - 2);
+		if(pc_rpc(c, &t, T) == Rread){
+			text[0] = '\n';
+			memcpy(text + 1, c->r.data, c->r.count);
+			text[c->r.count + 1] = '\0';
+			snprintf(want, sizeof want, "\n%s ", key);
+			if((p = strstr(text, want)) != NULL)
+				v = strtol(p + strlen(want), NULL, 10);
+		}
+	}
+	pc_close(c);
+	return v;
+}
+
 /* 9testsrv counts its fids: after each restore, exactly the clients'; none after they leave. */
 static void
 leaks(void)
@@ -384,6 +411,9 @@ leaks(void)
 		ok(n == 3 && fidsettle(9) == 9, "leaks: cut%s: after the restore the server holds the nine fids (%d)",
 			k ? " twice, once mid-restore" : "", fidcount());
 	}
+	ok(stat9mux("restores") == 2 && stat9mux("fids_restored") >= 18 && stat9mux("fids_dead") == 0 &&
+		stat9mux("losses") >= 2, "leaks: the control tree counts them: %ld restores, %ld fids restored, %ld dead, %ld losses",
+		stat9mux("restores"), stat9mux("fids_restored"), stat9mux("fids_dead"), stat9mux("losses"));
 	for(i = 0; i < 3; i++)
 		pc_close(c[i]);
 	ok(fidsettle(0) == 0, "leaks: the clients gone, the server holds none");

@@ -57,7 +57,8 @@ enum {
 	SSTARTED, SCLIENTS, SCLIENTSNOW, SREQUESTS, SREPLIES, SERRORS, SLOCALERR,
 	SBYTESIN, SBYTESOUT, SINFLIGHT, SMEMORY, SUPREQ, SUPREPLIES, SSTRAY,
 	SFLUSHES, SCLUNKS, SREFCLIENTS, SREFFIDS, SREFMEM, SMEMWAITS,
-	SRECONNECTS, SUPUP, SRTT, SLINKSUP, NSTAT,
+	SRECONNECTS, SLOSSES, SRESTORES, SFIDSRESTORED, SFIDSDEAD, SREPLAYED, SUNKNOWN, SRESTOREMSGS,
+	SUPUP, SRTT, SLINKSUP, NSTAT,
 	COUNTER = 1, GAUGE,
 };
 
@@ -96,6 +97,17 @@ static const Stat stattab[NSTAT] = {
 	[SREFMEM] = { "refused_memory", "refused_total", "limit=\"memory\"", COUNTER, 0, NULL },
 	[SMEMWAITS] = { "memory_waits", "memory_waits_total", NULL, COUNTER, 0, "Times a client waited for room in -B." },
 	[SRECONNECTS] = { "reconnects", "reconnects_total", NULL, COUNTER, 0, "Times the upstream came up again after its first time." },
+	[SLOSSES] = { "losses", "persisted_losses_total", NULL, COUNTER, 0,
+		"Upstream connections lost while sessions persisted (-P)." },
+	[SRESTORES] = { "restores", "restores_total", NULL, COUNTER, 0, "Restores of the sessions' fids finished (-P)." },
+	[SFIDSRESTORED] = { "fids_restored", "restored_fids_total", NULL, COUNTER, 0, "Fids re-created on a new connection." },
+	[SFIDSDEAD] = { "fids_dead", "dead_fids_total", NULL, COUNTER, 0,
+		"Fids that could not be restored; each later use gets an error." },
+	[SREPLAYED] = { "requests_replayed", "replayed_requests_total", NULL, COUNTER, 0,
+		"Requests in flight at a loss, safe to repeat, sent again." },
+	[SUNKNOWN] = { "requests_unknown", "unknown_requests_total", NULL, COUNTER, 0,
+		"Requests in flight at a loss answered: outcome unknown." },
+	[SRESTOREMSGS] = { "restore_messages", "restore_messages_total", NULL, COUNTER, 0, "Messages restores sent." },
 	[SUPUP] = { "upstream_up", "upstream_up", NULL, GAUGE, 0, "1 while the upstream is ready, else 0." },
 	[SRTT] = { "ping_rtt_us", "ping_rtt_seconds", NULL, GAUGE, 1, "Round trip of the upstream's last ping answered, 0 before any." },
 	[SLINKSUP] = { "links_up", "links_up", NULL, GAUGE, 0, "Links from peers connected now." },
@@ -360,6 +372,13 @@ counters(uint64_t *v)
 	v[SREFMEM] = st->overbudget;
 	v[SMEMWAITS] = st->memwaits;
 	v[SRECONNECTS] = g.up.ups > 0 ? g.up.ups - 1 : 0;
+	v[SLOSSES] = st->losses;
+	v[SRESTORES] = st->restores;
+	v[SFIDSRESTORED] = st->fidsrestored;
+	v[SFIDSDEAD] = st->fidsdead;
+	v[SREPLAYED] = st->replayed;
+	v[SUNKNOWN] = st->unknown;
+	v[SRESTOREMSGS] = st->restoremsgs;
 	c = g.up.conn;
 	v[SUPUP] = c != NULL && c->c != NULL && nmchanstate(c->c) == NM_CREADY;
 	v[SRTT] = c != NULL ? (uint64_t)c->rttus : 0;
