@@ -26,6 +26,11 @@ test|fuzz)
 		have gnutls-cli || need="$need gnutls-bin"
 		have stunnel4 || need="$need stunnel4"
 		have python3 || need="$need python3"
+		# the TLS test looks at the wire
+		have tcpdump || need="$need tcpdump"
+		have tshark || need="$need tshark"
+		# socket activation is tested with systemd-socket-activate
+		have systemd-socket-activate || need="$need systemd"
 	fi
 	;;
 bench)
