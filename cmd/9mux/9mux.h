@@ -187,6 +187,7 @@ struct Link {
 	Conn		*conn;		/* NULL while it is down */
 	long long	upat;		/* ms it came up: -r without a name takes the latest */
 	long long	since;		/* ms: when it last came, went up or went down */
+	Timer		persist;	/* -P: how long its -r clients wait for the peer to link again */
 	Link		*next;
 };
 
@@ -304,6 +305,8 @@ void linkgone(Conn *c);
 Nmup *linkroute(Lis *l);
 /* The link for -r NAME=, made (down) at start. */
 Link *linknamed(const char *name);
+/* Links' clients stop waiting for their peers (SIGTERM). */
+void linkpersiststop(void);
 /* c has a channel: keep it alive (-k) and watch its version. */
 void keepstart(Conn *c);
 /* c's channel was refused its Tversion (err): try again on the same connection, later. */

@@ -19,6 +19,37 @@
 #include "log.h"
 #include "9mux.h"
 
+/* The peer did not link again within -P: its clients' sessions fail, as without -P. */
+static void
+linkgiveup(Link *l)
+{
+	timerdel(&l->persist);
+	if(nmuplost(l->u))
+		nmupgiveup(l->u);
+}
+
+static void
+linkpersistover(Timer *t)
+{
+	Link *l;
+
+	l = t->arg;
+	logerror("link %s: not back within -P %d s", l->name, g.persist);
+	linkgiveup(l);
+}
+
+void
+linkpersiststop(void)
+{
+	Link *l;
+
+	for(l = g.links; l != NULL; l = l->next)
+		if(l->name){
+			nmuppersist(l->u, 0);
+			linkgiveup(l);
+		}
+}
+
 static Link *
 linknew(const char *name)
 {
@@ -36,9 +67,15 @@ linknew(const char *name)
 		free(l);
 		return NULL;
 	}
+	l->persist.slot = -1;
+	l->persist.fn = linkpersistover;
+	l->persist.arg = l;
 	if(name){
 		snprintf(why, sizeof why, "9mux: link %s is not up", name);
 		nmupwhy(l->u, why);
+		/* a named peer that links again is the same peer: its clients' fids are restored over the new link */
+		if(g.persist > 0)
+			nmuppersist(l->u, 1);
 	}
 	l->since = now();
 	l->next = g.links;
@@ -100,8 +137,11 @@ linkgone(Conn *c)
 		return;
 	l->conn = NULL;
 	l->since = now();
-	if(l->name)
+	if(l->name){
+		if(nmuplost(l->u) && l->persist.slot < 0 && !g.stopping)
+			timerset(&l->persist, now() + (long long)g.persist * 1000);
 		return;
+	}
 	/* a link with no name cannot come back: whoever it served must go elsewhere */
 	for(pp = &g.links; *pp != NULL; pp = &(*pp)->next)
 		if(*pp == l){

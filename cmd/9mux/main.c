@@ -45,7 +45,7 @@ static const char helptext[] =
 	"  -k secs     keep-alive: ping after secs of silence, dead after 3 x secs (20; 0: off)\n"
 	"  -F          exit if the first dial of UPSTREAM fails (else start and keep redialing)\n"
 	"  -g secs     at SIGTERM, time for the requests in flight to finish (5)\n"
-	"  -P secs     persist: sessions survive the loss of UPSTREAM, their fids restored, for up to secs\n"
+	"  -P secs     persist: sessions survive the loss of UPSTREAM or of a named link, their fids restored, for up to secs\n"
 	"  -V dialect  9P2000, 9P2000.u or 9P2000.L asked of UPSTREAM (9P2000)\n"
 	"  -m msize    msize asked of UPSTREAM (8m+24)\n"
 	"  -M mode     permissions of unix sockets (0600)\n"

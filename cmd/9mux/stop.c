@@ -32,6 +32,7 @@ stopstart(int sig)
 	timerdel(&g.up.hold);
 	timerdel(&g.ex.hold);
 	persiststop();
+	linkpersiststop();
 	unlinkall();
 	for(c = g.conns; c != NULL; c = c->next)
 		markdirty(c);

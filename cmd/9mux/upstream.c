@@ -374,8 +374,11 @@ chanready(Conn *c)
 	logmsg(LOG_CONN, "%s %s ready: %s, msize %u", c->name, c->who,
 		p9dialectname(nmchandialect(c->c)), nmchanmsize(c->c));
 	c->verbackoff = 0;
-	if(c->link)
+	if(c->link){
 		c->link->since = now();
+		if(!nmuplost(c->link->u))
+			timerdel(&c->link->persist);
+	}
 	if((d = c->dialer) == NULL)
 		return;
 	d->since = now();
