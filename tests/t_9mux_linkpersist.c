@@ -107,7 +107,7 @@ main(int argc, char **argv)
 
 	{
 		char rev[400];
-		const char *a[] = { pc_prog("9mux"), "-v", "-S", pc_path(dir, "psk"), "-P", "30", "-k", "1",
+		const char *a[] = { pc_prog("9mux"), "-v", "-S", pc_path(dir, "psk"), "-P", "6", "-k", "1",
 			"-l", "tls!127.0.0.1!0", "-r", rev, pc_unixaddr(dir, "ram"), NULL };
 
 		snprintf(rev, sizeof rev, "laptop=%s", pc_unixaddr(dir, "rev.sock"));
@@ -117,7 +117,7 @@ main(int argc, char **argv)
 	if(pc_waitcount(pc_path(dir, "mux.log"), "for links", 1, T) >= 1 &&
 	   pc_line(pc_path(dir, "mux.log"), "for links", 0, line, sizeof line) == 0 && strstr(line, "(port "))
 		snprintf(port, sizeof port, "%d", atoi(strstr(line, "(port ") + 6));
-	ok(port[0] != '\0', "a server 9mux -P 30 with a TLS link listener on port %s", port);
+	ok(port[0] != '\0', "a server 9mux -P 6 with a TLS link listener on port %s", port);
 	laptop = startlaptop(port);
 	ok(pc_waitcount(pc_path(dir, "mux.log"), "link laptop", 1, T) >= 1 &&
 		pc_waitcount(pc_path(dir, "mux.log"), "ready: 9P2000.L", 1, T) >= 1, "the laptop links, named by its key");
@@ -149,6 +149,28 @@ main(int argc, char **argv)
 	ok(good, "laptop back: the client's fid reads on, the rest of the file right (at %ld)", off);
 	ok(pc_waitcount(pc_path(dir, "mux.log"), "restored", 1, T) >= 1, "the server logs the restore: %s",
 		pc_line(pc_path(dir, "mux.log"), "restored", 0, line, sizeof line) == 0 ? line : "nothing");
+
+	/* the laptop goes for good: past -P the client's request fails, as without -P */
+	kill(laptop, SIGKILL);
+	waitpid(laptop, NULL, 0);
+	laptop = -1;
+	ok(pc_waitcount(pc_path(dir, "mux.log"), "lost", 2, T) >= 2, "laptop killed again");
+	pc_mkread(&t, 9, 2, 0, 100);
+	good = pc_rpc(c, &t, T) == Rlerror;
+	ok(good && c->r.errnum == 5, "with no laptop within -P, the waiting read gets EIO (%u)", c->r.errnum);
+	ok(pc_waitcount(pc_path(dir, "mux.log"), "not back within -P", 1, T) >= 1, "the server logs the give-up");
+	pc_mkread(&t, 10, 2, 0, 100);
+	good = pc_rpc(c, &t, T) == Rlerror;
+	ok(good, "and the session is dead after it (%u)", c->r.errnum);
+	pc_close(c);
+
+	laptop = startlaptop(port);
+	ok(pc_waitcount(pc_path(dir, "mux.log"), "linked on", 3, T) >= 3 &&
+		pc_waitcount(pc_path(dir, "mux.log"), "ready: 9P2000.L", 3, T) >= 3, "the laptop links once more");
+	c = pc_open(pc_path(dir, "rev.sock"), P9_2000L);
+	good = c && pc_version(c, 65536, "9P2000.L") == Rversion && pc_attach(c, 1, 1, "me") == Rattach &&
+		pc_walk(c, 2, 1, 2, "data") == Rwalk;
+	ok(good, "and a new client reaches its export");
 	pc_close(c);
 
 	is_int(pc_killwait(laptop, SIGTERM, 15000), 0, "the laptop 9mux exits 0");
