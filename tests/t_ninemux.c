@@ -25,6 +25,7 @@ static Nmux *m;
 static Nmchan *ch;
 static int updialect = P9_2000;
 static size_t upq;	/* Nmconf.upqbytes of the next setup */
+static int uptags;	/* Nmconf.maxtags of the next setup */
 
 static void
 wake(void *aux, int what)
@@ -152,6 +153,7 @@ setup(int dialect, int maxfids, int maxreqs)
 	c.maxfids = maxfids;
 	c.maxreqs = maxreqs;
 	c.upqbytes = upq;
+	c.maxtags = uptags;
 	c.wake = wake;
 	c.trace = trace;
 	c.note = note;
@@ -241,6 +243,97 @@ upversion(Nmchan *c, const char *v)
 	r.msize = 8192;
 	r.version = p9str(v);
 	ureply(&r);
+}
+
+/*
+ * A channel's tag tables start small and grow with the requests in
+ * flight: hundreds at once get distinct tags, each reply reaches its
+ * request, and past -T the waiting requests take the freed tags in the
+ * order they were freed, across the tables' growth.
+ */
+enum { NT = 300, TT = 200 };
+
+static Fcall *
+rdmsg(uint16_t tag)
+{
+	Fcall *t;
+
+	t = tmsg(Tread, tag, 0);
+	t->count = 10;
+	return t;
+}
+
+static void
+tagtables(void)
+{
+	static uint16_t utag[NT], seen[65536];
+	Nmsess *a;
+	Fcall r;
+	int i, good, distinct, waited;
+
+	uptags = TT;
+	setup(P9_2000, 100, 1000);
+	a = client("9P2000", 8192);
+	attach(a, 0, P9_2000);
+	memset(seen, 0, sizeof seen);
+	distinct = 1;
+	waited = 0;
+	for(i = 0; i < NT; i++){
+		csend(a, rdmsg((uint16_t)(100 + i)), P9_2000);
+		uptake();
+		if(i < TT){
+			utag[i] = up.n == 1 ? up.f[0].tag : P9_NOTAG;
+			if(up.n != 1 || utag[i] >= TT || seen[utag[i]]++)
+				distinct = 0;
+		}else if(up.n == 0)
+			waited++;
+	}
+	ok(distinct, "%d requests in flight get %d distinct upstream tags below -T %d", TT, TT, TT);
+	ok(waited == NT - TT, "the other %d wait for a tag (%d did)", NT - TT, waited);
+	/* free the first TT tags backwards: the waiting requests go out on them in that order */
+	good = 1;
+	for(i = TT - 1; i >= 0; i--){
+		rmsg(&r, Rread, utag[i]);
+		ureply(&r);
+		cltake(a, P9_2000);
+		good = good && cl.n == 1 && cl.f[0].type == Rread && cl.f[0].tag == (uint16_t)(100 + i);
+		uptake();
+		if(TT - 1 - i < NT - TT)
+			good = good && up.n == 1 && up.f[0].tag == utag[i] && up.f[0].type == Tread;
+		else
+			good = good && up.n == 0;
+	}
+	ok(good, "each reply reached its request's tag, and each freed tag went at once to the next waiting request");
+	nmfree(m);
+	m = NULL;
+	uptags = 0;
+
+	/* no -T: the tables grow past their first size */
+	setup(P9_2000, 100, 1000);
+	a = client("9P2000", 8192);
+	attach(a, 0, P9_2000);
+	memset(seen, 0, sizeof seen);
+	good = 1;
+	for(i = 0; i < NT; i++){
+		csend(a, rdmsg((uint16_t)(100 + i)), P9_2000);
+		uptake();
+		utag[i] = up.n == 1 ? up.f[0].tag : P9_NOTAG;
+		good = good && up.n == 1 && utag[i] != P9_NOTAG && seen[utag[i]]++ == 0;
+	}
+	ok(good, "without -T, %d requests in flight at once, each with its own tag", NT);
+	good = 1;
+	for(i = 0; i < NT; i += 2){
+		rmsg(&r, Rread, utag[i]);
+		ureply(&r);
+		cltake(a, P9_2000);
+		good = good && cl.n == 1 && cl.f[0].tag == (uint16_t)(100 + i);
+	}
+	csend(a, rdmsg(99), P9_2000);
+	uptake();
+	good = good && up.n == 1 && !seen[up.f[0].tag];
+	ok(good, "half answered out of order, each to its own; a new request takes a tag never used (%u)", up.n ? up.f[0].tag : 0);
+	nmfree(m);
+	m = NULL;
 }
 
 /*
@@ -1005,6 +1098,7 @@ main(void)
 	nmfree(m);
 
 	upkeep();
+	tagtables();
 	(void)u0;
 	return done_testing();
 }

@@ -236,7 +236,7 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 	int ok;
 
 	utag = p9get16(f + P9_TAGOFF);
-	r = utag < NTAGS ? c->tags[utag] : NULL;
+	r = utag < c->ntags ? c->tags[utag] : NULL;
 	nm_trace(c->m, r && r->sess ? r->sess->id : 0, NM_RUP, f, n, c->dialect);
 	c->m->st.upreplies++;
 	/* a reply before its request was wholly written is as wrong as an unknown tag */
@@ -563,6 +563,10 @@ nmchannewup(Nmup *u, void *aux)
 	c->msize = u->msize;
 	c->quantum = MINQUANTUM;
 	c->out.chan = c;
+	if(nm_taggrow(c, (uint32_t)m->conf.maxtags < NTAGS0 ? (uint32_t)m->conf.maxtags : NTAGS0) < 0){
+		free(c);
+		return NULL;
+	}
 	v = p9dialectname(u->dialect);
 	len = strlen(v);
 	p9put32(b, (uint32_t)(13 + len));
@@ -573,6 +577,8 @@ nmchannewup(Nmup *u, void *aux)
 	memcpy(b + 13, v, len);
 	g = nm_msgnew(m, b, 13 + len);
 	if(g == NULL){
+		free(c->tags);
+		free(c->ring);
 		free(c);
 		return NULL;
 	}
@@ -800,6 +806,8 @@ nmchandown(Nmchan *c)
 		nm_unblock(s);
 	if(m->mwhead)
 		nm_memwake(m);
+	free(c->tags);
+	free(c->ring);
 	free(c);
 }
 

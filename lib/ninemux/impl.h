@@ -29,6 +29,7 @@
 
 enum {
 	NTAGS		= 0xFFFF,	/* upstream tags 0..0xFFFE; 0xFFFF is NOTAG */
+	NTAGS0		= 64,		/* a channel's tag tables at first */
 	MAXPATH		= 16384,	/* a longer walk path is forgotten (reconnect cannot redo it) */
 	MAXPIN		= 256,
 	PREVERSION	= 8192,		/* largest frame before Tversion is answered */
@@ -248,8 +249,9 @@ struct Nmchan {
 	uint32_t	rhead;		/* freed tags, oldest first, so a tag rests before reuse */
 	uint32_t	rcount;
 	Nmrestore	*rs;		/* NM_CRESTORE: the restore under way (or abandoned, finishing) */
-	Nmreq		*tags[NTAGS];
-	uint16_t	ring[NTAGS];
+	Nmreq		**tags;		/* by upstream tag, below ntags */
+	uint16_t	*ring;		/* ntags long */
+	uint32_t	ntags;		/* grown as nexttag needs, up to -T: most channels use few */
 };
 
 struct Nmsess {
@@ -366,6 +368,8 @@ nm_countin(Nmsess *s, size_t n)
 }
 
 /* tags.c */
+/* Room for n tags (at most NTAGS) in c's tables: 0, or -1 with them as they were. */
+int nm_taggrow(Nmchan *c, uint32_t n);
 /* The tag's final reply is in (or it never left): free it, and let a waiting request have it. */
 void nm_tagfree(Nmchan *c, uint16_t t);
 int nm_ufidalloc(Nmup *u, uint32_t *fid);

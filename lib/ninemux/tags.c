@@ -8,17 +8,57 @@
  * Upstream tags and fids.
  */
 
+/*
+ * Make room for n tags; the free ring keeps its order.
+ * On failure the tables are as they were.
+ */
+int
+nm_taggrow(Nmchan *c, uint32_t n)
+{
+	Nmreq **tags;
+	uint16_t *ring;
+	uint32_t i;
+
+	if(n <= c->ntags)
+		return 0;
+	if(n > NTAGS)
+		n = NTAGS;
+	ring = malloc(n * sizeof *ring);
+	if(ring == NULL)
+		return -1;
+	tags = realloc(c->tags, n * sizeof *tags);
+	if(tags == NULL){
+		free(ring);
+		return -1;
+	}
+	memset(tags + c->ntags, 0, (n - c->ntags) * sizeof *tags);
+	for(i = 0; i < c->rcount; i++)
+		ring[i] = c->ring[(c->rhead + i) % c->ntags];
+	free(c->ring);
+	c->tags = tags;
+	c->ring = ring;
+	c->rhead = 0;
+	c->ntags = n;
+	return 0;
+}
+
+/*
+ * A fresh tag while there are any, so that a freed one rests; a
+ * failure to grow the tables falls back on the freed ones, and with
+ * none of those every tag is in flight and one will come back.
+ */
 static int
 tagalloc(Nmchan *c)
 {
 	uint16_t t;
 
-	if(c->nexttag < (uint32_t)c->m->conf.maxtags)
+	if(c->nexttag < (uint32_t)c->m->conf.maxtags &&
+	   (c->nexttag < c->ntags || nm_taggrow(c, 2 * c->ntags) == 0))
 		return (int)c->nexttag++;
 	if(c->rcount == 0)
 		return -1;
 	t = c->ring[c->rhead];
-	c->rhead = (c->rhead + 1) % NTAGS;
+	c->rhead = (c->rhead + 1) % c->ntags;
 	c->rcount--;
 	return t;
 }
@@ -29,7 +69,7 @@ nm_tagfree(Nmchan *c, uint16_t t)
 	Nmreq *r;
 
 	c->tags[t] = NULL;
-	c->ring[(c->rhead + c->rcount) % NTAGS] = t;
+	c->ring[(c->rhead + c->rcount) % c->ntags] = t;
 	c->rcount++;
 	if((r = c->whead) != NULL){
 		c->whead = r->wnext;
@@ -90,9 +130,11 @@ unusedtag(Nmchan *c, uint16_t t)
 
 	if((uint32_t)c->m->conf.maxtags < NTAGS)
 		return (uint16_t)c->m->conf.maxtags;
-	for(u = (t + 1u) % NTAGS; u != t; u = (u + 1) % NTAGS)
+	for(u = (t + 1u) % c->nexttag; u != t; u = (u + 1) % c->nexttag)
 		if(c->tags[u] == NULL)
 			return (uint16_t)u;
+	if(c->nexttag < NTAGS)
+		return (uint16_t)c->nexttag;	/* never used yet */
 	return P9_NOTAG;	/* every other tag in flight: a flush of no tag */
 }
 
