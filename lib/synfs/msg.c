@@ -58,7 +58,7 @@ static const struct {
 };
 
 /*
- * Replies.
+ * Qids, names and stat entries, for replies.
  */
 
 static Qid
