@@ -220,7 +220,7 @@ filealloc(const char *name, size_t n, uint32_t mode)
 }
 
 int
-fsinit(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles)
+fsmake(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles)
 {
 	pthread_rwlockattr_t a;
 	File *r;

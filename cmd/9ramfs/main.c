@@ -266,7 +266,7 @@ main(int argc, char **argv)
 		if(owner == NULL || owner[0] == '\0')
 			owner = "none";
 	}
-	if(fsinit(owner, ownerid(owner), maxbytes, maxfiles) < 0){
+	if(fsmake(owner, ownerid(owner), maxbytes, maxfiles) < 0){
 		fprintf(stderr, "9ramfs: out of memory\n");
 		exit(1);
 	}

@@ -162,7 +162,7 @@ enum {
 /* fs.c: each function says which locks its caller holds */
 
 /* Make the root, owned by owner (ownerid in 9P2000.L), and set the limits: 0, or -1. */
-int	fsinit(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles);
+int	fsmake(const char *owner, uint32_t ownerid, uint64_t maxbytes, uint64_t maxfiles);
 
 /* The interned name s[0..n) with a reference for the caller, or NULL when out of memory. */
 Str	*strintern(const char *s, size_t n);
