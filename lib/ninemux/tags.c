@@ -43,16 +43,19 @@ nm_taggrow(Nmchan *c, uint32_t n)
 }
 
 /*
- * A fresh tag while there are any, so that a freed one rests; a
- * failure to grow the tables falls back on the freed ones, and with
- * none of those every tag is in flight and one will come back.
+ * The oldest freed tag once half the table rests free, so that a
+ * freed tag waits behind many others before it comes back, and the
+ * tables grow only with the tags in flight; else a fresh tag, growing
+ * the tables if need be.  A failure to grow falls back on the freed
+ * ones, and with none of those every tag is in flight and one will
+ * come back.
  */
 static int
 tagalloc(Nmchan *c)
 {
 	uint16_t t;
 
-	if(c->nexttag < (uint32_t)c->m->conf.maxtags &&
+	if((c->rcount == 0 || c->rcount < c->ntags / 2) && c->nexttag < (uint32_t)c->m->conf.maxtags &&
 	   (c->nexttag < c->ntags || nm_taggrow(c, 2 * c->ntags) == 0))
 		return (int)c->nexttag++;
 	if(c->rcount == 0)
