@@ -115,11 +115,21 @@ struct Nmconf {
 	 */
 	size_t		upqbytes;
 	/*
-	 * Largest read a request may ask (Tread, Treaddir counts are cut
-	 * to it) and iounit reported by opens, so that one client's large
-	 * transfers interleave with others' requests.  0: the msize only.
+	 * Largest piece of a transfer upstream, so that one client's large
+	 * transfers interleave with others' requests: a Tread or Twrite of
+	 * an open plain file asking more goes upstream as pieces of this
+	 * size, their replies joined into one for the client (opens report
+	 * the client's msize as iounit); other reads (directories,
+	 * Treaddir) are cut to it, and report it.  0: nothing is cut or
+	 * split, the msize is the only limit.
 	 */
 	uint32_t	iounit;
+	/*
+	 * Pieces of one split transfer upstream at once: more keeps a
+	 * server busier, fewer keeps other clients' requests nearer the
+	 * front of its queue.  0: 2.
+	 */
+	int		pieces;
 	/* Called when a queue fills or a blocked session can go on; aux is the session's or channel's. */
 	void		(*wake)(void *aux, int what);
 	/* When set, called for every frame: sessid 0 is an internal request of 9mux. */

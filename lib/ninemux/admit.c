@@ -31,8 +31,9 @@ nm_reqcost(Nmsess *s, const uint8_t *f, size_t n)
 	case Treaddir:
 		if(n < P9_RWCOUNTOFF + 4)
 			break;
+		/* a read of a plain file is not cut to the iounit (split.c): its reply is as large as the msize allows */
 		cnt = p9get32(f + P9_RWCOUNTOFF);
-		max = nm_readmax(s);
+		max = f[4] == Tread && s->m->conf.iounit ? nmsessmsize(s) - P9_READHDRSZ : nm_readmax(s);
 		return n + (cnt < max ? cnt : max) + P9_READHDRSZ;
 	case Twalk:
 		if(n < 17)
@@ -188,6 +189,7 @@ nm_reqfree(Nmreq *r)
 	nm_fidput(r->fid2);
 	nm_fidput(r->delfid);
 	free(r->newpath);
+	nm_splitfree(r);
 	if(m->nsparereq >= MAXSPARE){
 		free(r);
 		return;
@@ -238,7 +240,11 @@ nm_sessunlink(Nmreq *r)
  * it does not, the sessions with requests waiting take turns by deficit
  * round robin, each turn worth a quantum of bytes counted as in
  * nm_reqcost (request and largest reply), so a stat is never queued
- * behind another client's megabytes.
+ * behind another client's megabytes.  The pieces of a split request
+ * (split.c) are requests here like any other, each paying for its own
+ * bytes, and at most Nmconf.pieces of them are upstream at once: what is
+ * ahead of another session's request at the server is a piece or two,
+ * never the whole of a large read.
  */
 
 void
@@ -247,6 +253,7 @@ nm_admitreq(Nmsess *s, Nmreq *r)
 	nm_unhold(s, r);
 	r->admitted = 1;
 	s->nadm++;
+	nm_pieceadmit(r);
 	r->chan = s->chan;	/* held through a loss, it names none */
 	nm_chansend(s->chan, r);
 }
@@ -301,7 +308,7 @@ chanopen(Nmchan *c)
 static int
 admissible(Nmsess *s)
 {
-	return s->state == SREADY && s->hqhead != NULL && s->nadm < s->m->conf.maxreqs;
+	return s->state == SREADY && s->hqhead != NULL && s->nadm < s->m->conf.maxreqs && nm_pieceroom(s->hqhead);
 }
 
 void
@@ -321,18 +328,18 @@ nm_chanpump(Nmchan *c)
 		r = s->hqhead;
 		if(s->rnext == s){
 			/* alone: nobody to be fair to */
-			if(s->deficit < r->cost)
-				s->deficit = r->cost;
+			if(s->deficit < r->weight)
+				s->deficit = r->weight;
 		}else if(!s->turn){
 			s->turn = 1;
 			s->deficit += c->quantum;
 		}
-		if(r->cost > s->deficit){
+		if(r->weight > s->deficit){
 			s->turn = 0;
 			c->turns = s->rnext;
 			continue;
 		}
-		s->deficit -= r->cost;
+		s->deficit -= r->weight;
 		nm_admitreq(s, r);
 		if(!admissible(s))
 			nm_ringdel(c, s);
@@ -400,6 +407,37 @@ nm_clunkfid(Nmchan *c, Nmfid *f)
 	nm_chansend(c, r);
 }
 
+/* A Tflush of r upstream, of s, whose reply nobody waits for: 0, or -1 if out of memory. */
+int
+nm_flushup(Nmsess *s, Nmreq *r)
+{
+	uint8_t b[9];
+	Nmreq *f;
+
+	f = nm_reqnew(s, r->chan, Tflush, P9_NOTAG);
+	if(f == NULL)
+		return -1;
+	f->orphan = 1;
+	f->target = r;
+	f->nextflusher = r->flushers;
+	r->flushers = f;
+	p9put32(b, 9);
+	b[4] = Tflush;
+	p9put16(b + 5, P9_NOTAG);
+	p9put16(b + 7, r->utag);
+	f->msg = nm_msgnew(r->m, b, sizeof b);
+	if(f->msg == NULL){
+		r->flushers = f->nextflusher;
+		f->target = NULL;
+		nm_sessunlink(f);
+		nm_reqfree(f);
+		return -1;
+	}
+	r->m->st.flushes++;
+	nm_chansend(r->chan, f);
+	return 0;
+}
+
 void
 nm_reqdone(Nmreq *r)
 {
@@ -421,6 +459,8 @@ nm_reqdone(Nmreq *r)
 			nm_reqdone(f);
 		}
 	}
+	/* a piece's parent may end with it, while the piece still keeps its session from finishing */
+	nm_pieceend(r);
 	s = r->sess;
 	c = r->chan;
 	m = r->m;

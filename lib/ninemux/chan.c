@@ -255,6 +255,11 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		nm_reqdone(r);
 		return 0;
 	}
+	if(r->parent != NULL){
+		nm_piecereply(r, f, n);
+		nm_reqdone(r);
+		return 0;
+	}
 	if(r->ping){
 		c->pinging = 0;
 		if(c->m->conf.note)
@@ -325,13 +330,12 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 		case Rlcreate:
 			/*
 			 * iounit 0 means "msize-24 of the connection", which is the
-			 * upstream's: say the client's own limit instead.
+			 * upstream's: say the client's own limit instead, which for
+			 * a file whose reads and writes go in pieces is its msize's.
 			 */
 			if(n >= P9_IOUNITOFF + 4){
 				io = p9get32(f + P9_IOUNITOFF);
-				max = s->msize - P9_IOHDRSZ;
-				if(s->m->conf.iounit && max > s->m->conf.iounit)
-					max = s->m->conf.iounit;
+				max = nm_iounitfor(s, r, f[7]);
 				if(io == 0 || io > max)
 					p9put32(f + P9_IOUNITOFF, max);
 			}
@@ -407,6 +411,8 @@ nmnew(const Nmconf *conf)
 		m->conf.maxbytes = DEFMAXBYTES;
 	if(m->conf.upqbytes == 0)
 		m->conf.upqbytes = DEFUPQ;
+	if(m->conf.pieces <= 0)
+		m->conf.pieces = PIECEWIN;
 	if(m->conf.dialect < P9_2000 || m->conf.dialect > P9_2000L)
 		m->conf.dialect = P9_2000;
 	m->nextid = 1;

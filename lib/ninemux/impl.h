@@ -10,6 +10,7 @@
  *	sess.c		sessions: version answers, reset and hang-up drains
  *	chan.c		channels: replies, flushes settled, upstream loss
  *	restore.c	reconnect: a loss kept, fids restored, requests replayed
+ *	split.c		large reads and writes sent as pieces, their replies joined
  *
  * Ordinary messages are forwarded by rewriting their tag and fid fields
  * in place (p9fidmap says where the fids are); only what the engine must
@@ -42,6 +43,8 @@ enum {
 	MINQUANTUM	= 8192,		/* bytes a session may send per turn, at least */
 	LOCKALL		= 0x100,	/* Nmreq.omode of a Tlock of the whole file */
 	RWINDOW		= 1024,		/* restore requests in flight at most */
+	PIECEWIN	= 2,		/* default Nmconf.pieces */
+	LOAPPEND	= 02000,	/* 9P2000.L open flag O_APPEND */
 };
 
 /* Session states. */
@@ -58,6 +61,7 @@ enum {
 	RWAIT,		/* 9mux's own or a flush, waiting for an upstream tag */
 	RQUEUED,	/* tagged and in the channel's queue, not written yet */
 	RSENT,		/* written (at least partly): only a reply or Rflush ends it */
+	RSPLIT,		/* sent as pieces, which end it (split.c); or a client's Tflush waiting for them */
 };
 
 /* Fid states. */
@@ -93,6 +97,7 @@ enum {
 typedef struct Nmerr Nmerr;
 typedef struct Nmrestore Nmrestore;
 typedef struct Nmcount Nmcount;
+typedef struct Nmsplit Nmsplit;
 
 /* What a loss and its restore did, for the notes. */
 struct Nmcount {
@@ -183,6 +188,12 @@ struct Nmreq {
 	Nmreq		*snext;		/* session's list, oldest first */
 	Nmreq		*sprev;
 	Nmreq		*wnext;		/* channel's list waiting for a tag */
+	size_t		weight;		/* what admitting it takes from its session's turn: its cost, or a piece's share */
+	/* split.c */
+	Nmsplit		*split;		/* a client's Tread or Twrite sent as pieces */
+	Nmreq		*parent;	/* a piece, or a client's Tflush waiting for the pieces: the split request */
+	Nmreq		*pnext;		/* of such a Tflush: the next of the same split request */
+	int		pidx;		/* of a piece: its place */
 };
 
 /* plan9port's 9pserve extension (openfd.c) */
@@ -449,6 +460,8 @@ void nm_enqueue(Nmsess *s, Nmreq *r);
 void nm_admit(Nmsess *s);
 /* An internal Tclunk of f's upstream fid: it is freed when the reply comes. */
 void nm_clunkfid(Nmchan *c, Nmfid *f);
+/* Flush r upstream for nobody's sake (a hang-up, a piece of no use): 0, or -1 if out of memory. */
+int nm_flushup(Nmsess *s, Nmreq *r);
 /*
  * r has ended: out of its session, its upstream tag freed and r freed,
  * unless Tflushes naming its tag are still in flight: then the tag is
@@ -514,3 +527,30 @@ void nm_restorestart(Nmchan *c);
 void nm_restorereply(Nmchan *c, Nmreq *r, const uint8_t *f, size_t n);
 /* s waited for a restore that will not come: what it held fails with e, its fids go. */
 void nm_failsess(Nmsess *s, Nmchan *c, int e);
+
+/* split.c */
+/* Whether a Tread or Twrite of count on fid f goes as pieces. */
+int nm_splits(Nmsess *s, Nmfid *f, uint8_t type, uint32_t count);
+/* The iounit an open (r) of a file of qid type qtype tells s: what it can read and write at once. */
+uint32_t nm_iounitfor(Nmsess *s, const Nmreq *r, uint8_t qtype);
+/* Make and hold the pieces of pr from the client's frame f: 0, or -1 if out of memory. */
+int nm_split(Nmsess *s, Nmreq *pr, const uint8_t *f);
+void nm_splitfree(Nmreq *r);
+/* Whether r, at the head of its session's held queue, may be admitted. */
+int nm_pieceroom(Nmreq *r);
+/* r is admitted. */
+void nm_pieceadmit(Nmreq *r);
+/* The reply f to the piece r. */
+void nm_piecereply(Nmreq *r, const uint8_t *f, size_t n);
+/* The piece r fails with 9mux's error e (a restore found its fid dead). */
+void nm_piecefail(Nmreq *r, int e);
+/* r ends (nm_reqdone): if a piece, its parent may end with it. */
+void nm_pieceend(Nmreq *r);
+/* The client flushes the split request pr under tag. */
+void nm_splitflush(Nmsess *s, Nmreq *pr, uint16_t tag);
+/* The client flushes fl, a Tflush of a split request, under tag. */
+void nm_splitunflush(Nmsess *s, Nmreq *fl, uint16_t tag);
+/* End the split requests of s whose pieces all ended while it was draining. */
+void nm_splitsweep(Nmsess *s);
+/* The loss of s's channel, for its split requests (see nm_losesess). */
+void nm_splitlose(Nmsess *s, Nmup *u);

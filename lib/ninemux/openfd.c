@@ -50,6 +50,9 @@ nm_openfdreply(Nmsess *s, Nmreq *r, uint8_t *f, size_t n)
 	fd->iounit = s->msize - P9_IOHDRSZ;
 	if(p9get32(f + P9_IOUNITOFF) != 0 && p9get32(f + P9_IOUNITOFF) < fd->iounit)
 		fd->iounit = p9get32(f + P9_IOUNITOFF);
+	/* its reads and writes are 9mux's own, never split: the iounit keeps them fair */
+	if(m->conf.iounit && fd->iounit > m->conf.iounit)
+		fd->iounit = m->conf.iounit;
 	/* 9pserve steals the fid: the client's number is free, the upstream fid is the descriptor's */
 	nm_fidunlink(fd->fid);
 	fd->next = m->fds;

@@ -43,6 +43,15 @@ flush(Nmsess *s, uint8_t *f, size_t n)
 		nm_rflush(s, tag);
 		return;
 	}
+	/* a request sent as pieces, or a flush waiting for them: neither is on the wire itself (split.c) */
+	if(t->split != NULL){
+		nm_splitflush(s, t, tag);
+		return;
+	}
+	if(t->parent != NULL){
+		nm_splitunflush(s, t, tag);
+		return;
+	}
 	if(nm_canunsend(t)){
 		if(t->delfid)
 			nm_keepclunk(t);
@@ -168,7 +177,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	uint16_t tag;
 	uint32_t v, ufid, cnt, max;
 	size_t k;
-	int i, nref, newi, e, inplace, openfd;
+	int i, nref, newi, e, inplace, openfd, split;
 	char ebuf[128];
 
 	type = f[4];
@@ -344,14 +353,27 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	}
 
 	b = NULL;
+	split = 0;
 	switch(type){
 	case Tread:
 	case Treaddir:
-		/* the reply must fit the client's msize, and the iounit 9mux lets through */
+		/*
+		 * The reply must fit the client's msize; a read that goes in
+		 * pieces may be as large, others are cut to the iounit 9mux
+		 * lets through.
+		 */
 		cnt = p9get32(f + P9_RWCOUNTOFF);
-		max = nm_readmax(s);
+		max = nmsessmsize(s) - P9_READHDRSZ;
 		if(cnt > max)
-			p9put32(f + P9_RWCOUNTOFF, max);
+			cnt = max;
+		split = type == Tread && nm_splits(s, r->fid, type, cnt);
+		max = split ? max : nm_readmax(s);
+		if(cnt > max)
+			cnt = max;
+		p9put32(f + P9_RWCOUNTOFF, cnt);
+		break;
+	case Twrite:
+		split = nm_splits(s, r->fid, type, p9get32(f + P9_RWCOUNTOFF));
 		break;
 	case Twalk:
 		r->nwname = p9get16(f + 15);
@@ -408,6 +430,18 @@ request(Nmsess *s, uint8_t *f, size_t n)
 		}
 		break;
 	}
+	if(split){
+		/* counted as any read: itself and its largest reply, the joined one */
+		r->cost = nm_reqcost(s, f, n);
+		s->reqbytes += r->cost;
+		s->m->reqbytes += r->cost;
+		if(nm_split(s, r, f) < 0){
+			r->orphan = 1;
+			nm_undo(r);
+			nm_rerror(s, tag, ENOMEM_);
+		}
+		return;
+	}
 	r->msg = nm_msgnew(s->m, f, n);
 	free(b);
 	if(r->msg == NULL){
@@ -420,6 +454,7 @@ request(Nmsess *s, uint8_t *f, size_t n)
 	if(s->up != NULL && s->up->persist)
 		r->replay = nm_replayable(r, r->msg->data, r->msg->len, s->dialect);
 	r->cost = nm_reqcost(s, r->msg->data, r->msg->len);
+	r->weight = r->cost;
 	s->reqbytes += r->cost;
 	s->m->reqbytes += r->cost;
 	nm_enqueue(s, r);

@@ -232,6 +232,8 @@ nm_losesess(Nmsess *s, Nmchan *c)
 	u = c->up;
 	u->cnt.sessions++;
 	n = 0;
+	/* split requests first, while their pieces' flushes still name them */
+	nm_splitlose(s, u);
 	/* a client's flush in flight: whatever the server did, its target was flushed */
 	for(r = s->rhead; r != NULL; r = r->snext)
 		if(r->type == Tflush && r->cflush && r->target != NULL && !r->target->zombie)
@@ -256,6 +258,28 @@ nm_losesess(Nmsess *s, Nmchan *c)
 	head = tail = NULL;
 	for(r = s->rhead; r != NULL; r = next){
 		next = r->snext;
+		if(r->parent != NULL && r->type != Tflush){
+			/* a piece: of no more use (nm_splitlose), or kept for the restore, a read sent again */
+			if(r->flushed){
+				if(r->state == RHELD)
+					nm_unhold(s, r);
+				r->state = 0;
+				lostfree(r, u);
+			}else if(r->state != RHELD){
+				if(r->msg == NULL){
+					r->msg = r->keep;
+					r->keep = NULL;
+				}
+				r->msg->off = 0;
+				requeue(r, &head, &tail);
+				u->cnt.replay++;
+				s->m->st.replayed++;
+			}
+			continue;
+		}
+		/* one that ended is an orphan now, freed below like any; the others wait for their pieces */
+		if(r->split != NULL && !r->orphan)
+			continue;
 		if(r->state == RHELD)
 			continue;
 		if(r->type == Tflush){
@@ -1024,6 +1048,7 @@ sweep(Nmsess *s, Nmchan *c)
 			else
 				nm_rerror(s, r->ctag, e);
 		}
+		nm_piecefail(r, e);
 		if(!clunk)
 			c->up->cnt.failed++;
 		nm_unhold(s, r);

@@ -117,8 +117,7 @@ nm_versionanswer(Nmsess *s)
 void
 nm_drainstart(Nmsess *s)
 {
-	Nmreq *r, *next, *last, *f;
-	uint8_t b[9];
+	Nmreq *r, *next, *last;
 
 	s->state = SDRAIN;
 	s->indrain = 1;
@@ -136,6 +135,9 @@ nm_drainstart(Nmsess *s)
 		/* 9mux's own flush settling a request the server may have dropped must reach it */
 		if(r->resolve)
 			continue;
+		/* a request sent as pieces, and a flush waiting for them, end with the pieces (split.c) */
+		if(r->split != NULL || (r->parent != NULL && r->type == Tflush))
+			continue;
 		if(nm_canunsend(r) && r->delfid && s->chan != NULL){
 			/* a clunk must still happen, after what was sent before it */
 			nm_keepclunk(r);
@@ -150,28 +152,13 @@ nm_drainstart(Nmsess *s)
 		}
 		if(r->type == Tflush || r->delfid != NULL || s->chan == NULL)
 			continue;
-		f = nm_reqnew(s, s->chan, Tflush, P9_NOTAG);
-		if(f == NULL)
-			continue;	/* its reply will still end it */
-		f->orphan = 1;
-		f->target = r;
-		f->nextflusher = r->flushers;
-		r->flushers = f;
-		p9put32(b, 9);
-		b[4] = Tflush;
-		p9put16(b + 5, P9_NOTAG);
-		p9put16(b + 7, r->utag);
-		f->msg = nm_msgnew(s->m, b, sizeof b);
-		if(f->msg == NULL){
-			r->flushers = f->nextflusher;
-			f->target = NULL;
-			nm_sessunlink(f);
-			nm_reqfree(f);
+		/* a piece of no use is being flushed already */
+		if(r->parent != NULL && r->flushers != NULL)
 			continue;
-		}
-		s->m->st.flushes++;
-		nm_chansend(s->chan, f);
+		nm_flushup(s, r);	/* without memory for it, its reply will still end it */
 	}
+	/* the split requests whose pieces all ended meanwhile end now that nothing walks the list */
+	nm_splitsweep(s);
 	s->indrain = 0;
 	nm_draincheck(s);
 }
