@@ -7,8 +7,9 @@
  * goes upstream after at most two of the reads, not after all of them
  * as first come, first served would have it.  A Tflush of a read still
  * waiting for admission is answered by 9mux and never reaches the server.
- * Then 9mux -i: opens report that iounit, larger reads are cut to it,
- * and a client that reads until end of file still gets every byte.
+ * Then 9mux -i: a larger read of a file goes to the server in pieces
+ * of that size and comes back whole, opens report the client's msize,
+ * and a client that reads until end of file gets every byte.
  */
 #include "tap.h"
 #include "p9conv.h"
@@ -180,12 +181,19 @@ main(int argc, char **argv)
 	stream = pc_open(pc_path(dir, "mux.sock"), P9_2000);
 	if(!ok(pc_openfile(stream, 65536, "reader", "big") == 0, "a session opens big with msize 65536"))
 		goto out;
-	is_int(stream->r.iounit, 1024, "Ropen reports iounit 1024");
+	is_int(stream->r.iounit, 65536 - 24, "Ropen reports the client's msize-24, not -i");
+	before = pc_count(pc_path(dir, "srv.log"), "Tread");
 	pc_mkread(&t, 4, 2, 5, COUNT);
 	i = pc_rpc(stream, &t, T);
-	ok(i == Rread && stream->r.count == 1024, "a Tread of %d gets 1024 bytes (%u)", COUNT, stream->r.count);
+	ok(i == Rread && stream->r.count == COUNT, "a Tread of %d gets %d bytes (%u)", COUNT, COUNT, stream->r.count);
+	p = (uint8_t *)stream->r.data;
+	for(n = 0; i == Rread && n < stream->r.count; n++)
+		if(p[n] != 'a' + (5 + n) % 26)
+			break;
+	ok(i == Rread && n == COUNT, "the right bytes, in order");
+	is_int(pc_count(pc_path(dir, "srv.log"), "Tread") - before, COUNT / 1024, "the server was asked in pieces of 1024");
 	ok(pc_line(pc_path(dir, "srv.log"), "Tread", -1, line, sizeof line) == 0 && strstr(line, "count 1024") != NULL,
-		"the server was asked for 1024: %s", line);
+		"each of 1024: %s", line);
 	good = 1;
 	len = 0;
 	for(i = 0; i < 100; i++) {
