@@ -29,7 +29,8 @@ struct G g;
 
 static const char usagetext[] =
 	"usage: 9mux [-DFhsuv] [-V dialect] [-m msize] [-n name] [-M mode] [-c clients] [-f fids]\n"
-	"            [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] [-i iounit] [-k secs] [-P secs]\n"
+	"            [-t tags] [-T tags] [-b bytes] [-B bytes] [-w bytes] [-i iounit] [-I pieces]\n"
+	"            [-k secs] [-P secs]\n"
 	"            [-S keyfile] [-C cert -K key] [-R cafile] [-H sha256:HEX ...] [-z N] [-Z ms]\n"
 	"            [-g secs] [-L logfile] [-x LISTEN] [-e EXPORT]\n"
 	"            [-a LISTEN ...] [-l LISTEN ...] [-r [NAME=]LISTEN ...] UPSTREAM\n";
@@ -56,7 +57,8 @@ static const char helptext[] =
 	"  -b bytes    bytes one client may hold in 9mux (4 x msize, at least 1m)\n"
 	"  -B bytes    bytes all clients may hold (256m)\n"
 	"  -w bytes    upstream queue past which clients take turns (64k)\n"
-	"  -i iounit   largest read let through (128k)\n"
+	"  -i iounit   largest piece of a read or write upstream; larger ones go as pieces, joined (128k)\n"
+	"  -I pieces   pieces of one large read or write upstream at once (2)\n"
 	"  -u          pin the uname of unix-socket clients to their login name\n"
 	"TLS 1.3, for tls!host!port wherever tcp!host!port goes:\n"
 	"  -S keyfile  pre-shared keys, a line 'identity hexkey' each (mode 0600)\n"
@@ -493,7 +495,7 @@ main(int argc, char **argv)
 	logpath = NULL;
 	loginit("9mux", 0, LOG_QUIET);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while((o = getopt(argc, argv, "a:l:r:x:e:k:g:L:n:V:m:M:c:f:t:T:b:B:w:i:S:C:K:R:H:z:Z:P:svDuFh")) != -1){
+	while((o = getopt(argc, argv, "a:l:r:x:e:k:g:L:n:V:m:M:c:f:t:T:b:B:w:i:I:S:C:K:R:H:z:Z:P:svDuFh")) != -1){
 		switch(o){
 		case 'S':
 		case 'C':
@@ -576,6 +578,9 @@ main(int argc, char **argv)
 			if(sz < 512 || sz > 0x7FFFFFFF)
 				fatal("bad -i value %s: want a size from 512 bytes to 2g-1", optarg);
 			g.conf.iounit = (uint32_t)sz;
+			break;
+		case 'I':
+			g.conf.pieces = (int)number(optarg, "-I", 1, 64);
 			break;
 		case 's':
 			usesyslog = 1;
