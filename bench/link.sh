@@ -129,9 +129,10 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set yrange [0:*]
+set logscale y
+set yrange [1:*]
 set title "small-op round trip, 1 client: through a peer link and without one"
-set ylabel "microseconds"
+set ylabel "microseconds (log scale)"
 plot "$OUT/link.dat" using 2:xtic(1) title "p50", "" using 3 title "p99"
 EOF
 	[ -s "$OUT/link.png" ] && echo "plot: $OUT/link.png"
