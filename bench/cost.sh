@@ -29,7 +29,9 @@
 #	BENCH_COST_OPS	round trips per client of the 64-client load (1500)
 #
 # Run by make bench; by hand: NINEMUX_BUILD=build sh bench/cost.sh
-NAME=cost
+# shellcheck disable=SC2034 # NAME is for lib/common.sh
+NAME="cost"
+# shellcheck source=bench/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 CGOPS=${BENCH_CG_OPS:-3000}
 CGIO=${BENCH_CG_IO:-1000}
@@ -114,7 +116,6 @@ if command -v valgrind >/dev/null 2>&1; then
 	echo "small $CGOPS $cg_ir $cg_own 0 $cg_alloc" >>"$T/cost.dat"
 	summary 80 "instructions per forwarded message, small ops (callgrind)" \
 	    "$cg_ir ($cg_alloc allocations)" "" ""
-	small_ir=$cg_ir
 	cgpoint "read 64 KiB, 1 client" $((CGIO / 10)) "$CGIO" 65536 -b 64k -f /9pload -s 64m read
 	echo "read64k $CGIO $cg_ir $cg_own $cg_copy $cg_alloc" >>"$T/cost.dat"
 	summary 81 "instructions per forwarded message, 64 KiB reads (callgrind)" \
@@ -185,6 +186,7 @@ perfctl() {	# perfctl CTLFD ACKFD enable|disable
 }
 # perfstop TAG CTLFD ACKFD: stop the program (by its pid) and its perf
 perfstop() {
+	_ch='' _pp=''
 	eval "_ch=\$child_$1 _pp=\$perf_$1"
 	kill "$_ch"
 	wait "$_pp"

@@ -16,7 +16,9 @@
 #	BENCH_REPEAT	runs per point, the configurations taking turns (3): the median
 #
 # Run by make bench; by hand: NINEMUX_BUILD=build sh bench/link.sh
-NAME=link
+# shellcheck disable=SC2034 # NAME is for lib/common.sh
+NAME="link"
+# shellcheck source=bench/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 need 9ramfs 9mux 9pload
 status=0
