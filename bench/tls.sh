@@ -65,7 +65,10 @@ pids="$pids $!"
 pids="$pids $!"
 "$B/9mux" -v -k 0 -S "$T/psk" -z 1024 -a 'tls!127.0.0.1!0' "unix!$T/ram" 2>"$T/s.tlsz" &
 pids="$pids $!"
-for c in tcp tls tlsz; do waitlog "$T/s.$c" "listening on"; done
+# each server's own upstream up too: else, on a loaded machine, the first
+# attach can come before the server has reached 9ramfs ("upstream not
+# reachable yet")
+for c in tcp tls tlsz; do waitlog "$T/s.$c" "listening on"; waitlog "$T/s.$c" "upstream unix!.* ready"; done
 "$B/9mux" -v -k 0 -a "unix!$T/c.tcp" "tcp!127.0.0.1!$(port "$T/s.tcp")" 2>"$T/c.tcp.log" &
 pids="$pids $!"
 "$B/9mux" -v -k 0 -S "$T/psk" -a "unix!$T/c.tls" "tls!127.0.0.1!$(port "$T/s.tls")" 2>"$T/c.tls.log" &

@@ -35,6 +35,11 @@ test|fuzz)
 	;;
 bench)
 	have gnuplot || need="$need gnuplot-nox"
+	# instructions and allocations per message; system calls by name;
+	# the benchmark against a server that is not ours
+	have valgrind || need="$need valgrind"
+	have strace || need="$need strace"
+	have diod || [ -x /usr/sbin/diod ] || need="$need diod"
 	;;
 run)
 	;;

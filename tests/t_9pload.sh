@@ -60,6 +60,18 @@ if [ -x "$B/9pc" ]; then
 	ok "each writer wrote its own file"
 fi
 
+# -N: a fixed number of round trips rather than a time
+l=$($L "$B/9pload" -a "$A" -c 2 -N 10 small 2>"$T/err")
+ok "small -N 10 with 2 clients exits 0"
+is "$(field ops "$l")" 24 "each client made whole walk-stat-clunk rounds up to 10: 12 each"
+l=$($L "$B/9pload" -a "$A" -f /data -s 300000 -b 1000 -N 1k read 2>"$T/err")
+is "$(field ops "$l")" 1024 "read -N 1k made 1024 reads"
+l=$($L "$B/9pload" -a "$A" -c 3 -f /w -s 64k -N 7 write 2>"$T/err")
+is "$(field ops "$l")" 21 "write -N 7 with 3 clients made 21 writes"
+l=$($L "$B/9pload" -a "$A" -N 1000000 -d 0.3 small 2>"$T/err")
+awk -v s="$(field secs "$l")" 'BEGIN { exit !(s > 0.2 && s < 2) }'
+ok "-d still ends a run that -N would not have ended yet ($(field secs "$l") s)"
+
 $L "$B/9pload" -a "$A" -f /no/such/file -d 0.3 small >/dev/null 2>"$T/err"
 st=$?
 [ $st -ne 0 ] && [ -s "$T/err" ]

@@ -14,7 +14,10 @@
  *
  * Every client has its own connection and one request in flight, so a
  * client's round trips measure the path it goes through and nothing of
- * its own.  Each run prints one line of key=value pairs.
+ * its own.  Each run prints one line of key=value pairs.  A run lasts -d
+ * seconds, or with -N until each client has made that many round trips
+ * (a fixed amount of work, for counting instructions, system calls or
+ * allocations per operation rather than timing them).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +98,7 @@ static uint64_t fsize = 8 * 1024 * 1024;
 static uint32_t blocksize = 0;		/* 0: as much as the msize allows */
 static int quiet;
 static int nfids = 100;			/* -n: fids each client of open holds */
+static uint64_t nops;			/* -N: round trips each client makes; 0: -d decides */
 
 static pthread_barrier_t startline;
 static _Atomic uint64_t deadline;	/* ns on the monotonic clock */
@@ -106,6 +110,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: 9pload [-q] [-a addr] [-V dialect] [-c clients] [-d seconds] [-m msize]\n"
 	    "              [-u uname] [-A aname] [-f path] [-s size] [-b blocksize] [-n fids]\n"
+	    "              [-N round-trips]\n"
 	    "              small | read | write | prep | idle | open\n"
 	    "       9pload relay LISTEN UPSTREAM\n"
 	    "       9pload [-a addr] stdio cmd [args...]\n");
@@ -164,6 +169,13 @@ static int
 pastdeadline(void)
 {
 	return nsnow() >= atomic_load_explicit(&deadline, memory_order_relaxed);
+}
+
+/* Whether client c is done: past the deadline, or its -N round trips made. */
+static int
+cdone(const Client *c)
+{
+	return (nops != 0 && c->ops >= nops) || pastdeadline();
 }
 
 /* ---- latency histogram ---------------------------------------------- */
@@ -631,7 +643,7 @@ smallloop(Client *c)
 {
 	uint64_t t0, t1, t2, t3;
 
-	while(!pastdeadline()){
+	while(!cdone(c)){
 		t0 = nsnow();
 		if(cwalk(c, path, Workfid) < 0)
 			return -1;
@@ -661,7 +673,7 @@ readloop(Client *c)
 		return -1;
 	n = iosize(c, iounit, 0);
 	off = 0;
-	while(!pastdeadline()){
+	while(!cdone(c)){
 		memset(&t, 0, sizeof t);
 		t.type = Tread;
 		t.fid = Iofid;
@@ -700,7 +712,7 @@ writeloop(Client *c)
 		return cerr(c, "out of memory");
 	memset(c->data, 'w', n);
 	off = 0;
-	while(!pastdeadline()){
+	while(!cdone(c)){
 		memset(&t, 0, sizeof t);
 		t.type = Twrite;
 		t.fid = Iofid;
@@ -1187,7 +1199,7 @@ main(int argc, char **argv)
 	const char *op;
 	int ch;
 
-	while((ch = getopt(argc, argv, "+a:V:c:d:m:u:A:f:s:b:n:q")) != -1){
+	while((ch = getopt(argc, argv, "+a:V:c:d:m:u:A:f:s:b:n:N:q")) != -1){
 		switch(ch){
 		case 'a':
 			if(addrkind(optarg) < 0)
@@ -1239,6 +1251,10 @@ main(int argc, char **argv)
 			if(*end != '\0' || nfids < 1 || nfids > 60000)
 				fatal("bad fid count %s", optarg);
 			break;
+		case 'N':
+			if(parsesize(optarg, &nops) < 0 || nops == 0)
+				fatal("bad round-trip count %s", optarg);
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -1265,7 +1281,7 @@ main(int argc, char **argv)
 	if(argc != 1)
 		usage();
 	if(seconds < 0 && strcmp(op, "idle") != 0)
-		seconds = 3;
+		seconds = nops != 0 ? 1e6 : 3;	/* -N alone: as long as it takes */
 	if(strcmp(op, "small") == 0 || strcmp(op, "read") == 0){
 		/* a fresh server: make the file they use */
 		if(!exists(path) && (quiet = 1, runprep()) != 0)
