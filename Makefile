@@ -51,6 +51,8 @@ deps_dial	:=
 deps_log	:=
 # What each library needs from outside the project.
 ext_tls		:= $(SSLLIBS)
+# What a program needs from outside the project.
+ldlibs_9mux	:= -luring
 
 CMDS	:= $(patsubst cmd/%/,%,$(sort $(dir $(wildcard cmd/*/*.c))))
 TESTS_C	:= $(patsubst tests/%.c,$(O)/tests/%,$(wildcard tests/t_*.c))
@@ -89,7 +91,7 @@ $(foreach l,$(LIBS),$(eval $(call LIBRULES,$(l))))
 define CMDRULES
 $(O)/bin/$(1): $(call cmd_objs,$(1)) $(ARCHIVES)
 	@mkdir -p $$(@D)
-	$(CC) -o $$@ $(call cmd_objs,$(1)) $(ARCHIVES) $(XLDFLAGS) $(XLDLIBS)
+	$(CC) -o $$@ $(call cmd_objs,$(1)) $(ARCHIVES) $(XLDFLAGS) $(ldlibs_$(1)) $(XLDLIBS)
 endef
 $(foreach c,$(CMDS),$(eval $(call CMDRULES,$(c))))
 

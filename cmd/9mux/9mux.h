@@ -16,6 +16,7 @@
  *	upstream.c	dialers: dialing in a thread, backoff, losing an upstream
  *	link.c		links: accepted peers, -r routing, keep-alive and pings
  *	secure.c	TLS under any connection, and cover traffic
+ *	batch.c		clients: replies written in one call a loop turn (io_uring), reads that wake nobody
  *	openfd.c	Topenfd: a file as a descriptor, for plan9port's tools
  *	timer.c		timers
  *	ctl.c		the control tree (-x): 9mux's state as files, served by libsynfs
@@ -66,6 +67,8 @@ enum {
 	RBLOCK		= -1,		/* nothing now: wait for the descriptor */
 	RERR		= -2,		/* the connection failed */
 	LINKBACKLOG	= 1024 * 1024,	/* a link's requests the engine has not taken, before we stop reading it */
+	PEEKMAX		= 2048,		/* bytes of a client's requests peeked and left in its socket, at most */
+	PEEKAGE		= 20,		/* ms they may stay there */
 };
 
 typedef struct Ev Ev;
@@ -130,6 +133,16 @@ struct Conn {
 	Dialer		*dialer;	/* CUP */
 	Link		*link;		/* CLINK */
 	Buf		in;		/* bytes read, not yet taken */
+	int		peek;		/* a client on a unix socket: read by peeking, the bytes taken later (batch.c) */
+	size_t		peeked;		/* bytes peeked, still in the socket */
+	long long	peekat;		/* ms: when the first of them was */
+	Conn		*pknext;	/* on g.pkhead's list while peeked, oldest first */
+	Conn		*pkprev;
+	int		hangup;		/* the peer hung up, or half did: read to the end (edge-triggered) */
+	int		rready;		/* there may be more to read, and no event will say so: 1 on g.ready, 2 on this turn's list */
+	Conn		*rnext;
+	int		inbatch;	/* on g.batch: written in the loop turn's one call */
+	Conn		*bnext;
 	Buf		tb;		/* links: the peer's requests, not yet taken by its session */
 	uint32_t	events;
 	uint32_t	wevents;
@@ -202,6 +215,11 @@ extern struct G {
 	int		nclients;
 	Conn		*dirty;
 	Conn		*graveyard;
+	Conn		*batch;		/* clients to write in one call */
+	Conn		*ready;		/* edge-triggered clients with more to read */
+	Conn		*pkhead;	/* clients with bytes peeked, oldest first */
+	Conn		*pktail;
+	int		peekon;
 	Dialer		up;		/* UPSTREAM */
 	Dialer		ex;		/* EXPORT (-e), when ex.addr */
 	Link		*links;
@@ -265,6 +283,31 @@ void reapconns(void);
 int quiet(void);
 /* Free a buffer (or keep it as a spare). */
 void buffree(Buf *b);
+/* Set what c is watched for, from what it waits for. */
+void connwant(Conn *c);
+/* The clients on g.ready, which have more than they were read for, taken off it. */
+Conn *readytake(void);
+/* Read them: once a turn has gone by, whose replies are written. */
+void readyin(Conn *list);
+
+/* batch.c */
+/* Write clients with io_uring (ring), and read unix clients by peeking (peek). */
+void batchinit(int ring, int peek);
+void batchend(void);
+/* c, a new client: read by peeking if it can be. */
+void peekstart(Conn *c);
+/* c's peeked bytes are no longer waited for (it is closing). */
+void peekunlink(Conn *c);
+/* A client's read: as connread, peeking when c does, with *n lowered to what was asked. */
+ssize_t clientread(Conn *c, uint8_t *p, size_t *n, const char **why);
+/* Take the peeked bytes that are due: the ms until the next are, or -1. */
+int peekdue(void);
+/* Whether c's replies go in the loop turn's one call. */
+int batchable(Conn *c);
+/* c's replies go in the loop turn's one call. */
+void batchadd(Conn *c);
+/* Make that call (or those calls). */
+void batchflush(void);
 
 /* listen.c */
 /* Listen on addr in role (LCLIENT, LLINK, LREVERSE), for -r with linkname; exits on failure. */

@@ -183,11 +183,16 @@ void
 connout(Conn *c)
 {
 	Nmq *sq, *cq;
-	uint32_t want;
 	int r;
 
 	if(c->dead || c->hs)
 		return;
+	if(c->inbatch)
+		return;
+	if(c->s && !nmqempty(nmsessq(c->s)) && batchable(c)){
+		batchadd(c);
+		return;
+	}
 	sq = c->s ? nmsessq(c->s) : NULL;
 	cq = c->c ? nmchanq(c->c) : NULL;
 	r = connflushtls(c);
@@ -199,7 +204,20 @@ connout(Conn *c)
 		closeconn(c, connerr(c));
 		return;
 	}
+	connwant(c);
+}
+
+void
+connwant(Conn *c)
+{
+	Nmq *sq, *cq;
+	uint32_t want;
+
+	sq = c->s ? nmsessq(c->s) : NULL;
+	cq = c->c ? nmchanq(c->c) : NULL;
 	want = 0;
+	if(c->peek)
+		want |= EPOLLET | EPOLLRDHUP;
 	if(c->role == CCLIENT){
 		if(!g.stopping && !c->memwait && (!c->stalled || c->in.len < c->in.cap))
 			want |= EPOLLIN;
@@ -457,9 +475,10 @@ clientin(Conn *c)
 	const char *why;
 	ssize_t r;
 	size_t room, cap, old, got;
-	int i;
+	int i, again;
 
 	got = 0;
+	again = 0;
 	for(i = 0; i < 8 && !c->memwait; i++){
 		if(c->stalled){
 			if(c->in.cap == c->in.len)
@@ -476,7 +495,7 @@ clientin(Conn *c)
 			g.bigbytes += extra(c->in.cap) - extra(old);
 		}
 		room = c->in.cap - c->in.len;
-		r = connread(c, c->in.p + c->in.len, room, &why);
+		r = clientread(c, c->in.p + c->in.len, &room, &why);
 		if(r == 0){
 			closeconn(c, "hung up");
 			return;
@@ -491,9 +510,22 @@ clientin(Conn *c)
 		got += (size_t)r;
 		if(feed(c, &c->in) < 0)
 			return;
-		/* a short read emptied the socket: epoll is level-triggered and says when there is more */
-		if((size_t)r < room)
+		/*
+		 * A short read emptied the socket: epoll says when there is
+		 * more, level-triggered, or edge-triggered (peeking clients)
+		 * at the next bytes; but not the end after a hang-up, which
+		 * is read next turn, once this turn's replies are written.
+		 */
+		if((size_t)r < room){
+			again = c->hangup;
 			break;
+		}
+	}
+	/* edge-triggered, with more to read than this turn's share: the next turn reads it */
+	if(c->peek && (i == 8 || again) && !c->rready){
+		c->rready = 1;
+		c->rnext = g.ready;
+		g.ready = c;
 	}
 	readmore(c, got);
 	markdirty(c);
@@ -653,6 +685,31 @@ peerin(Conn *c)
 	markdirty(c);
 }
 
+Conn *
+readytake(void)
+{
+	Conn *list, *c;
+
+	list = g.ready;
+	g.ready = NULL;
+	for(c = list; c != NULL; c = c->rnext)
+		c->rready = 2;
+	return list;
+}
+
+void
+readyin(Conn *list)
+{
+	Conn *c;
+
+	while((c = list) != NULL){
+		list = c->rnext;
+		c->rready = 0;
+		if(!c->dead && !g.stopping)
+			connin(c);
+	}
+}
+
 void
 connin(Conn *c)
 {
@@ -674,6 +731,7 @@ void
 closeconn(Conn *c, const char *reason)
 {
 	char why[512];
+	Conn **pp;
 
 	if(c->dead)
 		return;
@@ -689,6 +747,15 @@ closeconn(Conn *c, const char *reason)
 		c->in.cap = 0;	/* no longer counted; the buffer is freed with c */
 		if(c->memwait)
 			memunwait(c);
+		peekunlink(c);
+		c->peeked = 0;
+		/* on this turn's list (2), it is skipped, dead; on the next turn's (1), it goes */
+		if(c->rready == 1){
+			for(pp = &g.ready; *pp != c; pp = &(*pp)->rnext)
+				;
+			*pp = c->rnext;
+			c->rready = 0;
+		}
 		g.nclients--;
 		if(g.lispaused && !g.stopping)
 			lispause(0);

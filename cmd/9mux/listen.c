@@ -180,6 +180,11 @@ client(Lis *l, int fd)
 	if(l->isunix)
 		nmsessopenfd(c->s);
 	peername(c, fd, l->isunix);
+	/* a client on a unix socket is read without waking it (batch.c) */
+	if(l->isunix && !l->istls){
+		peekstart(c);
+		connwant(c);
+	}
 	g.nclients++;
 	if(g.pinuser && l->isunix && pin(c, fd) < 0){
 		closeconn(c, "cannot pin its uname");

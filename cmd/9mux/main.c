@@ -237,6 +237,7 @@ finish(void)
 		free(l);
 	}
 	nmfree(g.m);
+	batchend();
 	while(g.nspare > 0)
 		free(g.spare[--g.nspare]);
 	for(i = 0; i < g.nlis; i++){
@@ -378,12 +379,14 @@ loop(void)
 {
 	struct epoll_event evs[128];
 	long long s;
-	Conn *c;
+	Conn *c, *ready;
 	Ev *ev;
 	int i, n, t;
 
 	for(;;){
 		t = timerrun();
+		if((s = peekdue()) >= 0 && (t < 0 || s < t))
+			t = (int)s;
 		if(g.stopping){
 			s = g.stopdeadline - now();
 			if(s < 0)
@@ -391,9 +394,11 @@ loop(void)
 			if(t < 0 || s < t)
 				t = (int)s;
 		}
-		n = epoll_wait(g.ep, evs, (int)(sizeof evs / sizeof evs[0]), g.dirty ? 0 : t);
+		n = epoll_wait(g.ep, evs, (int)(sizeof evs / sizeof evs[0]), g.dirty || g.ready ? 0 : t);
 		if(n < 0 && errno != EINTR)
 			fatal("epoll_wait: %s", strerror(errno));
+		/* the clients left with more to read last turn; those this turn leaves wait for the next */
+		ready = readytake();
 		for(i = 0; i < n; i++){
 			ev = evs[i].data.ptr;
 			switch(ev->kind){
@@ -417,9 +422,11 @@ loop(void)
 				c = (Conn*)ev;
 				if(c->dead)
 					break;
+				if(evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					c->hangup = 1;
 				if(c->hs)
 					tlsstep(c);
-				else if(!c->dead && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				else if(!c->dead && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 					connin(c);
 				if(!c->dead && !c->hs && (evs[i].events & EPOLLOUT))
 					markdirty(c);
@@ -435,23 +442,28 @@ loop(void)
 				break;
 			}
 		}
+		readyin(ready);
 		memwake();
 		/* output, and input the engine can take again, until nothing changes */
-		while((c = g.dirty) != NULL){
-			g.dirty = c->dnext;
-			c->dirty = 0;
-			if(c->dead)
-				continue;
-			if(c->wantin && !g.stopping && connfeed(c) < 0)
-				continue;
-			if(c->rmore && !g.stopping){
-				c->rmore = 0;
-				connin(c);
+		do{
+			while((c = g.dirty) != NULL){
+				g.dirty = c->dnext;
+				c->dirty = 0;
 				if(c->dead)
 					continue;
+				if(c->wantin && !g.stopping && connfeed(c) < 0)
+					continue;
+				if(c->rmore && !g.stopping){
+					c->rmore = 0;
+					connin(c);
+					if(c->dead)
+						continue;
+				}
+				connout(c);
 			}
-			connout(c);
-		}
+			/* the clients' replies, all in one call */
+			batchflush();
+		}while(g.dirty != NULL);
 		reapconns();
 		fdcreap();
 		if(g.stopping && stopped()){
@@ -628,6 +640,8 @@ main(int argc, char **argv)
 	g.maxbytes = g.conf.maxbytes;
 
 	setup();
+	batchinit(getenv("NINEMUX_RING") == NULL || atoi(getenv("NINEMUX_RING")) != 0,
+		getenv("NINEMUX_PEEK") == NULL || atoi(getenv("NINEMUX_PEEK")) != 0);
 	if((g.m = nmnew(&g.conf)) == NULL)
 		fatal("out of memory");
 	/* before anything is dialed: an exec! upstream must not inherit systemd's sockets */
