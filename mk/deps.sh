@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh WHAT - make sure the Debian packages WHAT (test, run, bench) needs
 # are here: install them when root, else print the apt-get line and fail.
-# Every WHAT builds, so every WHAT needs libssl-dev.
+# Every WHAT builds, so every WHAT needs libssl-dev and liburing-dev.
 what=${1:-test}
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -10,6 +10,9 @@ cc=${CC:-cc}
 have "$cc" || cc=gcc
 printf '#include <openssl/ssl.h>\nint main(void){ return OPENSSL_VERSION_MAJOR < 3; }\n' |
 	"$cc" -x c -o /dev/null - -lssl -lcrypto >/dev/null 2>&1 || need="$need libssl-dev"
+# liburing: 9mux writes its clients' replies in one io_uring call a turn
+printf '#include <liburing.h>\nint main(void){ struct io_uring r; return io_uring_queue_init(2, &r, 0) == 0; }\n' |
+	"$cc" -x c -o /dev/null - -luring >/dev/null 2>&1 || need="$need liburing-dev"
 case $what in
 test|fuzz)
 	have prove || need="$need perl"
