@@ -67,6 +67,8 @@ enum {
 	RBLOCK		= -1,		/* nothing now: wait for the descriptor */
 	RERR		= -2,		/* the connection failed */
 	LINKBACKLOG	= 1024 * 1024,	/* a link's requests the engine has not taken, before we stop reading it */
+	MALLOCMMAP	= 16 * 1024 * 1024,	/* buffers up to this come from the heap (main.c) */
+	MALLOCKEEP	= 32 * 1024 * 1024,	/* freed heap memory kept for the next large buffers */
 	PEEKMAX		= 2048,		/* bytes of a client's requests peeked and left in its socket, at most */
 	PEEKAGE		= 20,		/* ms they may stay there */
 };

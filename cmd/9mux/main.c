@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -483,6 +484,17 @@ main(int argc, char **argv)
 	Nmup *exup, *upup;
 	size_t sz;
 	int o, i, nlisaddr, mode, usesyslog, level, passed, tls, listentls;
+
+	/*
+	 * Every large read or write passes through a buffer of its size.
+	 * By default glibc gives such a buffer back to the kernel when it is
+	 * freed (brk or munmap) and faults fresh zeroed pages in for the
+	 * next: that halved sequential throughput.  Keep up to MALLOCKEEP
+	 * of freed memory instead, and take buffers up to the largest msize
+	 * from the heap.
+	 */
+	mallopt(M_MMAP_THRESHOLD, MALLOCMMAP);
+	mallopt(M_TRIM_THRESHOLD, MALLOCKEEP);
 
 	memset(&g.conf, 0, sizeof g.conf);
 	g.conf.msize = 8 * 1024 * 1024 + P9_IOHDRSZ;
