@@ -40,7 +40,6 @@ enum {
 
 static struct io_uring ring;
 static int ringok;
-static size_t takemin;
 static uint8_t scratch[PEEKMAX];
 
 /* The slots of one system call. */
@@ -60,7 +59,6 @@ void
 batchinit(int ring_on, int peek_on)
 {
 	g.peekon = peek_on;
-	takemin = getenv("NINEMUX_TAKEMIN") ? (size_t)atoi(getenv("NINEMUX_TAKEMIN")) : 1;
 	if(!ring_on)
 		return;
 	if(io_uring_queue_init(RINGSZ, &ring, 0) < 0){
@@ -334,7 +332,7 @@ batchflush(void)
 				nsqe++;
 			}
 			/* after the write, which woke the client: nobody left to wake */
-			if(c->peeked > 0 && c->peeked >= takemin && slot[n].w){
+			if(c->peeked > 0 && slot[n].w){
 				sqe = getsqe();
 				io_uring_prep_recv(sqe, c->fd, scratch, c->peeked, MSG_DONTWAIT);
 				io_uring_sqe_set_data64(sqe, (uint64_t)n << 1 | 1);
