@@ -758,9 +758,11 @@ taken(Client *c, const uint8_t *f)
 	if((tag = p9get16(f + 5)) >= NCTAG)
 		return;
 	t = &c->tags[tag];
-	if(t->n++ > 0)
+	if(t->n++ > 0){
+		/* taken after the latest Tversion too: its Rversion must not forget the tag */
 		t->unsure = 1;
-	else{
+		t->gen = c->vgen;
+	}else{
 		/* a malformed Tflush may be refused with an error: only a whole one is checked */
 		t->type = f[4] == Tflush && p9get32(f) != 9 ? 0 : f[4];
 		t->unsure = 0;
