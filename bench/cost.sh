@@ -141,7 +141,7 @@ fi
 # ---- system calls and context switches ------------------------------------------
 echo
 echo "2. system calls, context switches and CPU per small-op round trip, $NCL clients"
-echo "   (today's 9mux: one thread; these are the numbers for before any change to that)"
+echo "   (9mux: one thread, clients peeked and written in one io_uring call; without: NINEMUX_PEEK=0 NINEMUX_RING=0 sh bench/cost.sh)"
 echo "   command: 9pload -a ADDR -c $NCL -N $COSTOPS small"
 echo "            under perf stat -D -1 --control fifo:CTL,ACK -x, -e raw_syscalls:sys_enter,context-switches,task-clock -- PROGRAM ..."
 echo "            enabled only while 9pload runs; ADDR unix!DIR/pramfs (direct) or unix!DIR/pmux (9mux)"
