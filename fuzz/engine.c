@@ -859,6 +859,7 @@ clientsend(Client *c, const uint8_t *b, size_t n)
 	char err[128];
 	long k;
 	size_t off, before;
+	int i;
 
 	if(c->s == NULL){
 		c->s = nmsessnew(F.m, c);
@@ -878,9 +879,16 @@ clientsend(Client *c, const uint8_t *b, size_t n)
 	c->len += n;
 	k = nmsessin(c->s, c->buf, c->len, err, sizeof err);
 	if(k < 0){
-		/* the frames before the bad one were taken */
+		/*
+		 * The frames before the bad one were taken, unrecorded: a
+		 * reply to one of them (its tag in use, say) would be taken
+		 * for the answer to what its tag held before.  The session
+		 * ends here, so its last replies go unchecked.
+		 */
 		for(off = 0; (k = p9frame(c->buf + off, c->len - off, 0xFFFFFFFF)) > 0; off += (size_t)k)
 			c->nreq++;
+		for(i = 0; i < NCTAG; i++)
+			c->tags[i].unsure = 1;
 		drainclient(c);
 		nmsessclose(c->s);
 		c->s = NULL;
