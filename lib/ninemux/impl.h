@@ -9,7 +9,8 @@
  *	request.c	a client's requests: translation, flush, version, attach
  *	sess.c		sessions: version answers, reset and hang-up drains
  *	chan.c		channels: replies, flushes settled, upstream loss
- *	restore.c	reconnect: a loss kept, fids restored, requests replayed
+ *	lose.c		reconnect: what a lost channel's sessions keep, requests to replay
+ *	restore.c	reconnect: fids restored on the next channel, what was held sent
  *	split.c		large reads and writes sent as pieces, their replies joined
  *
  * Ordinary messages are forwarded by rewriting their tag and fid fields
@@ -44,7 +45,10 @@ enum {
 	LOCKALL		= 0x100,	/* Nmreq.omode of a Tlock of the whole file */
 	RWINDOW		= 1024,		/* restore requests in flight at most */
 	PIECEWIN	= 2,		/* default Nmconf.pieces */
-	LOAPPEND	= 02000,	/* 9P2000.L open flag O_APPEND */
+	LOCREAT		= 0100,		/* 9P2000.L open flags, as Linux spells them */
+	LOEXCL		= 0200,
+	LOTRUNC		= 01000,
+	LOAPPEND	= 02000,
 };
 
 /* Session states. */
@@ -512,13 +516,21 @@ void nm_fdchandown(Nmchan *c);
 /* Whether c can serve s, answered Tversion from another channel or none (its msize and dialect); told if not. */
 int nm_sessfits(Nmsess *s, Nmchan *c);
 
-/* restore.c */
+/* lose.c */
 /* Whether the request r (type, frame f of n bytes in dialect d) may be sent again after a loss. */
 int nm_replayable(Nmreq *r, const uint8_t *f, size_t n, int d);
 /* c is lost and its upstream persists: keep s, bound to it, for the next channel. */
 void nm_losesess(Nmsess *s, Nmchan *c);
 /* Tell what the loss of c (which was in state was) kept and failed. */
 void nm_lostnote(Nmup *u, Nmchan *c, int was);
+/* Whether s waits for a restore on an upstream u (ready, unbound, not closing). */
+int nm_sesswaits(Nmsess *s, Nmup *u);
+/* Free r, held or lost: a fid it would have made was never made; a flush it settled is answered. */
+void nm_lostfree(Nmreq *r, Nmup *u);
+/* Give the note (Nmconf.note) what of m's channel or session aux, formatted. */
+void nm_note(Nmux *m, void *aux, int what, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* restore.c */
 /* c, being taken down, was restoring: that restore ends, to start again on the next channel. */
 void nm_restoreabort(Nmchan *c);
 /* c is versioned and its upstream lost sessions: restore them (c is NM_CRESTORE until done). */

@@ -1,13 +1,6 @@
 /*
- * Reconnect: what a loss keeps, how the next channel gets it back.
- *
- * When the channel of an upstream that persists (nmuppersist) is lost,
- * the sessions it served stay, unbound.  Of their requests, those the
- * server never saw whole go back to the held queue; those it may have
- * seen are sent again if they are safe to repeat (their frame was kept
- * when it was written), and are otherwise answered at once with one
- * error, their outcome unknown.  Flushes of what was lost are answered
- * at once.  New requests are held meanwhile, within the usual limits.
+ * Reconnect, the restore: how the next channel gets a loss's fids back
+ * (what the loss keeps is lose.c).
  *
  * Fids keep their upstream numbers.  When the next channel is
  * versioned, every live fid is made again under its number: one
@@ -23,13 +16,6 @@
  * in arrays of its own, made when it starts and freed when it ends.
  */
 #include "impl.h"
-
-/* 9P2000.L open flags, as Linux spells them. */
-enum {
-	LOCREAT	= 0100,
-	LOEXCL	= 0200,
-	LOTRUNC	= 01000,
-};
 
 /* A job: one fid being made again. */
 enum {
@@ -91,304 +77,6 @@ struct Nmrestore {
 
 static void rstep(Nmrestore *rs, int j);
 static void rfinish(Nmrestore *rs);
-
-/*
- * Requests.
- */
-
-int
-nm_replayable(Nmreq *r, const uint8_t *f, size_t n, int d)
-{
-	(void)d;
-	switch(r->type){
-	case Twalk:
-	case Tstat:
-	case Tgetattr:
-	case Tread:
-	case Treaddir:
-	case Tstatfs:
-	case Treadlink:
-	case Txattrwalk:
-		return 1;
-	case Topen:
-		return n >= 12 && (f[11] & P9_OTRUNC) == 0;
-	case Tlopen:
-		return n >= 15 && (p9get32(f + 11) & LOTRUNC) == 0;
-	case Tattach:
-		/* a new attach is as good as the lost one, unless its client authenticated it */
-		return n >= 15 && p9get32(f + 11) == P9_NOFID;
-	}
-	return 0;
-}
-
-/* Whether the outcome of r, once lost, needs no telling: it changed nothing. */
-static int
-harmless(Nmreq *r)
-{
-	return r->replay || r->type == Tclunk;
-}
-
-static int
-waiting(Nmsess *s, Nmup *u)
-{
-	return s->up == u && s->state == SREADY && !s->closing && s->chan == NULL;
-}
-
-/* r goes at the end of the list *head..*tail, held again. */
-static void
-requeue(Nmreq *r, Nmreq **head, Nmreq **tail)
-{
-	r->state = RHELD;
-	r->hnextq = NULL;
-	if(*tail)
-		(*tail)->hnextq = r;
-	else
-		*head = r;
-	*tail = r;
-}
-
-/*
- * Free r, held or lost: a fid it would have made was never made; its
- * fid number is free.  A client's flush r settled (see nm_reqdone) is
- * answered now, after whatever r was answered.
- */
-static void
-lostfree(Nmreq *r, Nmup *u)
-{
-	Nmfid *f;
-
-	if(r->owes && r->sess != NULL && !r->sess->closing)
-		nm_rflush(r->sess, r->owetag);
-	r->owes = 0;
-
-	if((f = r->newfid) != NULL){
-		r->newfid = NULL;
-		if(f->state == FPEND){
-			nm_ufidfree(u, f->ufid);
-			f->ufid = P9_NOFID;
-			nm_fidunlink(f);
-		}
-		nm_fidput(f);
-	}
-	if((f = r->delfid) != NULL){
-		r->delfid = NULL;
-		/* a restore's job on it, if any, frees its number */
-		if(!(f->flags & FFMARK)){
-			nm_ufidfree(u, f->ufid);
-			f->ufid = P9_NOFID;
-		}
-		nm_fidput(f);
-	}
-	nm_sessunlink(r);
-	nm_reqfree(r);
-}
-
-/* A Tclunk frame of r's delfid, for r to send: 0, or -1 if out of memory. */
-static int
-clunkframe(Nmreq *r)
-{
-	Nmmsg *g;
-
-	if((g = nm_msgalloc(r->m, 11)) == NULL)
-		return -1;
-	p9put32(g->data, 11);
-	g->data[4] = Tclunk;
-	p9put16(g->data + 5, P9_NOTAG);
-	p9put32(g->data + 7, r->delfid->ufid);
-	nm_msgfree(r->m, r->msg);
-	nm_msgfree(r->m, r->keep);
-	r->keep = NULL;
-	r->msg = g;
-	r->type = Tclunk;
-	return 0;
-}
-
-/*
- * r, lost, destroyed a fid other requests kept before it still use:
- * those are sent again on restored fids, so the fid must come back
- * and be clunked after them, by r made an orphan Tclunk.  Else r ends.
- */
-static void
-lostend(Nmreq *r, Nmup *u, Nmreq **head, Nmreq **tail)
-{
-	if(r->delfid != NULL && r->delfid->ref > 1 && clunkframe(r) == 0){
-		r->orphan = 1;
-		nm_tagremove(r->sess, r);
-		requeue(r, head, tail);
-		return;
-	}
-	lostfree(r, u);
-}
-
-void
-nm_losesess(Nmsess *s, Nmchan *c)
-{
-	Nmreq *r, *next, *head, *tail;
-	Nmup *u;
-	Nmfid *f;
-	uint32_t i;
-	int n;
-
-	u = c->up;
-	u->cnt.sessions++;
-	n = 0;
-	/* split requests first, while their pieces' flushes still name them */
-	nm_splitlose(s, u);
-	/* a client's flush in flight: whatever the server did, its target was flushed */
-	for(r = s->rhead; r != NULL; r = r->snext)
-		if(r->type == Tflush && r->cflush && r->target != NULL && !r->target->zombie)
-			r->target->flushed = 1;
-	/* nothing of it names the channel now; each flush is answered here, so its link to its target ends */
-	for(r = s->rhead; r != NULL; r = r->snext){
-		r->target = r->flushers = r->nextflusher = NULL;
-		r->chan = NULL;
-		if(r->fid)
-			r->fid->chan = NULL;
-		if(r->fid2)
-			r->fid2->chan = NULL;
-		if(r->delfid)
-			r->delfid->chan = NULL;
-		if(r->newfid)
-			r->newfid->chan = NULL;
-		if(r->admitted){
-			r->admitted = 0;
-			s->nadm--;
-		}
-	}
-	head = tail = NULL;
-	for(r = s->rhead; r != NULL; r = next){
-		next = r->snext;
-		if(r->parent != NULL && r->type != Tflush){
-			/* a piece: of no more use (nm_splitlose), or kept for the restore, a read sent again */
-			if(r->flushed){
-				if(r->state == RHELD)
-					nm_unhold(s, r);
-				r->state = 0;
-				lostfree(r, u);
-			}else if(r->state != RHELD){
-				if(r->msg == NULL){
-					r->msg = r->keep;
-					r->keep = NULL;
-				}
-				r->msg->off = 0;
-				requeue(r, &head, &tail);
-				u->cnt.replay++;
-				s->m->st.replayed++;
-			}
-			continue;
-		}
-		/* one that ended is an orphan now, freed below like any; the others wait for their pieces */
-		if(r->split != NULL && !r->orphan)
-			continue;
-		if(r->state == RHELD)
-			continue;
-		if(r->type == Tflush){
-			if(r->hashed && !r->orphan){
-				nm_rflush(s, r->ctag);
-				u->cnt.answered++;
-			}
-			lostfree(r, u);
-			continue;
-		}
-		if(r->msg != NULL){
-			/* never whole on the wire, so never done: as if still held */
-			r->msg->off = 0;
-			nm_msgfree(r->m, r->keep);
-			r->keep = NULL;
-			requeue(r, &head, &tail);
-			u->cnt.unsent++;
-			s->m->st.replayed++;
-			continue;
-		}
-		if(r->orphan || r->flushed){
-			/* nobody waits for it, or its client flushed it: it ends, told only if it may have done something */
-			if(!r->orphan && !harmless(r)){
-				nm_rerror(s, r->ctag, EUNKNOWN);
-				u->cnt.unknown++;
-				s->m->st.unknown++;
-			}
-			lostend(r, u, &head, &tail);
-			continue;
-		}
-		if(r->type == Tclunk){
-			/* the loss clunked it; it is made again to be clunked only if requests before it use it */
-			if(r->delfid != NULL && r->delfid->ref > 1 && clunkframe(r) == 0){
-				requeue(r, &head, &tail);
-				u->cnt.replay++;
-				continue;
-			}
-			nm_rempty(s, r->ctag, Rclunk);
-			u->cnt.answered++;
-			lostfree(r, u);
-			continue;
-		}
-		if(r->keep != NULL){
-			r->msg = r->keep;
-			r->keep = NULL;
-			r->msg->off = 0;
-			requeue(r, &head, &tail);
-			u->cnt.replay++;
-			s->m->st.replayed++;
-			continue;
-		}
-		nm_rerror(s, r->ctag, EUNKNOWN);
-		u->cnt.unknown++;
-		s->m->st.unknown++;
-		/* a Tremove's fid is gone for its client either way */
-		lostend(r, u, &head, &tail);
-	}
-	/* what goes again goes first, in the order it came */
-	if(head != NULL){
-		for(r = head; r != NULL; r = r->hnextq)
-			n++;
-		tail->hnextq = s->hqhead;
-		s->hqhead = head;
-		if(s->hqtail == NULL)
-			s->hqtail = tail;
-		s->nheld += n;
-	}
-	for(i = 0; i < s->nfidb; i++)
-		for(f = s->fidtab[i]; f != NULL; f = f->hnext){
-			f->chan = NULL;
-			if(f->state == FLIVE && !(f->flags & FFDEAD))
-				u->cnt.fids++;
-		}
-	s->waslost = 1;
-}
-
-/*
- * Notes.
- */
-
-static void __attribute__((format(printf, 4, 5)))
-note(Nmux *m, void *aux, int what, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if(m->conf.note == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	m->conf.note(aux, what, msg);
-}
-
-void
-nm_lostnote(Nmup *u, Nmchan *c, int was)
-{
-	Nmcount *k;
-
-	k = &u->cnt;
-	if(was == NM_CRESTORE){
-		note(u->m, c->aux, NM_NLOST, "lost while restoring (%d fids restored, %d dead so far): "
-			"the restore starts again on the next connection", k->restored, k->dead);
-		return;
-	}
-	note(u->m, c->aux, NM_NLOST, "lost: %d sessions wait with %d fids to restore; of the requests in flight "
-		"%d wait to be sent again and %d were never written, %d failed (outcome unknown), "
-		"%d flushes and clunks were answered", k->sessions, k->fids, k->replay, k->unsent, k->unknown, k->answered);
-}
 
 /*
  * Restore.
@@ -890,7 +578,7 @@ clunksnow(Nmsess *s, Nmup *u)
 		if(r->hashed && !r->orphan)
 			nm_rempty(s, r->ctag, Rclunk);
 		u->cnt.answered++;
-		lostfree(r, u);
+		nm_lostfree(r, u);
 	}
 }
 
@@ -966,7 +654,7 @@ nm_restorestart(Nmchan *c)
 	c->rs = rs;
 	cap = 0;
 	for(s = m->sessions; s != NULL; s = s->mnext){
-		if(!waiting(s, u))
+		if(!nm_sesswaits(s, u))
 			continue;
 		if(!nm_sessfits(s, c)){
 			nm_failsess(s, NULL, ERESET);
@@ -993,7 +681,7 @@ nm_restorestart(Nmchan *c)
 		if(nm_ufidalloc(u, &ufid) < 0 || (rs->roots[k].fid = nm_fidbare(m, ufid)) == NULL)
 			goto nomem;
 	}
-	note(m, c->aux, NM_NRESTORE, "restoring %d fids from %d attaches", rs->njobs, rs->nroots);
+	nm_note(m, c->aux, NM_NRESTORE, "restoring %d fids from %d attaches", rs->njobs, rs->nroots);
 	for(k = 0; k < rs->njobs; k++)
 		if(rs->jobs[k].root < 0)
 			rdone(rs, k, DDEAD);
@@ -1083,7 +771,7 @@ rfinish(Nmrestore *rs)
 	c->state = NM_CREADY;
 	c->m->st.restores++;
 	for(s = c->m->sessions; s != NULL; s = s->mnext){
-		if(!waiting(s, u))
+		if(!nm_sesswaits(s, u))
 			continue;
 		if(!nm_sessfits(s, c)){
 			/* a session that came while the upstream was away, with more than it offers now */
@@ -1097,7 +785,7 @@ rfinish(Nmrestore *rs)
 		nm_sessbind(s, c);
 	}
 	k = &u->cnt;
-	note(c->m, c->aux, NM_NRESTORED, "restored: %d fids restored, %d dead; %d requests sent again, "
+	nm_note(c->m, c->aux, NM_NRESTORED, "restored: %d fids restored, %d dead; %d requests sent again, "
 		"%d failed on dead fids or directory offsets; %d messages", k->restored, k->dead, k->replay + k->unsent,
 		k->failed, k->msgs);
 	for(s = c->m->sessions; s != NULL; s = s->mnext){
@@ -1133,7 +821,7 @@ nm_failsess(Nmsess *s, Nmchan *c, int e)
 			r->delfid = NULL;
 			nm_clunkfid(f->chan, f);
 		}
-		lostfree(r, s->up);
+		nm_lostfree(r, s->up);
 	}
 	s->waslost = 0;
 	for(i = 0; i < s->nfidb; i++)
@@ -1182,7 +870,7 @@ nmupgiveup(Nmup *u)
 	c = u->cur;
 	n = 0;
 	for(s = u->m->sessions; s != NULL; s = s->mnext){
-		if(!waiting(s, u))
+		if(!nm_sesswaits(s, u))
 			continue;
 		n += s->waslost;
 		/* as if it had not persisted: a session the loss kept is dead (a link's stays, without fids) */
@@ -1201,7 +889,7 @@ nmupgiveup(Nmup *u)
 			rpump(c->rs);
 		}
 		for(s = u->m->sessions; s != NULL; s = s->mnext)
-			if(waiting(s, u)){
+			if(nm_sesswaits(s, u)){
 				if(nm_sessfits(s, c))
 					nm_sessbind(s, c);
 				else{
@@ -1210,7 +898,7 @@ nmupgiveup(Nmup *u)
 				}
 			}
 	}
-	note(u->m, c ? c->aux : NULL, NM_NGIVEUP, "gave up waiting: %d sessions failed, as without persist", n);
+	nm_note(u->m, c ? c->aux : NULL, NM_NGIVEUP, "gave up waiting: %d sessions failed, as without persist", n);
 	for(s = u->m->sessions; s != NULL; s = s->mnext)
 		nm_unblock(s);
 }
