@@ -215,7 +215,7 @@ nmqadvance(Nmq *q, size_t n)
 			g->req->state = RSENT;
 			g->req->msg = NULL;
 			if(g->req->replay){
-				/* a loss before its reply sends it again (restore.c) */
+				/* a loss before its reply sends it again (lose.c) */
 				g->req->keep = g;
 				continue;
 			}

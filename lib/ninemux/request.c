@@ -65,7 +65,7 @@ flush(Nmsess *s, uint8_t *f, size_t n)
 		return;
 	}
 	if(s->chan == NULL){
-		/* waiting for a restore, everything is held: nothing was sent (restore.c) */
+		/* waiting for a restore, everything is held: nothing was sent (lose.c) */
 		nm_rflush(s, tag);
 		return;
 	}

@@ -170,7 +170,7 @@ nm_split(Nmsess *s, Nmreq *pr, const uint8_t *f)
 		p9put32(r->msg->data + P9_RWCOUNTOFF, k);
 		if(pr->type == Twrite)
 			memcpy(r->msg->data + P9_IOHDRSZ - 1, f + P9_IOHDRSZ - 1 + (size_t)i * size, k);
-		/* a read is safe to send again after a loss; a write is not (restore.c) */
+		/* a read is safe to send again after a loss; a write is not (lose.c) */
 		r->replay = pr->type == Tread && s->up != NULL && s->up->persist;
 		r->weight = len + (pr->type == Tread ? P9_READHDRSZ + (size_t)k : REPLYEST);
 	}
