@@ -127,6 +127,46 @@ rpc(Nmsess *s, Fcall *t, Fcall *r)
 	return cl.type;
 }
 
+/*
+ * 2N Tstat and Tread round trips on fid 0 of s, the server answering
+ * with the stat st (nst bytes) and 100 bytes of data: all are answered,
+ * and the last N allocate nothing.
+ */
+static void
+warmcount(Nmsess *s, uint8_t *st, size_t nst, const char *label)
+{
+	static uint8_t data[100];
+	Fcall t, r;
+	long before;
+	int i, good;
+
+	before = 0;
+	good = 0;
+	for(i = 0; i < 2 * N; i++){
+		if(i == N)
+			before = nalloc_now();
+		memset(&t, 0, sizeof t);
+		memset(&r, 0, sizeof r);
+		t.tag = (uint16_t)(10 + i % 7);
+		t.fid = 0;
+		if(i & 1){
+			t.type = Tread;
+			t.count = sizeof data;
+			r.type = Rread;
+			r.count = sizeof data;
+			r.data = data;
+		}else{
+			t.type = Tstat;
+			r.type = Rstat;
+			r.stat = st;
+			r.nstat = (uint16_t)nst;
+		}
+		good += rpc(s, &t, &r) == r.type;
+	}
+	is_int(good, 2 * N, "%s%d Tstat and Tread round trips answered", label, 2 * N);
+	is_int(nalloc_now() - before, 0, "%sthe last %d allocated nothing", label, N);
+}
+
 int
 main(void)
 {
@@ -196,60 +236,14 @@ main(void)
 	ok(rpc(s, &t, &r) == Rattach, "a session attached through the engine");
 
 	/* warm up, then count */
-	good = 0;
-	for(i = 0; i < 2 * N; i++){
-		if(i == N)
-			before = nalloc_now();
-		memset(&t, 0, sizeof t);
-		memset(&r, 0, sizeof r);
-		t.tag = (uint16_t)(10 + i % 7);
-		t.fid = 0;
-		if(i & 1){
-			t.type = Tread;
-			t.count = sizeof data;
-			r.type = Rread;
-			r.count = sizeof data;
-			r.data = data;
-		}else{
-			t.type = Tstat;
-			r.type = Rstat;
-			r.stat = st;
-			r.nstat = (uint16_t)nst;
-		}
-		good += rpc(s, &t, &r) == r.type;
-	}
-	is_int(good, 2 * N, "%d Tstat and Tread round trips answered", 2 * N);
-	is_int(nalloc_now() - before, 0, "the last %d allocated nothing", N);
+	warmcount(s, st, nst, "");
 
 	/*
 	 * With reconnect on (-P) each written frame of a request safe to
 	 * repeat is kept until its reply: the same spares, still nothing.
 	 */
 	nmuppersist(nmdefup(m), 1);
-	good = 0;
-	for(i = 0; i < 2 * N; i++){
-		if(i == N)
-			before = nalloc_now();
-		memset(&t, 0, sizeof t);
-		memset(&r, 0, sizeof r);
-		t.tag = (uint16_t)(10 + i % 7);
-		t.fid = 0;
-		if(i & 1){
-			t.type = Tread;
-			t.count = sizeof data;
-			r.type = Rread;
-			r.count = sizeof data;
-			r.data = data;
-		}else{
-			t.type = Tstat;
-			r.type = Rstat;
-			r.stat = st;
-			r.nstat = (uint16_t)nst;
-		}
-		good += rpc(s, &t, &r) == r.type;
-	}
-	is_int(good, 2 * N, "persisting: %d Tstat and Tread round trips answered", 2 * N);
-	is_int(nalloc_now() - before, 0, "persisting: the last %d allocated nothing", N);
+	warmcount(s, st, nst, "persisting: ");
 
 	/* a walk makes a fid: its path is the only allocation (the fid is a spare) */
 	before = nalloc_now();
