@@ -127,7 +127,8 @@ struct Nmconf {
 	/*
 	 * Pieces of one split transfer upstream at once: more keeps a
 	 * server busier, fewer keeps other clients' requests nearer the
-	 * front of its queue.  0: 2.
+	 * front of its queue.  0: 2.  Only while the transfer is alone:
+	 * beside other sessions' requests its pieces go one at a time.
 	 */
 	int		pieces;
 	/* Called when a queue fills or a blocked session can go on; aux is the session's or channel's. */

@@ -614,49 +614,102 @@ t_outoforder(void)
 	teardown();
 }
 
+/* The Treads upstream and unanswered now. */
+static int
+readsup(void)
+{
+	int i, n;
+
+	uptake();
+	for(i = n = 0; i < nup; i++)
+		n += up[i].type == Tread && !up[i].done;
+	return n;
+}
+
+/* Serve the pieces of a read, oldest first, one at a time: the most upstream at once. */
+static int
+servepieces(void)
+{
+	int n, most;
+
+	most = 0;
+	while((n = readsup()) > 0){
+		if(n > most)
+			most = n;
+		rreadn(upfind(Tread, 0), up[upfind(Tread, 0)].count);
+	}
+	return most;
+}
+
 static void
 t_window(void)
 {
 	Nmsess *s, *o;
-	int i, inflight, most, stat, before;
+	int i, inflight, most, later, stat, before, first;
 
 	setup(P9_2000, 0, 0, 0);
 	s = opened(CMSIZE, "f", P9_OREAD);
 	o = opened(8192, "f", P9_OREAD);
+	/* o came since s last looked: its read is shared, one piece at a time */
 	csend(s, tread(10, 1, 0, MiB));
-	uptake();
-	is_int(upcount(Tread), 2, "window: 2 pieces upstream at first (Nmconf.pieces 0)");
+	is_int(readsup(), 1, "window: another session came before: 1 piece upstream at first");
+	is_int(servepieces(), 1, "and never more than 1 at once");
+	cltake(s);
+	ok(ncl == 1 && cl[0].count == MiB && readright(&cl[0], 0), "the read joined right");
+
+	/* o quiet since: s's next read is alone, Nmconf.pieces (0: 2) at once */
+	first = nup;
+	csend(s, tread(11, 1, 0, MiB));
+	is_int(readsup(), 2, "window: alone, 2 pieces upstream at first (Nmconf.pieces 0)");
 	/* the other session's small requests go between the pieces */
 	csend(o, tmsg(Tstat, 20, 1));
 	uptake();
-	stat = upfind(Tstat, 0);
-	ok(stat == 2, "another session's Tstat goes upstream right after them, not after the 8 (at %d)", stat);
+	stat = upfind(Tstat, first);
+	ok(stat == first + 2, "another session's Tstat goes upstream right after them, not after the 8 (at %d)", stat - first);
 	rerr(stat, "no stat here");
-	most = 0;
+	most = later = 0;
 	for(;;){
-		uptake();
-		inflight = 0;
-		for(i = 0; i < nup; i++)
-			inflight += up[i].type == Tread && !up[i].done;
+		inflight = readsup();
 		if(inflight > most)
 			most = inflight;
+		if(upcount(Tread) > 8 + 2 && inflight > later)
+			later = inflight;
 		if((i = upfind(Tread, 0)) < 0)
 			break;
 		rreadn(i, up[i].count);
-		if(upcount(Tread) == 4){
+		if(upcount(Tread) == 8 + 4){
 			csend(o, tmsg(Tstat, 21, 1));
 			uptake();
-			before = upcount(Tread);
+			before = upcount(Tread) - 8;
 			stat = upfind(Tstat, 0);
 			ok(stat >= 0 && before <= 5, "a Tstat sent meanwhile is upstream before the sixth piece (after %d)", before);
 			rerr(stat, "no stat here");
 		}
 	}
 	is_int(most, 2, "never more than 2 pieces upstream at once");
+	is_int(later, 1, "once o sent, 1 piece at a time to the end of the read");
 	cltake(s);
 	ok(ncl == 1 && cl[0].count == MiB && readright(&cl[0], 0), "the read joined right");
 	cltake(o);
 	ok(ncl == 2 && cl[0].type == Rerror && cl[1].type == Rerror, "the other session got its replies");
+
+	/* o sent nothing since s looked last: alone again */
+	csend(s, tread(12, 1, 0, MiB));
+	is_int(readsup(), 2, "window: o quiet again, 2 pieces upstream at first");
+	/* o has a request inside 9mux: shared although s saw its message */
+	csend(o, tmsg(Tstat, 22, 1));
+	serveall();
+	cltake(s);
+	ok(ncl == 1 && cl[0].count == MiB && readright(&cl[0], 0), "the read joined right");
+	csend(o, tmsg(Tstat, 23, 1));
+	uptake();
+	stat = upfind(Tstat, 0);
+	csend(s, tread(13, 1, 0, MiB));
+	is_int(readsup(), 1, "window: o's Tstat upstream, unanswered: 1 piece at first");
+	rerr(stat, "no stat here");
+	is_int(servepieces(), 1, "and 1 at a time to the end of that read");
+	cltake(s);
+	ok(ncl == 1 && cl[0].count == MiB && readright(&cl[0], 0), "the read joined right");
 	chanidle("window");
 	teardown();
 
@@ -1030,9 +1083,11 @@ t_notsplit(void)
 	frclear(up, &nup);
 	csend(s, tread(12, 1, 0, MiB));
 	uptake();
-	is_int(upcount(Tread), 2, "its Tread goes in pieces");
+	/* the first session's messages came since this one looked: 1 piece at first */
+	ok(upcount(Tread) == 1 && up[0].count == IOUNIT, "its Tread goes in pieces");
 	serveall();
 	cltake(s);
+	ok(ncl == 2 && cl[0].type == Rwrite && cl[1].type == Rread && cl[1].count == MiB, "Rwrite, then one Rread of 1 MiB (%d replies)", ncl);
 	/* a fid not open: the server's error, as before */
 	frclear(up, &nup);
 	csend(s, tread(13, 0, 0, MiB));

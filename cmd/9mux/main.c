@@ -59,7 +59,7 @@ static const char helptext[] =
 	"  -B bytes    bytes all clients may hold (256m)\n"
 	"  -w bytes    upstream queue past which clients take turns (64k)\n"
 	"  -i iounit   largest piece of a read or write upstream; larger ones go as pieces, joined (128k)\n"
-	"  -I pieces   pieces of one large read or write upstream at once (2)\n"
+	"  -I pieces   pieces of one large read or write upstream at once, while no other client is at work (2)\n"
 	"  -u          pin the uname of unix-socket clients to their login name\n"
 	"TLS 1.3, for tls!host!port wherever tcp!host!port goes:\n"
 	"  -S keyfile  pre-shared keys, a line 'identity hexkey' each (mode 0600)\n"

@@ -301,6 +301,7 @@ struct Nmsess {
 	Nmsess		*rnext;		/* its channel's ring */
 	Nmsess		*rprev;
 	int		inring;
+	uint64_t	othmsgs;	/* others' T-messages when a split of it last looked (split.c) */
 	int		turn;		/* this turn's quantum is in deficit */
 	size_t		deficit;	/* bytes it may still send before its turn ends */
 	int		nadm;		/* admitted requests (not flushes) */

@@ -5,9 +5,9 @@
  * iounit (Nmconf.iounit, 9mux -i) goes upstream as pieces of at most
  * the iounit, each with its own upstream tag and admitted as an
  * ordinary request of its session, at most Nmconf.pieces of them
- * upstream at once: the client makes one round trip where it would have made
- * one a piece, and the other sessions' requests still go between the
- * pieces.  The client gets one reply: for a read, the pieces' data in
+ * upstream at once, one while other clients are at work: the client
+ * makes one round trip where it would have made one a piece, and the
+ * other sessions' requests still go between the pieces.  The client gets one reply: for a read, the pieces' data in
  * order up to the first piece shorter than asked (its bytes the last:
  * a short piece is the end of the file as far as this read goes) or
  * failed; for a write, the count written in order up to the first
@@ -66,6 +66,7 @@ struct Nmsplit {
 	int		cut;		/* the first piece short, failed or gone; n while none is */
 	int		busy;		/* stopping pieces: end the parent afterwards */
 	int		ecode;		/* 9mux's own error for the first piece, or -1 */
+	int		shared;		/* other clients came while it was under way */
 	uint32_t	size;		/* each piece's count, but the last's */
 	uint32_t	count;		/* the client's */
 	Nmmsg		*join;		/* the Rread being filled, room for count */
@@ -189,11 +190,42 @@ nomem:
 	return -1;
 }
 
-/* Whether r, at the head of its session's held queue, may go upstream now. */
+/*
+ * Whether sp, a split of s, shares 9mux with other clients: another
+ * session has a request inside, or sent one since s last looked.  Once
+ * shared, a split stays so: a client between two round trips has none
+ * inside, and the next would find two pieces ahead of it.
+ */
+static int
+shared(Nmsess *s, Nmsplit *sp)
+{
+	uint64_t others;
+
+	others = s->m->st.tmsgs - s->st.tmsgs;
+	if(others != s->othmsgs || s->m->reqbytes > s->reqbytes){
+		s->othmsgs = others;
+		sp->shared = 1;
+	}
+	return sp->shared;
+}
+
+/*
+ * Whether r, at the head of its session's held queue, may go upstream
+ * now.  A split shared with other clients sends one piece at a time:
+ * what waits ahead of their requests at the server and on the wire
+ * back is one piece; alone it sends Nmconf.pieces at once.
+ */
 int
 nm_pieceroom(Nmreq *r)
 {
-	return r->parent == NULL || r->parent->split->up < r->m->conf.pieces;
+	Nmsplit *sp;
+
+	if(r->parent == NULL)
+		return 1;
+	sp = r->parent->split;
+	if(sp->up >= r->m->conf.pieces)
+		return 0;
+	return sp->up == 0 || r->sess == NULL || !shared(r->sess, sp);
 }
 
 void
