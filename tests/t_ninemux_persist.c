@@ -641,7 +641,7 @@ deadfids(void)
 	k = nsfid;
 	lose();
 	/* the server comes back with another a/b, and without a/c */
-	files[lookup("/a/b")].gone = 1;
+	/* a/b is still there, as after a remove the server refused, which clunks the fid all the same */
 	file("/a/b", 99, 0);
 	files[lookup("/a/c")].gone = 1;
 	newchan(8192);
@@ -1253,6 +1253,64 @@ many(void)
 	teardown();
 }
 
+/*
+ * A read in flight when its fid's Tremove is answered: the fid's
+ * upstream number is free then and may name another fid.  Lost and
+ * restored, the read fails; it is never sent again under that number.
+ */
+static void
+removed(void)
+{
+	Nmsess *a;
+	uint32_t ufile;
+	int i, reads;
+
+	setup(P9_2000, 1);
+	a = client(8192);
+	ok(rpc(a, tmsg(Tattach, 1, 0)) == Rattach, "removed: attach");
+	ok(rpc(a, twalk(1, 0, 1, "a/b")) == Rwalk && rpc(a, topen(1, 1, P9_OREAD)) == Ropen, "a/b walked and opened");
+	csend(a, tread(2, 1, 0, 10));
+	csend(a, tmsg(Tremove, 3, 1));
+	uptake();
+	ok(up.n == 2 && up.f[0].type == Tread && up.f[1].type == Tremove, "a read, then a remove of its fid, upstream");
+	ufile = up.f[0].fid;
+	answer(&up.f[1]);
+	cltake(a);
+	ok(cl.n == 1 && cl.f[0].type == Rremove, "the remove answered first");
+	/* a/b is still there, as after a remove the server refused, which clunks the fid all the same */
+	csend(a, twalk(4, 0, 2, "a/c"));
+	uptake();
+	ok(up.n == 1 && up.f[0].type == Twalk && up.f[0].newfid == ufile,
+		"a new fid takes the number the remove freed (%u, was %u)", up.n ? up.f[0].newfid : 0, ufile);
+	answer(&up.f[0]);
+	cltake(a);
+	ok(cl.n == 1 && cl.f[0].type == Rwalk, "to a/c");
+	lose();
+	newchan(8192);
+	reads = 0;
+	for(i = 0; i < 20 && nmchanstate(ch) != NM_CREADY; i++){
+		uptake();
+		for(int k = 0; k < up.n; k++){
+			reads += up.f[k].type == Tread;
+			answer(&up.f[k]);
+		}
+	}
+	ok(nmchanstate(ch) == NM_CREADY, "restored");
+	uptake();
+	for(i = 0; i < up.n; i++){
+		reads += up.f[i].type == Tread;
+		answer(&up.f[i]);
+	}
+	is_int(reads, 0, "the read is not sent again: its fid's number is a/c's now");
+	cltake(a);
+	ok(cl.n == 1 && cl.f[0].tag == 2 && iserr(0, EDEAD, 5), "the read fails, its fid gone");
+	ok(rpc(a, topen(5, 2, P9_OREAD)) == Ropen && rpc(a, tread(6, 2, 0, 5)) == Rread, "a/c, restored, reads on");
+	nmsessclose(a);
+	serve();
+	ok(nsfid == 0, "the client gone, the server holds none (%d)", nsfid);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -1264,6 +1322,7 @@ main(void)
 	flushes();
 	unsent();
 	clunks();
+	removed();
 	dirs(P9_2000);
 	dirs(P9_2000L);
 	dotl();

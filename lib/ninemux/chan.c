@@ -311,6 +311,13 @@ reply(Nmchan *c, uint8_t *f, size_t n)
 	if((fp = r->delfid) != NULL){
 		r->delfid = NULL;
 		nm_ufidfree(c->up, fp->ufid);
+		/*
+		 * Its number may serve another fid now: a request sent
+		 * before this one and still holding it must never be sent
+		 * again under that number after a loss (restore.c fails it).
+		 */
+		fp->ufid = P9_NOFID;
+		fp->flags |= FFDEAD;
 		nm_fidput(fp);
 	}
 	if(ok && r->fid){
