@@ -964,6 +964,22 @@ clientmsg(Client *c)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* ENGINE_TRACE=1 in the environment: every frame the engine passes, to stderr, for reading a crash. */
+static void
+trace(void *arg, unsigned sessid, int where, const uint8_t *frame, size_t len, int dialect)
+{
+	static const char *dir[] = { "?", "cin", "tup", "rup", "rcout" };
+	char buf[512];
+	Fcall f;
+
+	(void)arg;
+	if(p9decode(frame, len, 1u << 30, dialect, &f) < 0)
+		snprintf(buf, sizeof buf, "(bad frame, type %d)", len > 4 ? frame[4] : -1);
+	else
+		p9fmt(buf, sizeof buf, &f, dialect);
+	fprintf(stderr, "%u %s %s\n", sessid, where >= 1 && where <= 4 ? dir[where] : "?", buf);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -993,6 +1009,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.iounit = op & 0x20 ? 128 + (uint32_t)(op & 15) * 16 : 0;
 	conf.wake = wake;
 	conf.note = note;
+	if(getenv("ENGINE_TRACE") != NULL)
+		conf.trace = trace;
 	F.m = nmnew(&conf);
 	if(F.m == NULL)
 		return 0;
