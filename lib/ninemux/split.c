@@ -7,14 +7,15 @@
  * ordinary request of its session, at most Nmconf.pieces of them
  * upstream at once, one while other clients are at work: the client
  * makes one round trip where it would have made one a piece, and the
- * other sessions' requests still go between the pieces.  The client gets one reply: for a read, the pieces' data in
- * order up to the first piece shorter than asked (its bytes the last:
- * a short piece is the end of the file as far as this read goes) or
- * failed; for a write, the count written in order up to the first
- * piece short or failed.  Only the first piece's failure is the
- * client's error; a later one's only ends the data before it.  Pieces
- * past the first short or failed one are of no use: those still inside
- * 9mux are dropped, those upstream flushed.
+ * other sessions' requests still go between the pieces.  The client gets
+ * one reply: for a read, the pieces' data in order up to the first
+ * piece shorter than asked (its bytes the last: a short piece is the
+ * end of the file as far as this read goes) or failed; for a write, the
+ * count written in order up to the first piece short or failed.  Only
+ * the first piece's failure is the client's error; a later one's only
+ * ends the data before it.  Pieces past the first short or failed one
+ * are of no use: those still inside 9mux are dropped, those upstream
+ * flushed.
  *
  * For a client a split write is therefore one that may stop short:
  * the count says which bytes from its offset are written; bytes past
