@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdint.h>
@@ -471,6 +472,20 @@ pc_mkattach(Fcall *t, uint16_t tag, uint32_t fid, const char *uname)
 	t->uname = p9str(uname);
 	t->aname = p9str("");
 	t->nuname = P9_NOFID;
+}
+
+/*
+ * Tattach fid as the user running the test, its uid as n_uname, as 9pc
+ * does: what a diod started by that user (root or not) lets attach.
+ */
+static inline void
+pc_mkattachme(Fcall *t, uint16_t tag, uint32_t fid)
+{
+	struct passwd *pw;
+
+	pw = getpwuid(getuid());
+	pc_mkattach(t, tag, fid, pw != NULL ? pw->pw_name : "root");
+	t->nuname = (uint32_t)getuid();
 }
 
 /* Tversion: the reply's type, with c->msize set from an Rversion. */

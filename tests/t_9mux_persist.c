@@ -75,9 +75,8 @@ session(int d, const char *aname)
 
 	if((c = pc_open(pc_path(dir, "mux.sock"), d)) == NULL)
 		return NULL;
-	pc_mkattach(&t, 1, 1, "root");
+	pc_mkattachme(&t, 1, 1);
 	t.aname = p9str(aname);
-	t.nuname = 0;
 	if(pc_version(c, BIG + 24, p9dialectname(d)) != Rversion || pc_rpc(c, &t, T) != Rattach){
 		pc_close(c);
 		return NULL;

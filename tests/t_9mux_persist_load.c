@@ -135,9 +135,8 @@ client(int id, int up, int down, FILE *err)
 	int s, k, r, retries;
 
 	c = pc_open(pc_path(dir, "mux.sock"), P9_2000L);
-	pc_mkattach(&t, 1, 1, "root");
+	pc_mkattachme(&t, 1, 1);
 	t.aname = p9str(exp_);
-	t.nuname = 0;
 	if(c == NULL || pc_version(c, 65536 + 24, "9P2000.L") != Rversion || pc_rpc(c, &t, T) != Rattach){
 		fprintf(err, "client %d: no session\n", id);
 		return 1;
