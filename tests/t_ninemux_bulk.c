@@ -630,13 +630,14 @@ readsup(void)
 static int
 servepieces(void)
 {
-	int n, most;
+	int i, n, most;
 
 	most = 0;
 	while((n = readsup()) > 0){
 		if(n > most)
 			most = n;
-		rreadn(upfind(Tread, 0), up[upfind(Tread, 0)].count);
+		i = upfind(Tread, 0);
+		rreadn(i, up[i].count);
 	}
 	return most;
 }
@@ -696,11 +697,12 @@ t_window(void)
 	/* o sent nothing since s looked last: alone again */
 	csend(s, tread(12, 1, 0, MiB));
 	is_int(readsup(), 2, "window: o quiet again, 2 pieces upstream at first");
-	/* o has a request inside 9mux: shared although s saw its message */
+	/* o sends meanwhile: the rest of this read goes shared; served whole here */
 	csend(o, tmsg(Tstat, 22, 1));
 	serveall();
 	cltake(s);
 	ok(ncl == 1 && cl[0].count == MiB && readright(&cl[0], 0), "the read joined right");
+	/* o has a request inside 9mux: shared although s has seen its message */
 	csend(o, tmsg(Tstat, 23, 1));
 	uptake();
 	stat = upfind(Tstat, 0);
