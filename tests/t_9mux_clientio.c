@@ -14,6 +14,9 @@
  *	fill	a client with the smallest send buffer pipelines requests
  *		the server holds: its writes all go in, and a Tflush too
  *	many	clients in lock-step, each op a round trip, as the benchmark
+ *	rest	a small request's bytes stay in the socket after its reply,
+ *		until TAKEMIN have gathered and a reply takes them all, or
+ *		PEEKAGE passes
  */
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
@@ -21,7 +24,11 @@
 #include "tap.h"
 #include "p9conv.h"
 
-enum { T = 3000 };
+enum {
+	T	= 3000,
+	PEEKAGE	= 20,	/* cmd/9mux/9mux.h */
+	TAKEMIN	= 128,
+};
 
 static const char *dir;
 static pid_t srv = -1, mux = -1;
@@ -298,6 +305,77 @@ fill(void)
 	down("fill");
 }
 
+/* Round trips of Tstat until at least n bytes went, the last reply read: the ms they took, or -1. */
+static long
+stats(Pconn *c, size_t n)
+{
+	long t0;
+	size_t sent;
+
+	t0 = pc_now();
+	for(sent = 0; sent < n; sent += 4 + 1 + 2 + 4)	/* size[4] type[1] tag[2] fid[4] */
+		if(pc_fidop(c, Tstat, 5, 1) != Rstat)
+			return -1;
+	return pc_now() - t0;
+}
+
+/* Poll the client's unsent bytes until none are left or ms pass: what is left. */
+static int
+drained(Pconn *c, long ms)
+{
+	long t0;
+	int q;
+
+	t0 = pc_now();
+	while((q = outq(c->fd)) != 0 && pc_now() - t0 < ms)
+		pc_sleep(1);
+	return q;
+}
+
+static void
+rest(void)
+{
+	Pconn *c;
+	long t0, took, el;
+	int q, peek;
+
+	if(up("") < 0 || (c = client()) == NULL){
+		ok(0, "%s rest: set up", modes[mode].name);
+		return;
+	}
+	peek = strcmp(modes[mode].peek, "1") == 0;
+	/* the attach's bytes may wait too: start from an empty socket */
+	ok(drained(c, 1000) == 0, "%s rest: the set-up's bytes are taken within PEEKAGE", modes[mode].name);
+	/* the timer could take them only PEEKAGE after the peek, so only a slower round trip tells nothing */
+	t0 = pc_now();
+	took = stats(c, 1);
+	q = outq(c->fd);
+	el = pc_now() - t0;
+	if(peek){
+		if(!ok(took >= 0 && (q > 0 || el >= PEEKAGE - 1), "%s rest: one Tstat's bytes stay after its reply", modes[mode].name))
+			diag("  %d bytes in the socket %ld ms after the request", q, el);
+	}else
+		ok(took >= 0 && q == 0, "%s rest: one Tstat's bytes are read with it (%d left)", modes[mode].name, q);
+	ok(drained(c, 1000) == 0, "%s rest: and are gone within PEEKAGE", modes[mode].name);
+	/* TAKEMIN bytes in quick round trips: the last reply takes them, well before PEEKAGE */
+	took = stats(c, TAKEMIN);
+	q = outq(c->fd);
+	if(!peek)
+		ok(took >= 0 && q == 0, "%s rest: %d bytes of Tstat, each read with it (%d left)",
+			modes[mode].name, TAKEMIN, q);
+	else if(strcmp(modes[mode].ring, "1") != 0)
+		ok(took >= 0, "%s rest: %d bytes of Tstat (no ring: the timer takes them)", modes[mode].name, TAKEMIN);
+	else if(took < 0 || took >= PEEKAGE / 4)
+		ok(took >= 0, "%s rest: %d bytes of Tstat (too slow to tell when they were taken: %ld ms)",
+			modes[mode].name, TAKEMIN, took);
+	else if(!ok((q = drained(c, PEEKAGE / 2)) == 0, "%s rest: %d bytes of Tstat are taken with the reply that completes them",
+		modes[mode].name, TAKEMIN))
+		diag("  %d bytes left %d ms after round trips of %ld ms", q, PEEKAGE / 2, took);
+	ok(drained(c, 1000) == 0, "%s rest: none are left", modes[mode].name);
+	pc_close(c);
+	down("rest");
+}
+
 /* Clients in lock-step through the loop, as 9pload small: every reply to the right client. */
 static void
 many(void)
@@ -351,6 +429,7 @@ main(int argc, char **argv)
 		held();
 		fill();
 		many();
+		rest();
 	}
 	pc_rmdir(dir);
 	return done_testing();

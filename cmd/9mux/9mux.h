@@ -71,6 +71,7 @@ enum {
 	MALLOCKEEP	= 32 * 1024 * 1024,	/* freed heap memory kept for the next large buffers */
 	PEEKMAX		= 2048,		/* bytes of a client's requests peeked and left in its socket, at most */
 	PEEKAGE		= 20,		/* ms they may stay there */
+	TAKEMIN		= 128,		/* bytes peeked before a reply's write takes them too */
 };
 
 typedef struct Ev Ev;
