@@ -74,5 +74,12 @@ int nsdir(char *buf, size_t len);
 
 /* Make fd non-blocking (on != 0) or blocking: 0, or -1 and errno. */
 int fdnonblock(int fd, int on);
+/*
+ * Ask for a send buffer of bytes (0: leave it) on fd if it is a unix
+ * stream socket, whose sender's buffer bounds what waits unread in it:
+ * the size the kernel gave (net.core.wmem_max caps it), 0 if fd is not
+ * such a socket (TCP sizes its own), or -1 and errno.
+ */
+int fdsndbuf(int fd, int bytes);
 
 #endif

@@ -5,12 +5,15 @@
  * different files at once, no read or write ever torn; Tflush of
  * requests being handled; Tversion and hang-up with requests in flight;
  * a request naming a fid that another in flight makes or clunks; the
- * bounds -q and -b; -j 1 answering in order; standard input and output.
+ * bounds -q and -b; -j 1 answering in order; standard input and output;
+ * the send buffer of -W, by what waits unread in the client's socket.
  *
  * Nothing here depends on timing: what the threads do at once differs
  * from run to run, so every check holds for any order 9P allows.
  */
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "tap.h"
 #include "p9conv.h"
@@ -919,10 +922,106 @@ teststdio(void)
 	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "stdio: exit 0 at the end of its input");
 }
 
+/* ---- the send buffer, -W ---- */
+
+/* Bytes waiting unread in fd's socket, once they reach want or ms pass; -1 if it cannot tell. */
+static int
+waitinq(int fd, int want, int ms)
+{
+	long t0;
+	int n;
+
+	t0 = pc_now();
+	for(;;){
+		if(ioctl(fd, SIOCINQ, &n) < 0)
+			return -1;
+		if(n >= want || pc_now() - t0 >= ms)
+			return n;
+		pc_sleep(10);
+	}
+}
+
+/* What a socket asking for bytes gets here (0: what a new one has), or -1. */
+static int
+kernelgives(int bytes)
+{
+	socklen_t len;
+	int sv[2], v;
+
+	if(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return -1;
+	v = bytes / 2;
+	if(bytes > 0)
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+	len = sizeof v;
+	if(getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, &len) < 0)
+		v = -1;
+	close(sv[0]);
+	close(sv[1]);
+	return v;
+}
+
+/*
+ * 9ramfs with -W flag (NULL: none), which should give asked bytes
+ * (0: the kernel's default): -v logs what the connection got; Nbig reads
+ * of Big bytes sent at once and no reply read, what waits in our socket
+ * fills that buffer and stays within it; then every reply is right.
+ */
+static void
+testsndbuf(const char *flag, int asked)
+{
+	enum { Nbig = 40, Big = 128 * 1024 };
+	char line[512], what[64];
+	const char *p;
+	Batchbuf b;
+	Fcall t;
+	Pconn *c;
+	int i, got, want, inq, good;
+
+	snprintf(what, sizeof what, "-W %s", flag ? flag : "(default 4m)");
+	c = NULL;
+	if(!ok((flag ? start("w.sock", "-v", "-W", flag, NULL) : start("w.sock", "-v", NULL)) == 0 &&
+		(c = sess()) != NULL && files(c) == 0, "9ramfs %s -v starts, %d files", what, Nfiles)){
+		pc_close(c);
+		stop();
+		return;
+	}
+	got = -1;
+	if(pc_line(pc_path(dir, "srv.err"), "send buffer ", 0, line, sizeof line) == 0 &&
+		(p = strstr(line, "send buffer ")) != NULL)
+		got = atoi(p + strlen("send buffer "));
+	want = kernelgives(asked);
+	if(!ok(got > 0 && got == want, "%s: -v logs the send buffer the kernel gave (%d; a socket asking the same gets %d)",
+		what, got, want))
+		diag("  %s", line);
+	memset(&b, 0, sizeof b);
+	for(i = 0; i < Nbig; i++){
+		pc_mkread(&t, (uint16_t)(100 + i), 10 + (uint32_t)(i % Nfiles), (uint64_t)(i / Nfiles % 2) * Big, Big);
+		badd(&b, &t);
+	}
+	ok(bsend(c, &b) == 0, "%s: %d reads of %d bytes, no reply read", what, Nbig, Big);
+	/* the kernel counts buffers with their overhead: full is above half, never above one and a half */
+	inq = waitinq(c->fd, got / 2, 5000);
+	pc_sleep(200);
+	inq = waitinq(c->fd, 0, 0);
+	ok(got > 0 && inq >= got / 2 && inq <= got + got / 2, "%s: the replies waiting in the socket fill it and stay within it",
+		what);
+	diag("%s: %d bytes of replies waiting in a socket of %d", what, inq, got);
+	good = 0;
+	for(i = 0; i < Nbig && pc_next(c, T) > 0; i++)
+		good += c->r.tag >= 100 && c->r.tag < 100 + Nbig && readok(c, (c->r.tag - 100) % Nfiles,
+			(uint64_t)((c->r.tag - 100) / Nfiles % 2) * Big, Big);
+	is_int(good, Nbig, "%s: then every reply, each with the right bytes", what);
+	free(b.p);
+	pc_close(c);
+	ok(stop(), "%s: exit 0 on SIGTERM", what);
+}
+
 static void
 testflags(void)
 {
-	static const char *bad[][2] = { { "-j", "0" }, { "-j", "257" }, { "-q", "0" }, { "-b", "0" }, { "-j", "x" } };
+	static const char *bad[][2] = { { "-j", "0" }, { "-j", "257" }, { "-q", "0" }, { "-b", "0" }, { "-j", "x" },
+		{ "-W", "2g" }, { "-W", "x" } };
 	const char *av[5];
 	pid_t p;
 	int i, st, n;
@@ -939,7 +1038,7 @@ testflags(void)
 			pc_killwait(p, SIGKILL, 1000);
 		n += st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1 && pc_count(pc_path(dir, "flags.err"), NULL) == 1;
 	}
-	is_int(n, (int)(sizeof bad / sizeof bad[0]), "-j 0, -j 257, -q 0, -b 0, -j x: one line and exit 1");
+	is_int(n, (int)(sizeof bad / sizeof bad[0]), "-j 0, -j 257, -q 0, -b 0, -j x, -W 2g, -W x: one line and exit 1");
 }
 
 int
@@ -980,6 +1079,9 @@ main(int argc, char **argv)
 	testserver("-j 3 -b 1", "b1.sock", 0, "-j", "3", "-b", "1", NULL);
 	testserver("-j 1", "j1.sock", 1, "-j", "1", NULL);
 	teststdio();
+	testsndbuf("64k", 64 * 1024);
+	testsndbuf(NULL, 4 * 1024 * 1024);
+	testsndbuf("0", 0);
 	pc_rmdir(dir);
 	return done_testing();
 }

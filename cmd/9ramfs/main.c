@@ -23,6 +23,7 @@ enum {
 	Maxthreads = 256,
 	Defthreads = 16,	/* at most, by default: beyond, threads only wait for the locks */
 	Stack = 1024 * 1024,	/* a Fcall or two and a trace line; room for sanitizers */
+	Defsndbuf = 4 * 1024 * 1024,	/* a unix connection's send buffer: room for a multiplexer's many readers */
 };
 
 typedef struct Listener Listener;
@@ -35,6 +36,7 @@ struct Listener {
 static Listener listeners[Maxaddr];
 static int nlisteners;
 static pthread_attr_t tattr;
+static int sndbuf = Defsndbuf;	/* -W */
 
 /* One line: what was wrong (why, and the option letter c if not 0), and the usage. */
 static void
@@ -44,7 +46,7 @@ usage(const char *why, int c)
 		fprintf(stderr, "9ramfs: %s -%c; ", why, c);
 	else
 		fprintf(stderr, "9ramfs: %s; ", why);
-	fprintf(stderr, "usage: 9ramfs [-a addr]... [-m msize] [-S maxbytes] [-F maxfiles] [-j threads] [-q requests] [-b bytes] [-u owner] [-D] [-v]\n");
+	fprintf(stderr, "usage: 9ramfs [-a addr]... [-m msize] [-S maxbytes] [-F maxfiles] [-j threads] [-q requests] [-b bytes] [-W bytes] [-u owner] [-D] [-v]\n");
 	exit(1);
 }
 
@@ -88,6 +90,23 @@ stdiothread(void *v)
 	exit(0);
 }
 
+/*
+ * Give connection fd the send buffer -W asks for, if it is a unix
+ * socket: replies wait there while the client is busy, and one
+ * connection through a multiplexer carries what many would.
+ */
+static void
+sizebuf(int fd, const char *name)
+{
+	int got;
+
+	if((got = fdsndbuf(fd, sndbuf)) < 0)
+		logerror("%s: send buffer: %s", name, strerror(errno));
+	else if(got > 0)
+		logmsg(LOG_CONN, "%s: send buffer %d bytes%s", name, got,
+			got < sndbuf ? " (net.core.wmem_max caps it)" : "");
+}
+
 static void
 startconn(Conn *c, int stdio)
 {
@@ -126,6 +145,7 @@ listenthread(void *v)
 		one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		snprintf(name, sizeof name, "%s#%lu", l->addr, ++l->nconn);
+		sizebuf(fd, name);
 		c = connnew(fd, fd, name);
 		if(c == NULL){
 			logerror("%s: out of memory", name);
@@ -183,7 +203,7 @@ main(int argc, char **argv)
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	nthreads = ncpu < 2 ? 2 : ncpu > Defthreads ? Defthreads : (int)ncpu;
 	opterr = 0;
-	while((ch = getopt(argc, argv, ":a:m:S:F:j:q:b:u:Dv")) != -1){
+	while((ch = getopt(argc, argv, ":a:m:S:F:j:q:b:W:u:Dv")) != -1){
 		switch(ch){
 		case 'a':
 			if(naddr >= Maxaddr){
@@ -235,6 +255,13 @@ main(int argc, char **argv)
 				exit(1);
 			}
 			maxreqbytes = v;
+			break;
+		case 'W':
+			if(parsesize(optarg, &v) < 0 || v > 1024 * 1024 * 1024){
+				fprintf(stderr, "9ramfs: bad send buffer %s: want 0 (the kernel's) to 1g\n", optarg);
+				exit(1);
+			}
+			sndbuf = (int)v;
 			break;
 		case 'u':
 			if(optarg[0] == '\0' || strlen(optarg) > 255){
@@ -300,6 +327,7 @@ main(int argc, char **argv)
 			exit(1);
 		}
 	if(naddr == 0){
+		sizebuf(1, "stdio");
 		c = connnew(0, 1, "stdio");
 		if(c == NULL){
 			fprintf(stderr, "9ramfs: out of memory\n");

@@ -382,3 +382,27 @@ fdnonblock(int fd, int on)
 	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
 	return fcntl(fd, F_SETFL, fl);
 }
+
+int
+fdsndbuf(int fd, int bytes)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int v, type;
+
+	len = sizeof ss;
+	if(getsockname(fd, (struct sockaddr*)&ss, &len) < 0)
+		return errno == ENOTSOCK ? 0 : -1;
+	len = sizeof type;
+	if(ss.ss_family != AF_UNIX || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return 0;
+	if(bytes > 0){
+		v = bytes / 2;	/* the kernel doubles what it is asked, for its bookkeeping */
+		if(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v) < 0)
+			return -1;
+	}
+	len = sizeof v;
+	if(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len) < 0)
+		return -1;
+	return v;
+}
