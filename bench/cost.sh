@@ -197,6 +197,20 @@ perfres() {
 	awk -F, '$3 == "raw_syscalls:sys_enter" { s = $1 } $3 == "context-switches" { c = $1 }
 	    $3 == "task-clock" { t = $1 } END { print s + 0, c + 0, t + 0 }' "$T/$1.perf"
 }
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpustat() {	# cpustat: the machine's busy and idle ticks so far, "BUSY IDLE" (/proc/stat)
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}
+# machval "BUSY IDLE" "BUSY IDLE" OPS: the whole machine between two cpustats:
+# the CPU per op of every process (the load generator's too) and the idle share, "US PERCENT"
+machval() {
+	echo "$1 $2" | awk -v ops="$3" -v hz="$HZ" '{ if (ops <= 0) ops = 1
+		b = $3 - $1; i = $4 - $2; if (b + i <= 0) i = 1
+		printf "%.2f %.0f\n", b * 1e6 / hz / ops, 100 * i / (b + i) }'
+}
+machrow() {	# machrow CONFIG "US PERCENT"
+	echo "$2" | awk -v c="$1" '{ printf "%-8s %-16s %12s %12s %12.2f   (idle %d%%)\n", c, "whole machine", "", "", $1, $2 }'
+}
 perrow() {	# perrow CONFIG PROCESS "SYSCALLS CS MS" OPS
 	echo "$3" | awk -v c="$1" -v p="$2" -v ops="$4" '{ if (ops <= 0) ops = 1
 		printf "%-8s %-16s %12.2f %12.3f %12.2f\n", c, p, $1 / ops, $2 / ops, $3 * 1000 / ops }'
@@ -211,12 +225,16 @@ if [ $perfok = 1 ]; then
 	waitsock "$T/pramfs"
 	"$B/9pload" -q -a "unix!$T/pramfs" -f /9pload -s 1m prep
 	perfctl 4 5 enable
+	dm0=$(cpustat)
 	l=$("$B/9pload" -a "unix!$T/pramfs" -c $NCL -N "$COSTOPS" small 2>>"$T/perf.err")
+	dm1=$(cpustat)
 	perfctl 4 5 disable
 	dops=$(field ops "$l")
 	perfstop d 4 5
 	d=$(perfres d)
 	perrow direct 9ramfs "$d" "$dops"
+	dmach=$(machval "$dm0" "$dm1" "$dops")
+	machrow direct "$dmach"
 	# through 9mux: both processes counted
 	rm -f "$T/pramfs"
 	perfstart r 4 5 "$B/9ramfs" -S 2g -a "unix!$T/pramfs"
@@ -226,7 +244,9 @@ if [ $perfok = 1 ]; then
 	waitsock "$T/pmux"
 	perfctl 4 5 enable
 	perfctl 6 7 enable
+	mm0=$(cpustat)
 	l=$("$B/9pload" -a "unix!$T/pmux" -c $NCL -N "$COSTOPS" small 2>>"$T/perf.err")
+	mm1=$(cpustat)
 	perfctl 6 7 disable
 	perfctl 4 5 disable
 	ops=$(field ops "$l")
@@ -237,9 +257,15 @@ if [ $perfok = 1 ]; then
 	perrow 9mux "9mux" "$m" "$ops"
 	perrow 9mux "9ramfs behind it" "$r" "$ops"
 	perrow 9mux "both" "$(echo "$m $r" | awk '{ print $1 + $4, $2 + $5, $3 + $6 }')" "$ops"
+	mmach=$(machval "$mm0" "$mm1" "$ops")
+	machrow 9mux "$mmach"
+	echo "   (whole machine: every process's CPU, the 64 load threads' too, per op, and the share the"
+	echo "    cores sat idle: what one 9mux thread leaves unused, where direct connections keep both busy)"
 	sc=$(echo "$m $ops" | awk '{ printf "%.2f", $1 / $4 }')
 	cs=$(echo "$m $ops" | awk '{ printf "%.3f", $2 / $4 }')
 	summary 83 "9mux system calls / context switches per op, 64 clients (perf)" "$sc / $cs" "" ""
+	summary 84 "whole machine's CPU per op, 64 clients: 9mux / direct (idle)" \
+	    "$(echo "$mmach $dmach" | awk '{ printf "%s / %s us (idle %s%% / %s%%)", $1, $3, $2, $4 }')" "" ""
 	{
 		echo "config syscalls_per_op ctxsw_per_op cpu_us_per_op"
 		echo "$d $dops" | awk '{ printf "\"9ramfs direct\" %f %f %f\n", $1 / $4, $2 / $4, $3 * 1000 / $4 }'
