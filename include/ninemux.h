@@ -118,10 +118,11 @@ struct Nmconf {
 	 * Largest piece of a transfer upstream, so that one client's large
 	 * transfers interleave with others' requests: a Tread or Twrite of
 	 * an open plain file asking more goes upstream as pieces of this
-	 * size, their replies joined into one for the client (opens report
-	 * the client's msize as iounit); other reads (directories,
-	 * Treaddir) are cut to it, and report it.  0: nothing is cut or
-	 * split, the msize is the only limit.
+	 * size (a quarter of it, 8 KiB at least, if other sessions are at
+	 * work when it comes), their replies joined into one for the
+	 * client (opens report the client's msize as iounit); other reads
+	 * (directories, Treaddir) are cut to it, and report it.  0: nothing
+	 * is cut or split, the msize is the only limit.
 	 */
 	uint32_t	iounit;
 	/*

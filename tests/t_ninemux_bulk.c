@@ -646,22 +646,26 @@ static void
 t_window(void)
 {
 	Nmsess *s, *o;
-	int i, inflight, most, later, stat, before, first;
+	int i, inflight, most, later, stat, before, first, base;
 
 	setup(P9_2000, 0, 0, 0);
 	s = opened(CMSIZE, "f", P9_OREAD);
 	o = opened(8192, "f", P9_OREAD);
-	/* o came since s last looked: its read is shared, one piece at a time */
+	/* o came since s last looked: its read is shared, one piece at a time, of a quarter of -i */
 	csend(s, tread(10, 1, 0, MiB));
 	is_int(readsup(), 1, "window: another session came before: 1 piece upstream at first");
+	ok(nup == 1 && up[0].count == IOUNIT / 4, "of a quarter of -i (%u)", nup ? up[0].count : 0);
 	is_int(servepieces(), 1, "and never more than 1 at once");
+	is_int(upcount(Tread), MiB / (IOUNIT / 4), "the read in pieces of a quarter of -i");
 	cltake(s);
 	ok(ncl == 1 && cl[0].count == MiB && readright(&cl[0], 0), "the read joined right");
 
-	/* o quiet since: s's next read is alone, Nmconf.pieces (0: 2) at once */
+	/* o quiet since: s's next read is alone, Nmconf.pieces (0: 2) at once, of -i */
 	first = nup;
+	base = upcount(Tread);
 	csend(s, tread(11, 1, 0, MiB));
 	is_int(readsup(), 2, "window: alone, 2 pieces upstream at first (Nmconf.pieces 0)");
+	ok(up[first].count == IOUNIT && up[first + 1].count == IOUNIT, "of -i each");
 	/* the other session's small requests go between the pieces */
 	csend(o, tmsg(Tstat, 20, 1));
 	uptake();
@@ -673,15 +677,15 @@ t_window(void)
 		inflight = readsup();
 		if(inflight > most)
 			most = inflight;
-		if(upcount(Tread) > 8 + 2 && inflight > later)
+		if(upcount(Tread) > base + 2 && inflight > later)
 			later = inflight;
 		if((i = upfind(Tread, 0)) < 0)
 			break;
 		rreadn(i, up[i].count);
-		if(upcount(Tread) == 8 + 4){
+		if(upcount(Tread) == base + 4){
 			csend(o, tmsg(Tstat, 21, 1));
 			uptake();
-			before = upcount(Tread) - 8;
+			before = upcount(Tread) - base;
 			stat = upfind(Tstat, 0);
 			ok(stat >= 0 && before <= 5, "a Tstat sent meanwhile is upstream before the sixth piece (after %d)", before);
 			rerr(stat, "no stat here");
@@ -1085,8 +1089,8 @@ t_notsplit(void)
 	frclear(up, &nup);
 	csend(s, tread(12, 1, 0, MiB));
 	uptake();
-	/* the first session's messages came since this one looked: 1 piece at first */
-	ok(upcount(Tread) == 1 && up[0].count == IOUNIT, "its Tread goes in pieces");
+	/* the first session's messages came since this one looked: 1 piece at first, of a quarter of -i */
+	ok(upcount(Tread) == 1 && up[0].count == IOUNIT / 4, "its Tread goes in pieces");
 	serveall();
 	cltake(s);
 	ok(ncl == 2 && cl[0].type == Rwrite && cl[1].type == Rread && cl[1].count == MiB, "Rwrite, then one Rread of 1 MiB (%d replies)", ncl);
@@ -1116,8 +1120,9 @@ t_notsplit(void)
 	csend(s, tread(11, 1, 0, MiB));
 	serveall();
 	cltake(s);
-	ok(ncl == 1 && cl[0].type == Rread && cl[0].count == MiB && readright(&cl[0], 0) && upcount(Tread) == 8,
-		".L: a 1 MiB Tread in 8 pieces, joined");
+	/* the directory's session came since: pieces of a quarter of -i */
+	ok(ncl == 1 && cl[0].type == Rread && cl[0].count == MiB && readright(&cl[0], 0) && upcount(Tread) == 32,
+		".L: a 1 MiB Tread in 32 pieces, joined");
 	frclear(up, &nup);
 	csend(s, twrite(12, 1, 0, MiB, file));
 	serveall();

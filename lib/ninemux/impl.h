@@ -45,6 +45,8 @@ enum {
 	LOCKALL		= 0x100,	/* Nmreq.omode of a Tlock of the whole file */
 	RWINDOW		= 1024,		/* restore requests in flight at most */
 	PIECEWIN	= 2,		/* default Nmconf.pieces */
+	SHAREDCUT	= 4,		/* a split made beside other clients cuts pieces this much smaller */
+	MINPIECE	= 8192,		/* but not below this */
 	LOCREAT		= 0100,		/* 9P2000.L open flags, as Linux spells them */
 	LOEXCL		= 0200,
 	LOTRUNC		= 01000,

@@ -3,9 +3,10 @@
  *
  * A client's Tread or Twrite of a plain file with a count above the
  * iounit (Nmconf.iounit, 9mux -i) goes upstream as pieces of at most
- * the iounit, each with its own upstream tag and admitted as an
- * ordinary request of its session, at most Nmconf.pieces of them
- * upstream at once, one while other clients are at work: the client
+ * the iounit (a quarter of it if other clients are at work when it is
+ * split), each with its own upstream tag and admitted as an ordinary
+ * request of its session, at most Nmconf.pieces of them upstream at
+ * once, one while other clients are at work: the client
  * makes one round trip where it would have made one a piece, and the
  * other sessions' requests still go between the pieces.  The client gets
  * one reply: for a read, the pieces' data in order up to the first
@@ -77,6 +78,7 @@ struct Nmsplit {
 };
 
 static void finish(Nmreq *pr);
+static int othersbusy(Nmsess *s);
 
 int
 nm_splits(Nmsess *s, Nmfid *f, uint8_t type, uint32_t count)
@@ -137,14 +139,19 @@ nm_split(Nmsess *s, Nmreq *pr, const uint8_t *f)
 	uint32_t count, size, k;
 	uint64_t off;
 	size_t len;
-	int i, np;
+	int i, np, sh;
 
 	count = p9get32(f + P9_RWCOUNTOFF);
 	size = s->m->conf.iounit;
+	sh = othersbusy(s);
+	/* beside others, what waits ahead of their requests is smaller still */
+	if(sh)
+		size = size / SHAREDCUT > MINPIECE ? size / SHAREDCUT : size < MINPIECE ? size : MINPIECE;
 	np = (int)((count - 1) / size + 1);
 	sp = calloc(1, sizeof *sp + (size_t)np * sizeof sp->p[0]);
 	if(sp == NULL)
 		return -1;
+	sp->shared = sh;
 	sp->n = np;
 	sp->left = np;
 	sp->cut = np;
@@ -192,21 +199,32 @@ nomem:
 }
 
 /*
- * Whether sp, a split of s, shares 9mux with other clients: another
- * session has a request inside, or sent one since s last looked.  Once
- * shared, a split stays so: a client between two round trips has none
- * inside, and the next would find two pieces ahead of it.
+ * Whether another session has a request inside 9mux, or sent one since
+ * s last looked.
  */
 static int
-shared(Nmsess *s, Nmsplit *sp)
+othersbusy(Nmsess *s)
 {
 	uint64_t others;
 
 	others = s->m->st.tmsgs - s->st.tmsgs;
 	if(others != s->othmsgs || s->m->reqbytes > s->reqbytes){
 		s->othmsgs = others;
-		sp->shared = 1;
+		return 1;
 	}
+	return 0;
+}
+
+/*
+ * Whether sp, a split of s, shares 9mux with other clients.  Once
+ * shared, a split stays so: a client between two round trips has none
+ * inside, and the next would find two pieces ahead of it.
+ */
+static int
+shared(Nmsess *s, Nmsplit *sp)
+{
+	if(othersbusy(s))
+		sp->shared = 1;
 	return sp->shared;
 }
 
