@@ -111,19 +111,37 @@ printf '   tcp %s MB/s, tls %s MB/s (%sx tcp), tls -z 1024 %s MB/s (%sx tls)\n' 
 	"$(ratio "$rtls" "$rtcp")" "$rz" "$(ratio "$rz" "$rtls")"
 
 # bytes on the wire of an idle link, from the kernel's counters of its socket
-wire() {	# wire PORT: bytes sent and received on the established connection to PORT
-	ss -tin state established "dport = :$1" 2>/dev/null |
-		tr ' ' '\n' | awk -F: '$1 == "bytes_acked" || $1 == "bytes_received" { n += $2 } END { print n + 0 }'
+wire() {	# wire PORT PID: bytes sent and received on PID's established connection to PORT; nothing if none
+	ss -tinp state established "dport = :$1" 2>/dev/null | awk -v pid="pid=$2," '
+		index($0, pid) { mine = 1; next }
+		mine { for (i = 1; i <= NF; i++) { split($i, kv, ":")
+			if (kv[1] == "bytes_acked" || kv[1] == "bytes_received") n += kv[2] }
+			found = 1; mine = 0 }
+		END { if (found) print n + 0 }'
 }
 idle() {	# idle ARGS: a TLS client 9mux with ARGS, idle for IDLE s: bytes an hour
 	"$B/9mux" -k 5 -S "$T/psk" "$@" -a "unix!$T/idle.sock" "tls!127.0.0.1!$(port "$T/s.tls")" 2>"$T/idle.log" &
 	ip=$!
+	# its own connection only, once it is up and its handshake done
+	_i=0
+	while [ -z "$(wire "$(port "$T/s.tls")" $ip)" ]; do
+		_i=$((_i + 1))
+		if [ $_i -gt 100 ]; then
+			echo "bench/tls.sh: the idle 9mux did not connect: $(tail -n 2 "$T/idle.log")" >&2
+			kill $ip
+			wait $ip 2>/dev/null
+			echo "-"
+			return
+		fi
+		sleep 0.05
+	done
 	sleep 1
-	b0=$(wire "$(port "$T/s.tls")")
+	b0=$(wire "$(port "$T/s.tls")" $ip)
 	sleep "$IDLE"
-	b1=$(wire "$(port "$T/s.tls")")
+	b1=$(wire "$(port "$T/s.tls")" $ip)
 	kill $ip
 	wait $ip 2>/dev/null
+	[ -n "$b1" ] || { echo "bench/tls.sh: the idle 9mux's connection went: $(tail -n 2 "$T/idle.log")" >&2; echo "-"; return; }
 	awk -v a="$b0" -v b="$b1" -v s="$IDLE" 'BEGIN { printf "%.0f", (b - a) * 3600 / s }'
 }
 echo "3. bytes on the wire an idle TLS link sends and receives in an hour (watched $IDLE s; ss's counters)"
@@ -161,3 +179,4 @@ EOF
 	echo "plot: $OUT/tls.png"
 fi
 echo "reproduce: NINEMUX_BUILD=$BUILD sh bench/tls.sh"
+case "$hk $hz $hzz" in *-*) exit 1 ;; esac
