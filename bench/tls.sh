@@ -120,11 +120,12 @@ wire() {	# wire PORT PID: bytes sent and received on PID's established connectio
 		END { if (found) print n + 0 }'
 }
 idle() {	# idle ARGS: a TLS client 9mux with ARGS, idle for IDLE s: bytes an hour
-	"$B/9mux" -k 5 -S "$T/psk" "$@" -a "unix!$T/idle.sock" "tls!127.0.0.1!$(port "$T/s.tls")" 2>"$T/idle.log" &
+	sp=$(port "$T/s.tls")
+	"$B/9mux" -k 5 -S "$T/psk" "$@" -a "unix!$T/idle.sock" "tls!127.0.0.1!$sp" 2>"$T/idle.log" &
 	ip=$!
 	# its own connection only, once it is up and its handshake done
 	_i=0
-	while [ -z "$(wire "$(port "$T/s.tls")" $ip)" ]; do
+	while [ -z "$(wire "$sp" $ip)" ]; do
 		_i=$((_i + 1))
 		if [ $_i -gt 100 ]; then
 			echo "bench/tls.sh: the idle 9mux did not connect: $(tail -n 2 "$T/idle.log")" >&2
@@ -136,9 +137,9 @@ idle() {	# idle ARGS: a TLS client 9mux with ARGS, idle for IDLE s: bytes an hou
 		sleep 0.05
 	done
 	sleep 1
-	b0=$(wire "$(port "$T/s.tls")" $ip)
+	b0=$(wire "$sp" $ip)
 	sleep "$IDLE"
-	b1=$(wire "$(port "$T/s.tls")" $ip)
+	b1=$(wire "$sp" $ip)
 	kill $ip
 	wait $ip 2>/dev/null
 	[ -n "$b1" ] || { echo "bench/tls.sh: the idle 9mux's connection went: $(tail -n 2 "$T/idle.log")" >&2; echo "-"; return; }

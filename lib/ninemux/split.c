@@ -145,8 +145,8 @@ nm_split(Nmsess *s, Nmreq *pr, const uint8_t *f)
 	size = s->m->conf.iounit;
 	sh = othersbusy(s);
 	/* beside others, what waits ahead of their requests is smaller still */
-	if(sh)
-		size = size / SHAREDCUT > MINPIECE ? size / SHAREDCUT : size < MINPIECE ? size : MINPIECE;
+	if(sh && (size /= SHAREDCUT) < MINPIECE)
+		size = s->m->conf.iounit < MINPIECE ? s->m->conf.iounit : MINPIECE;
 	np = (int)((count - 1) / size + 1);
 	sp = calloc(1, sizeof *sp + (size_t)np * sizeof sp->p[0]);
 	if(sp == NULL)
