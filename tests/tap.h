@@ -37,6 +37,14 @@ ok(int cond, const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	printf("\n");
+	if(!cond){
+		/* prove, not verbose, shows only standard error: a failure's line goes there too, into CI's log */
+		fprintf(stderr, "not ok %d - ", tap_n);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
 	return cond;
 }
 

@@ -49,13 +49,20 @@ ok() {	# ok DESC [STATUS]: STATUS, or the status of the last command
 	# bash sets $? from a $(...) in DESC: callers with one pass the status
 	[ $# -ge 2 ] && st=$2
 	n=$((n + 1))
-	if [ $st -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+	if [ $st -eq 0 ]; then echo "ok $n - $1"; else notok "$1"; fi
+}
+notok() {	# notok DESC: a failure, on standard error too, which is all prove shows in CI's log
+	echo "not ok $n - $1"
+	echo "not ok $n - $1" >&2
+	fails=$((fails + 1))
 }
 is() {	# is GOT WANT DESC
 	n=$((n + 1))
 	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"; fails=$((fails + 1))
-		printf 'got:  %s\nwant: %s\n' "$1" "$2" | sed 's/^/# /'
+		notok "$3"
+		_d=$(printf 'got:  %s\nwant: %s\n' "$1" "$2" | sed 's/^/# /')
+		echo "$_d"
+		echo "$_d" >&2
 	fi
 }
 waitsock() {	# waitsock PATH [PID]: PATH is a socket, waiting while PID lives
