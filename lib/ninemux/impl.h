@@ -8,8 +8,10 @@
  *	admit.c		requests, memory budgets, admission by deficit round robin
  *	request.c	a client's requests: translation, flush, version, attach
  *	sess.c		sessions: version answers, reset and hang-up drains
- *	chan.c		channels: replies, flushes settled, upstream loss
- *	lose.c		reconnect: what a lost channel's sessions keep, requests to replay
+ *	nmux.c		the engine, upstreams and channels: made, looked at, freed
+ *	chan.c		channels: Tversion, replies, flushes settled, upstream loss
+ *	lose.c		reconnect: what a lost channel's sessions keep, requests to replay,
+ *			giving up
  *	restore.c	reconnect: fids restored on the next channel, what was held sent
  *	split.c		large reads and writes sent as pieces, their replies joined
  *
@@ -502,10 +504,14 @@ void nm_drainstart(Nmsess *s);
 /* Once a draining session has nothing in flight: clunk its fids, then close it or answer its Tversion. */
 void nm_draincheck(Nmsess *s);
 void nm_sessfree(Nmsess *s);
+/* Every request of s a client waits on is answered: a Tflush with Rflush, the rest with 9mux's error e. */
+void nm_answerall(Nmsess *s, int e);
 
 /* chan.c */
 /* Free every request of s without touching the wire, and its fids. */
 void nm_sessdrop(Nmsess *s);
+/* Whether c can serve s, answered Tversion from another channel or none (its msize and dialect); told if not. */
+int nm_sessfits(Nmsess *s, Nmchan *c);
 
 /* openfd.c */
 /* Whether f (n bytes) is a Topenfd s may send; if so it is a Topen now. */
@@ -516,8 +522,6 @@ void nm_openfdreply(Nmsess *s, Nmreq *r, uint8_t *f, size_t n);
 void nm_fdreply(Nmreq *r, const uint8_t *f, size_t n);
 /* c is down: its descriptors fail. */
 void nm_fdchandown(Nmchan *c);
-/* Whether c can serve s, answered Tversion from another channel or none (its msize and dialect); told if not. */
-int nm_sessfits(Nmsess *s, Nmchan *c);
 
 /* lose.c */
 /* Whether the request r (type, frame f of n bytes in dialect d) may be sent again after a loss. */
@@ -532,6 +536,10 @@ int nm_sesswaits(Nmsess *s, Nmup *u);
 void nm_lostfree(Nmreq *r, Nmup *u);
 /* Give the note (Nmconf.note) what of m's channel or session aux, formatted. */
 void nm_note(Nmux *m, void *aux, int what, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The held Tclunks of s for fids nothing else uses are answered now: the loss clunked them. */
+void nm_heldclunks(Nmsess *s, Nmup *u);
+/* s waited for a restore that will not come: what it held fails with e, its fids go. */
+void nm_failsess(Nmsess *s, Nmchan *c, int e);
 
 /* restore.c */
 /* c, being taken down, was restoring: that restore ends, to start again on the next channel. */
@@ -540,8 +548,8 @@ void nm_restoreabort(Nmchan *c);
 void nm_restorestart(Nmchan *c);
 /* The reply f to r, one of a restore's own requests. */
 void nm_restorereply(Nmchan *c, Nmreq *r, const uint8_t *f, size_t n);
-/* s waited for a restore that will not come: what it held fails with e, its fids go. */
-void nm_failsess(Nmsess *s, Nmchan *c, int e);
+/* Nobody waits for c's restore any more (nmupgiveup): c is ready, what the restore made is clunked. */
+void nm_restoreabandon(Nmchan *c);
 
 /* split.c */
 /* Whether a Tread or Twrite of count on fid f goes as pieces. */

@@ -8,7 +8,8 @@
  * when it was written), and are otherwise answered at once with one
  * error, their outcome unknown.  Flushes of what was lost are answered
  * at once.  New requests are held meanwhile, within the usual limits.
- * How the next channel gets the fids back is restore.c.
+ * How the next channel gets the fids back is restore.c; when the wait
+ * is given up (nmupgiveup), what the sessions held fails here.
  */
 #include "impl.h"
 
@@ -308,4 +309,123 @@ nm_lostnote(Nmup *u, Nmchan *c, int was)
 	nm_note(u->m, c->aux, NM_NLOST, "lost: %d sessions wait with %d fids to restore; of the requests in flight "
 		"%d wait to be sent again and %d were never written, %d failed (outcome unknown), "
 		"%d flushes and clunks were answered", k->sessions, k->fids, k->replay, k->unsent, k->unknown, k->answered);
+}
+
+/*
+ * A held Tclunk of a fid nothing else uses needs no restore of it: the
+ * loss clunked it.  Answered now, it leaves the held queue.
+ */
+void
+nm_heldclunks(Nmsess *s, Nmup *u)
+{
+	Nmreq *r, *next;
+	Nmfid *f;
+
+	for(r = s->hqhead; r != NULL; r = next){
+		next = r->hnextq;
+		if(r->type != Tclunk || (f = r->delfid) == NULL || f->ref > 1 || f->chan != NULL)
+			continue;
+		nm_unhold(s, r);
+		r->state = 0;
+		if(r->hashed && !r->orphan)
+			nm_rempty(s, r->ctag, Rclunk);
+		u->cnt.answered++;
+		nm_lostfree(r, u);
+	}
+}
+
+/*
+ * Giving up.
+ */
+
+void
+nm_failsess(Nmsess *s, Nmchan *c, int e)
+{
+	Nmreq *r;
+	Nmfid *f;
+	uint32_t i;
+
+	(void)c;
+	nm_answerall(s, e);
+	/* everything it holds is held, and goes */
+	while((r = s->rhead) != NULL){
+		if(r->state == RHELD)
+			nm_unhold(s, r);
+		r->state = 0;
+		if((f = r->delfid) != NULL && f->chan != NULL){
+			/* made again by a restore under way: clunked there */
+			r->delfid = NULL;
+			nm_clunkfid(f->chan, f);
+		}
+		nm_lostfree(r, s->up);
+	}
+	s->waslost = 0;
+	for(i = 0; i < s->nfidb; i++)
+		while((f = s->fidtab[i]) != NULL){
+			f->ref++;
+			nm_fidunlink(f);
+			if(f->chan != NULL)
+				nm_clunkfid(f->chan, f);
+			else{
+				/* a restore's job on it, if any, frees its number */
+				if(!(f->flags & FFMARK)){
+					nm_ufidfree(s->up, f->ufid);
+					f->ufid = P9_NOFID;
+				}
+				nm_fidput(f);
+			}
+		}
+}
+
+void
+nmuppersist(Nmup *u, int on)
+{
+	u->persist = on != 0;
+}
+
+int
+nmuplost(Nmup *u)
+{
+	return u->lost;
+}
+
+void
+nmupgiveup(Nmup *u)
+{
+	Nmchan *c;
+	Nmsess *s;
+	int n;
+
+	if(!u->lost)
+		return;
+	u->lost = 0;
+	c = u->cur;
+	n = 0;
+	for(s = u->m->sessions; s != NULL; s = s->mnext){
+		if(!nm_sesswaits(s, u))
+			continue;
+		n += s->waslost;
+		/* as if it had not persisted: a session the loss kept is dead (a link's stays, without fids) */
+		if(s->waslost && !s->keep){
+			nm_failsess(s, c, EGIVEUP);
+			s->state = SDEAD;
+			s->deaderr = EGIVEUP;
+		}else
+			nm_failsess(s, c, EGIVEUP);
+	}
+	if(c != NULL && c->state == NM_CRESTORE){
+		nm_restoreabandon(c);
+		for(s = u->m->sessions; s != NULL; s = s->mnext)
+			if(nm_sesswaits(s, u)){
+				if(nm_sessfits(s, c))
+					nm_sessbind(s, c);
+				else{
+					s->state = SDEAD;
+					s->deaderr = ERESET;
+				}
+			}
+	}
+	nm_note(u->m, c ? c->aux : NULL, NM_NGIVEUP, "gave up waiting: %d sessions failed, as without persist", n);
+	for(s = u->m->sessions; s != NULL; s = s->mnext)
+		nm_unblock(s);
 }

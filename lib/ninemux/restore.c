@@ -559,29 +559,6 @@ gather(Nmrestore *rs, int *cap, Nmfid *f)
 	return 0;
 }
 
-/*
- * A held Tclunk of a fid nothing else uses needs no restore of it: the
- * loss clunked it.  Answered now, it leaves the held queue.
- */
-static void
-clunksnow(Nmsess *s, Nmup *u)
-{
-	Nmreq *r, *next;
-	Nmfid *f;
-
-	for(r = s->hqhead; r != NULL; r = next){
-		next = r->hnextq;
-		if(r->type != Tclunk || (f = r->delfid) == NULL || f->ref > 1 || f->chan != NULL)
-			continue;
-		nm_unhold(s, r);
-		r->state = 0;
-		if(r->hashed && !r->orphan)
-			nm_rempty(s, r->ctag, Rclunk);
-		u->cnt.answered++;
-		nm_lostfree(r, u);
-	}
-}
-
 /* The roots of the jobs, one for each key; jobs that cannot be restored are done at once. */
 static int
 rootsof(Nmrestore *rs)
@@ -662,7 +639,7 @@ nm_restorestart(Nmchan *c)
 			s->deaderr = ERESET;
 			continue;
 		}
-		clunksnow(s, u);
+		nm_heldclunks(s, u);
 		for(i = 0; i < s->nfidb; i++)
 			for(f = s->fidtab[i]; f != NULL; f = f->hnext)
 				if(f->state == FLIVE && gather(rs, &cap, f) < 0)
@@ -796,109 +773,12 @@ rfinish(Nmrestore *rs)
 }
 
 void
-nm_failsess(Nmsess *s, Nmchan *c, int e)
+nm_restoreabandon(Nmchan *c)
 {
-	Nmreq *r;
-	Nmfid *f;
-	uint32_t i;
-
-	(void)c;
-	for(r = s->rhead; r != NULL; r = r->snext){
-		if(!r->hashed || r->orphan)
-			continue;
-		if(r->type == Tflush)
-			nm_rflush(s, r->ctag);
-		else
-			nm_rerror(s, r->ctag, e);
+	/* what the restore made goes; the channel serves what comes now */
+	c->state = NM_CREADY;
+	if(c->rs != NULL){
+		c->rs->abandoned = 1;
+		rpump(c->rs);
 	}
-	/* everything it holds is held, and goes */
-	while((r = s->rhead) != NULL){
-		if(r->state == RHELD)
-			nm_unhold(s, r);
-		r->state = 0;
-		if((f = r->delfid) != NULL && f->chan != NULL){
-			/* made again by a restore under way: clunked there */
-			r->delfid = NULL;
-			nm_clunkfid(f->chan, f);
-		}
-		nm_lostfree(r, s->up);
-	}
-	s->waslost = 0;
-	for(i = 0; i < s->nfidb; i++)
-		while((f = s->fidtab[i]) != NULL){
-			f->ref++;
-			nm_fidunlink(f);
-			if(f->chan != NULL)
-				nm_clunkfid(f->chan, f);
-			else{
-				/* a restore's job on it, if any, frees its number */
-				if(!(f->flags & FFMARK)){
-					nm_ufidfree(s->up, f->ufid);
-					f->ufid = P9_NOFID;
-				}
-				nm_fidput(f);
-			}
-		}
-}
-
-/*
- * The upstream's side.
- */
-
-void
-nmuppersist(Nmup *u, int on)
-{
-	u->persist = on != 0;
-}
-
-int
-nmuplost(Nmup *u)
-{
-	return u->lost;
-}
-
-void
-nmupgiveup(Nmup *u)
-{
-	Nmchan *c;
-	Nmsess *s;
-	int n;
-
-	if(!u->lost)
-		return;
-	u->lost = 0;
-	c = u->cur;
-	n = 0;
-	for(s = u->m->sessions; s != NULL; s = s->mnext){
-		if(!nm_sesswaits(s, u))
-			continue;
-		n += s->waslost;
-		/* as if it had not persisted: a session the loss kept is dead (a link's stays, without fids) */
-		if(s->waslost && !s->keep){
-			nm_failsess(s, c, EGIVEUP);
-			s->state = SDEAD;
-			s->deaderr = EGIVEUP;
-		}else
-			nm_failsess(s, c, EGIVEUP);
-	}
-	if(c != NULL && c->state == NM_CRESTORE){
-		/* what the restore made goes; the channel serves what comes now */
-		c->state = NM_CREADY;
-		if(c->rs != NULL){
-			c->rs->abandoned = 1;
-			rpump(c->rs);
-		}
-		for(s = u->m->sessions; s != NULL; s = s->mnext)
-			if(nm_sesswaits(s, u)){
-				if(nm_sessfits(s, c))
-					nm_sessbind(s, c);
-				else{
-					s->state = SDEAD;
-					s->deaderr = ERESET;
-				}
-			}
-	}
-	nm_note(u->m, c ? c->aux : NULL, NM_NGIVEUP, "gave up waiting: %d sessions failed, as without persist", n);
-	for(s = u->m->sessions; s != NULL; s = s->mnext)
-		nm_unblock(s);
 }

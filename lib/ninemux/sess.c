@@ -64,7 +64,8 @@ nm_sessbind(Nmsess *s, Nmchan *c)
 /*
  * The Tversion saved in s is answered from its upstream's channel,
  * to which s is bound, or while there is none ready from what the
- * upstream will ask (the flags): bindwaiting in chan.c binds s later.
+ * upstream will ask (the flags): chan.c's Rversion (or restore.c's end)
+ * binds s later.
  */
 void
 nm_versionanswer(Nmsess *s)
@@ -369,4 +370,19 @@ nmsessclose(Nmsess *s)
 		return;
 	}
 	nm_drainstart(s);
+}
+
+void
+nm_answerall(Nmsess *s, int e)
+{
+	Nmreq *r;
+
+	for(r = s->rhead; r != NULL; r = r->snext){
+		if(!r->hashed || r->orphan)
+			continue;
+		if(r->type == Tflush)
+			nm_rflush(s, r->ctag);
+		else
+			nm_rerror(s, r->ctag, e);
+	}
 }
