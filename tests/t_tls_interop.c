@@ -421,7 +421,7 @@ static const char pyserver[] =
 static void
 python(void)
 {
-	char port[16];
+	char port[16], *s;
 	const char *l;
 	Tlsconf *c;
 	Tcres r;
@@ -465,7 +465,12 @@ python(void)
 	reap(10000);
 	ok(r.rc == 0 && strcmp(r.got, "hello python\n") == 0 && strcmp(r.peer, "localhost") == 0,
 		"a Python ssl server, our client with a certificate: the line echoed (%s)", r.rc == 0 ? r.cipher : r.err);
-	ok(tc_has(tc_path("pys.out"), "peer laptop TLSv1.3"), "... Python named us laptop");
+	if(!ok(tc_has(tc_path("pys.out"), "peer laptop TLSv1.3"), "... Python named us laptop")){
+		/* to standard error, for CI's log: this check failed once there, and why is not known */
+		s = pc_slurp(tc_path("pys.out"));
+		fprintf(stderr, "# the Python server said: %s\n", s);
+		free(s);
+	}
 	tlsconffree(c);
 
 	child = tc_run(-1, tc_path("pys.out"), "python3", "server.py", "srv.pem", "srv.key", "ca1.pem", NULL);

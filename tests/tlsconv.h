@@ -550,7 +550,11 @@ tc_run(int infd, const char *out, ...)
 	return tc_runv(infd, out, argv);
 }
 
-/* Wait up to ms for a line of file containing sub: a copy of the line (static), or NULL. */
+/*
+ * Wait up to ms for a whole line (its newline written) of file
+ * containing sub: a copy of the line (static), or NULL.  A line still
+ * being written could end in the middle of a port number.
+ */
 static inline const char *
 tc_waitline(const char *file, const char *sub, int ms)
 {
@@ -561,11 +565,10 @@ tc_waitline(const char *file, const char *sub, int ms)
 	end = pc_now() + ms;
 	do{
 		s = pc_slurp(file);
-		if((p = strstr(s, sub)) != NULL){
+		if((p = strstr(s, sub)) != NULL && (e = strchr(p, '\n')) != NULL){
 			while(p > s && p[-1] != '\n')
 				p--;
-			e = strchr(p, '\n');
-			snprintf(line, sizeof line, "%.*s", e ? (int)(e - p) : (int)strlen(p), p);
+			snprintf(line, sizeof line, "%.*s", (int)(e - p), p);
 			free(s);
 			return line;
 		}
