@@ -632,18 +632,30 @@ demux(Conn *c)
 	}
 	memmove(c->in.p, c->in.p + off, c->in.len - off);
 	c->in.len -= off;
-	if(c->in.len == 0)
+	if(c->in.len == 0 && c->in.cap > PEERKEEP)
 		buffree(&c->in);
 	return 0;
 }
 
-/* The room a link's next read wants: its frame whole, once its type says its limit. */
+/*
+ * The room a peer's next read wants: its frame whole and some past it,
+ * once its type says its limit, or all the room there is.  One read
+ * then takes a large reply whole, and comes back short (the socket
+ * empty) without a second read to learn it.
+ */
 static size_t
 linkwant(Conn *c)
 {
-	if(c->in.len >= 5)
-		return want(&c->in, limit(c, c->in.p[4]));
-	return BUFSZ / 2;
+	uint32_t size;
+	size_t room;
+
+	if(c->in.len >= 5){
+		size = p9get32(c->in.p);
+		if(size > c->in.len && size <= limit(c, c->in.p[4]))
+			return size - c->in.len + BUFSZ / 2;
+	}
+	room = c->in.cap - c->in.len;
+	return room > BUFSZ / 2 ? room : BUFSZ / 2;
 }
 
 /* An upstream's or a link's bytes: replies always, requests while they fit the backlog. */
