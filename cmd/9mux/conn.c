@@ -632,7 +632,8 @@ demux(Conn *c)
 	}
 	memmove(c->in.p, c->in.p + off, c->in.len - off);
 	c->in.len -= off;
-	if(c->in.len == 0 && c->in.cap > PEERKEEP)
+	/* a buffer grown for large replies stays for the next (the spares are the clients') */
+	if(c->in.len == 0 && (c->in.cap <= BUFSZ || c->in.cap > PEERKEEP))
 		buffree(&c->in);
 	return 0;
 }
