@@ -54,7 +54,7 @@ enum {
 
 	BUFSZ		= 64 * 1024,
 	NSPARE		= 16,		/* idle client buffers kept for the next busy one */
-	PEERKEEP	= 4 * BUFSZ,	/* an upstream's or link's input buffer is kept up to this size */
+	PEERKEEP	= 4 * BUFSZ,	/* an upstream's or link's input buffer grown past BUFSZ is kept up to this */
 	NIOV		= 64,
 	MAXLISTEN	= 32,
 	MINBACKOFF	= 1000,		/* ms, first redial */
