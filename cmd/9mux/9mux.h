@@ -12,6 +12,7 @@
  *
  *	main.c		flags, start-up, the loop, signals and the end
  *	conn.c		connections: reading, framing, feeding the engine, writing
+ *	buf.c		input buffers: grown for a frame, counted against -B, spares
  *	listen.c	listeners, accepting, who a peer is
  *	upstream.c	dialers: dialing in a thread, backoff, losing an upstream
  *	link.c		links: accepted peers, -r routing, keep-alive and pings
@@ -285,14 +286,26 @@ void memwake(void);
 void reapconns(void);
 /* Whether nothing is in flight and every reply is written. */
 int quiet(void);
-/* Free a buffer (or keep it as a spare). */
-void buffree(Buf *b);
 /* Set what c is watched for, from what it waits for. */
 void connwant(Conn *c);
 /* The clients on g.ready, which have more than they were read for, taken off it. */
 Conn *readytake(void);
 /* Read them: once a turn has gone by, whose replies are written. */
 void readyin(Conn *list);
+
+/* buf.c */
+/* The capacity that gives need more bytes after len: BUFSZ, doubled, or just enough past BUFSZ. */
+size_t bufcap(size_t cap, size_t len, size_t need);
+/* What a buffer of cap bytes counts against the memory budget. */
+size_t bufextra(size_t cap);
+/* Make b n bytes long (n from bufcap: never shorter than it is), a spare if one fits: 0, or -1. */
+int bufgrow(Buf *b, size_t n);
+/* Room the next read into b wants: a whole frame if its size is known and within limit, else half a BUFSZ. */
+size_t bufwant(const Buf *b, uint32_t limit);
+/* Free b's bytes, or keep them as a spare. */
+void buffree(Buf *b);
+/* Append n bytes to b: 0, or -1 if out of memory. */
+int bufadd(Buf *b, const uint8_t *p, size_t n);
 
 /* batch.c */
 /* Write clients with io_uring (ring), and read unix clients by peeking (peek). */

@@ -236,94 +236,6 @@ connwant(Conn *c)
 }
 
 /*
- * Buffers.
- */
-
-/* The capacity that gives need more bytes after len: BUFSZ, doubled, or just enough past BUFSZ. */
-static size_t
-newcap(size_t cap, size_t len, size_t need)
-{
-	size_t n;
-
-	if(cap - len >= need)
-		return cap;
-	n = cap ? cap : BUFSZ;
-	while(n - len < need)
-		n *= 2;
-	if(n > BUFSZ && n - len > need)
-		n = len + need > BUFSZ ? len + need : BUFSZ;
-	return n;
-}
-
-/* What a buffer of cap bytes counts against the memory budget. */
-static size_t
-extra(size_t cap)
-{
-	return cap > BUFSZ ? cap - BUFSZ : 0;
-}
-
-/* Make the buffer n bytes long (n from newcap: never shorter than it is). */
-static int
-grow(Buf *b, size_t n)
-{
-	uint8_t *p;
-
-	if(n == b->cap)
-		return 0;
-	if(b->p == NULL && n == BUFSZ && g.nspare > 0){
-		b->p = g.spare[--g.nspare];
-		b->cap = BUFSZ;
-		return 0;
-	}
-	p = realloc(b->p, n);
-	if(p == NULL)
-		return -1;
-	b->p = p;
-	b->cap = n;
-	return 0;
-}
-
-/* Room the next read wants: a whole frame if its size is known and within limit, else a buffer's worth. */
-static size_t
-want(const Buf *b, uint32_t limit)
-{
-	uint32_t size;
-
-	if(b->len >= 4){
-		size = p9get32(b->p);
-		if(size > b->len && size <= limit)
-			return size - b->len;
-	}
-	return BUFSZ / 2;
-}
-
-/*
- * An idle connection should cost its session, not a 64 KiB buffer; a
- * few are kept so that clients in lock-step allocate nothing.
- */
-void
-buffree(Buf *b)
-{
-	if(b->cap == BUFSZ && g.nspare < NSPARE)
-		g.spare[g.nspare++] = b->p;
-	else
-		free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-/* Append n bytes to b: 0, or -1 if out of memory. */
-static int
-bufadd(Buf *b, const uint8_t *p, size_t n)
-{
-	if(grow(b, newcap(b->cap, b->len, n)) < 0)
-		return -1;
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-/*
  * Feeding the engine.
  */
 
@@ -370,12 +282,12 @@ feed(Conn *c, Buf *b)
 	}
 	if(b->len == 0){
 		if(c->role == CCLIENT)
-			g.bigbytes -= extra(b->cap);
+			g.bigbytes -= bufextra(b->cap);
 		buffree(b);
 	}else if(b->cap > BUFSZ && b->len <= BUFSZ / 2 && (p = realloc(b->p, BUFSZ)) != NULL){
 		/* the large frame is gone: so is its room */
 		if(c->role == CCLIENT)
-			g.bigbytes -= extra(b->cap);
+			g.bigbytes -= bufextra(b->cap);
 		b->p = p;
 		b->cap = BUFSZ;
 	}
@@ -404,11 +316,11 @@ fits(Conn *c, size_t cap)
 {
 	size_t more, used;
 
-	if(extra(cap) <= extra(c->in.cap))
+	if(bufextra(cap) <= bufextra(c->in.cap))
 		return 1;
-	more = extra(cap) - extra(c->in.cap);
+	more = bufextra(cap) - bufextra(c->in.cap);
 	used = g.bigbytes + nmbytes(g.m);
-	return g.bigbytes == extra(c->in.cap) || (used <= g.maxbytes && g.maxbytes - used >= more);
+	return g.bigbytes == bufextra(c->in.cap) || (used <= g.maxbytes && g.maxbytes - used >= more);
 }
 
 /* As fits; if not, c stops being read until memwake finds room for it. */
@@ -484,15 +396,15 @@ clientin(Conn *c)
 			if(c->in.cap == c->in.len)
 				break;
 		}else{
-			cap = newcap(c->in.cap, c->in.len, want(&c->in, nmsessmsize(c->s)));
+			cap = bufcap(c->in.cap, c->in.len, bufwant(&c->in, nmsessmsize(c->s)));
 			if(!mayhold(c, cap))
 				return;
 			old = c->in.cap;
-			if(grow(&c->in, cap) < 0){
+			if(bufgrow(&c->in, cap) < 0){
 				closeconn(c, "out of memory");
 				return;
 			}
-			g.bigbytes += extra(c->in.cap) - extra(old);
+			g.bigbytes += bufextra(c->in.cap) - bufextra(old);
 		}
 		room = c->in.cap - c->in.len;
 		r = clientread(c, c->in.p + c->in.len, &room, &why);
@@ -670,7 +582,7 @@ peerin(Conn *c)
 
 	got = 0;
 	for(i = 0; i < 8 && c->tb.len < backlog(c); i++){
-		if(grow(&c->in, newcap(c->in.cap, c->in.len, linkwant(c))) < 0){
+		if(bufgrow(&c->in, bufcap(c->in.cap, c->in.len, linkwant(c))) < 0){
 			closeconn(c, "out of memory");
 			return;
 		}
@@ -756,7 +668,7 @@ closeconn(Conn *c, const char *reason)
 	timerdel(&c->ka);
 	timerdel(&c->rever);
 	if(c->role == CCLIENT){
-		g.bigbytes -= extra(c->in.cap);
+		g.bigbytes -= bufextra(c->in.cap);
 		c->in.cap = 0;	/* no longer counted; the buffer is freed with c */
 		if(c->memwait)
 			memunwait(c);
