@@ -300,8 +300,8 @@ size_t bufcap(size_t cap, size_t len, size_t need);
 size_t bufextra(size_t cap);
 /* Make b n bytes long (n from bufcap: never shorter than it is), a spare if one fits: 0, or -1. */
 int bufgrow(Buf *b, size_t n);
-/* Room the next read into b wants: a whole frame if its size is known and within limit, else half a BUFSZ. */
-size_t bufwant(const Buf *b, uint32_t limit);
+/* The bytes still to come of the frame begun in b, if its size is known and within limit; else 0. */
+size_t bufrest(const Buf *b, uint32_t limit);
 /* Free b's bytes, or keep them as a spare. */
 void buffree(Buf *b);
 /* Append n bytes to b: 0, or -1 if out of memory. */

@@ -50,7 +50,7 @@ bufgrow(Buf *b, size_t n)
 }
 
 size_t
-bufwant(const Buf *b, uint32_t limit)
+bufrest(const Buf *b, uint32_t limit)
 {
 	uint32_t size;
 
@@ -59,7 +59,7 @@ bufwant(const Buf *b, uint32_t limit)
 		if(size > b->len && size <= limit)
 			return size - b->len;
 	}
-	return BUFSZ / 2;
+	return 0;
 }
 
 /*

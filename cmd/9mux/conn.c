@@ -386,7 +386,7 @@ clientin(Conn *c)
 {
 	const char *why;
 	ssize_t r;
-	size_t room, cap, old, got;
+	size_t room, need, cap, old, got;
 	int i, again;
 
 	got = 0;
@@ -396,7 +396,9 @@ clientin(Conn *c)
 			if(c->in.cap == c->in.len)
 				break;
 		}else{
-			cap = bufcap(c->in.cap, c->in.len, bufwant(&c->in, nmsessmsize(c->s)));
+			/* the frame's rest, or a buffer's worth while its size is unknown */
+			need = bufrest(&c->in, nmsessmsize(c->s));
+			cap = bufcap(c->in.cap, c->in.len, need > 0 ? need : BUFSZ / 2);
 			if(!mayhold(c, cap))
 				return;
 			old = c->in.cap;
@@ -559,16 +561,12 @@ demux(Conn *c)
 static size_t
 linkwant(Conn *c)
 {
-	uint32_t size;
-	size_t room;
+	size_t n;
 
-	if(c->in.len >= 5){
-		size = p9get32(c->in.p);
-		if(size > c->in.len && size <= limit(c, c->in.p[4]))
-			return size - c->in.len + BUFSZ / 2;
-	}
-	room = c->in.cap - c->in.len;
-	return room > BUFSZ / 2 ? room : BUFSZ / 2;
+	if(c->in.len >= 5 && (n = bufrest(&c->in, limit(c, c->in.p[4]))) > 0)
+		return n + BUFSZ / 2;
+	n = c->in.cap - c->in.len;
+	return n > BUFSZ / 2 ? n : BUFSZ / 2;
 }
 
 /* An upstream's or a link's bytes: replies always, requests while they fit the backlog. */
